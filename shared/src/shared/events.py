@@ -1,0 +1,127 @@
+"""The event envelope and its wire layout on a Redis stream entry.
+
+Attribute names follow CloudEvents 1.0. A stream entry is a flat map of
+UTF-8 string fields, so any Redis client in any language can read it
+(see docs/events.md):
+
+    specversion  "1.0"
+    id           unique event id (UUID4 hex)
+    source       producing service, e.g. "/newsfeed/ingest"
+    type         one of EventType
+    time         RFC 3339 UTC time the event was made
+    subject      the item uri
+    traceid      32 lowercase hex digits, carried unchanged from ingest onwards
+    datacontenttype  "application/json"
+    data         the payload as JSON (a NewsItem)
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from shared.items import NewsItem, utcnow
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+TraceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+
+class EventType(StrEnum):
+    ingested = "org.newsfeed.item.ingested"
+    enriched = "org.newsfeed.item.enriched"
+    published = "org.newsfeed.item.published"
+    updated = "org.newsfeed.item.updated"
+    corrected = "org.newsfeed.item.corrected"
+    killed = "org.newsfeed.item.killed"
+    withheld = "org.newsfeed.item.withheld"
+    released = "org.newsfeed.item.released"
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    source: str
+    type: EventType
+    time: AwareDatetime
+    subject: str
+    traceid: TraceId
+    data: NewsItem
+
+
+class UndecodableEntry(ValueError):
+    """A stream entry that is not a valid event: retrying cannot fix it."""
+
+
+def new_trace_id() -> str:
+    return secrets.token_hex(16)
+
+
+def make_event(
+    type_: EventType, source: str, item: NewsItem, traceid: str, at: datetime | None = None
+) -> Event:
+    return Event(
+        id=uuid.uuid4().hex,
+        source=source,
+        type=type_,
+        time=at or utcnow(),
+        subject=item.uri,
+        traceid=traceid,
+        data=item,
+    )
+
+
+def follow(previous: Event, type_: EventType, source: str, item: NewsItem) -> Event:
+    """The next event about the same item, carrying the trace id along."""
+    return make_event(type_, source, item, previous.traceid)
+
+
+def encode(event: Event) -> dict[str, str]:
+    return {
+        "specversion": SPECVERSION,
+        "id": event.id,
+        "source": event.source,
+        "type": event.type.value,
+        "time": event.time.isoformat().replace("+00:00", "Z"),
+        "subject": event.subject,
+        "traceid": event.traceid,
+        "datacontenttype": CONTENT_TYPE,
+        "data": event.data.model_dump_json(exclude_none=True),
+    }
+
+
+def _field(fields: Mapping[str, str], name: str) -> str:
+    try:
+        return fields[name]
+    except KeyError:
+        raise UndecodableEntry(f"missing field {name!r}") from None
+
+
+def decode(fields: Mapping[str, str]) -> Event:
+    """Turn a stream entry back into an Event, or raise UndecodableEntry."""
+    try:
+        if _field(fields, "specversion") != SPECVERSION:
+            raise UndecodableEntry("unsupported specversion")
+        data = orjson.loads(_field(fields, "data"))
+        return Event(
+            id=_field(fields, "id"),
+            source=_field(fields, "source"),
+            type=EventType(_field(fields, "type")),
+            time=datetime.fromisoformat(_field(fields, "time")),
+            subject=_field(fields, "subject"),
+            traceid=_field(fields, "traceid"),
+            data=NewsItem.model_validate(data),
+        )
+    except UndecodableEntry:
+        raise
+    except (ValidationError, ValueError) as error:
+        raise UndecodableEntry(str(error)[:500]) from error

@@ -1,0 +1,115 @@
+"""The news item, with field names after IPTC ninjs 2.x.
+
+One model travels through the whole pipeline: ingest fills what the source
+gave, enrichment adds derived fields, publication stamps versions and times.
+Extensions beyond ninjs (structured `authors`, text statistics, reading time,
+enrichment provenance) are named so they cannot clash with ninjs names.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+
+HEADLINE_MAX = 500
+BODY_MAX = 200_000
+URI_MAX = 512
+
+Uri = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=URI_MAX, pattern=r"^[^\s\x00-\x1f]+$"),
+]
+
+
+class PubStatus(StrEnum):
+    usable = "usable"
+    withheld = "withheld"
+    canceled = "canceled"
+
+
+class ItemType(StrEnum):
+    text = "text"
+    video = "video"
+    picture = "picture"
+    audio = "audio"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Author(Frozen):
+    """A byline or desk card: the seed page shows a desk with avatar and bio."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    role: Annotated[str, StringConstraints(max_length=100)] | None = None
+    biography: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    avatar_url: HttpUrl | None = None
+
+
+class Rendition(Frozen):
+    """A media file of the item (ninjs `renditions` values)."""
+
+    href: HttpUrl
+    contenttype: Annotated[str, StringConstraints(max_length=100)] | None = None
+    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    width: int | None = Field(default=None, ge=0)
+    height: int | None = Field(default=None, ge=0)
+    duration: float | None = Field(default=None, ge=0)
+
+
+class Entity(Frozen):
+    """A person, organisation, place or subject in ninjs shape."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    rel: str | None = None
+    uri: str | None = None
+    literal: str | None = None
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    relevance: float | None = Field(default=None, ge=0, le=100)
+    creator: str | None = None
+
+
+class TextStats(Frozen):
+    """Derived from the sanitized body by enrichment."""
+
+    body_text: str
+    word_count: int = Field(ge=0)
+    char_count: int = Field(ge=0)
+
+
+class NewsItem(Frozen):
+    """A news item at one version."""
+
+    uri: Uri
+    version: int = Field(ge=1, description="1 for the first version; +1 per material change")
+    firstcreated: AwareDatetime
+    versioncreated: AwareDatetime
+    pubstatus: PubStatus = PubStatus.usable
+    type: ItemType = ItemType.text
+    headline: Annotated[str, StringConstraints(max_length=HEADLINE_MAX)] = ""
+    body_html: Annotated[str, StringConstraints(max_length=BODY_MAX)] = ""
+    description_text: str | None = None
+    language: str | None = None
+    embargoed: AwareDatetime | None = None
+    ednote: str | None = Field(default=None, description="Public note: correction or kill reason")
+    renditions: dict[str, Rendition] = Field(default_factory=dict)
+    subjects: tuple[Entity, ...] = ()
+    people: tuple[Entity, ...] = ()
+    organisations: tuple[Entity, ...] = ()
+    places: tuple[Entity, ...] = ()
+    authors: tuple[Author, ...] = ()
+    # Extensions filled by enrichment; absent until then.
+    text: TextStats | None = None
+    reading_time_minutes: int | None = Field(default=None, ge=0)
+    enrichment: dict[str, str] = Field(
+        default_factory=dict, description="enricher name -> version that produced its fields"
+    )
+    enrichment_failures: tuple[str, ...] = ()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,41 @@
+"""Settings every service shares; each service extends them in its app.py."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RedisSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSFEED_", extra="ignore")
+
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Redis holding the streams and read model"
+    )
+
+
+class DeliverySettings(BaseSettings):
+    """How a service consumes its input stream (see shared.delivery)."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSFEED_", extra="ignore")
+
+    batch_size: int = Field(default=200, ge=1, le=1000, description="COUNT of each XREADGROUP")
+    block_ms: int = Field(default=1000, ge=1, le=60_000, description="XREADGROUP BLOCK")
+    claim_idle_ms: int = Field(
+        default=30_000,
+        ge=100,
+        description="an entry pending this long on any consumer is taken over; keep it above "
+        "the slowest handler run",
+    )
+    retry_delay_ms: int = Field(
+        default=1000, ge=0, description="wait before this consumer retries an entry it failed"
+    )
+    max_deliveries: int = Field(
+        default=5, ge=1, le=100, description="deliveries before an entry is dead-lettered"
+    )
+    stream_max_len: int = Field(
+        default=100_000,
+        ge=100,
+        description="output streams are trimmed to about this length, never past an entry "
+        "some group has not acknowledged",
+    )

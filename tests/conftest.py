@@ -1,0 +1,37 @@
+"""Fixtures shared by every tier."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from shared.redis_client import connect
+from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of the tests' own, shared by a session; each test gets a clean db."""
+    server = RedisServer(workdir=tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A client on the tests' own server, flushed before each test (never the machine's)."""
+    client = connect(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for one test alone: for tests that kill or restart it."""
+    server = RedisServer(workdir=tmp_path / "redis").start()
+    yield server
+    server.stop()
