@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-
 from shared.redis_client import connect
+
 from tests.support.redis_server import RedisServer
 
 

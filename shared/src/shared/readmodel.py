@@ -143,8 +143,6 @@ class ReadModelWriter:
         return Applied(ApplyOutcome(outcome), str(detail))
 
 
-
-
 @dataclass(frozen=True)
 class FeedPage:
     items: list[NewsItem]
@@ -172,11 +170,7 @@ class ReadModelReader:
         more = len(members) > limit
         members = members[:limit]
         docs = await self._redis.mget([item_key(member_uri(m)) for m in members]) if members else []
-        items = [
-            NewsItem.model_validate(orjson.loads(doc))
-            for doc in docs
-            if doc is not None
-        ]
+        items = [NewsItem.model_validate(orjson.loads(doc)) for doc in docs if doc is not None]
         visible = [item for item in items if item.pubstatus is PubStatus.usable]
         next_cursor = encode_cursor(members[-1]) if more and members else None
         return FeedPage(visible, next_cursor)

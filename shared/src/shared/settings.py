@@ -14,10 +14,19 @@ class RedisSettings(BaseSettings):
     )
 
 
-class DeliverySettings(BaseSettings):
-    """How a service consumes its input stream (see shared.delivery)."""
-
+class StreamSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSFEED_", extra="ignore")
+
+    stream_max_len: int = Field(
+        default=100_000,
+        ge=100,
+        description="streams a service writes are trimmed to about this length, never past "
+        "an entry some group has not acknowledged",
+    )
+
+
+class DeliverySettings(StreamSettings):
+    """How a service consumes its input stream (see shared.delivery)."""
 
     batch_size: int = Field(default=200, ge=1, le=1000, description="COUNT of each XREADGROUP")
     block_ms: int = Field(default=1000, ge=1, le=60_000, description="XREADGROUP BLOCK")
@@ -32,10 +41,4 @@ class DeliverySettings(BaseSettings):
     )
     max_deliveries: int = Field(
         default=5, ge=1, le=100, description="deliveries before an entry is dead-lettered"
-    )
-    stream_max_len: int = Field(
-        default=100_000,
-        ge=100,
-        description="output streams are trimmed to about this length, never past an entry "
-        "some group has not acknowledged",
     )

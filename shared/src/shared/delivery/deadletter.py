@@ -81,7 +81,7 @@ async def replay_dead_letter(redis: aioredis.Redis, dead_letter_id: str) -> str 
     if letter is None:
         return None
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.xadd(letter.stream, letter.original)  # type: ignore[arg-type]
+        pipe.xadd(letter.stream, letter.original)
         pipe.xdel(DEAD_LETTER, dead_letter_id)
         new_id, _ = await pipe.execute()
     return str(new_id)

@@ -19,7 +19,9 @@ class GroupLost(RuntimeError):
 
 
 def is_group_lost(error: ResponseError) -> bool:
-    return str(error).startswith("NOGROUP")
+    # NOGROUP: the group is gone. UNBLOCKED: the stream vanished under a blocked read.
+    message = str(error)
+    return message.startswith("NOGROUP") or message.startswith("UNBLOCKED")
 
 
 async def ensure_groups(redis: aioredis.Redis, routes: Iterable[Route]) -> list[Route]:

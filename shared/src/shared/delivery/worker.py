@@ -18,12 +18,14 @@ its original fields, and is acknowledged so the pipeline goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -55,7 +57,8 @@ class Failed:
 Result = Done | Failed
 Handler = Callable[[Sequence[Event]], Awaitable[Sequence[Result]]]
 
-Entry = tuple[str, dict[str, str]]
+# Fields are None for an entry trimmed while it was pending.
+Entry = tuple[str, dict[str, str] | None]
 
 
 def consumer_name(service: str) -> str:
@@ -92,6 +95,7 @@ class StreamWorker:
         consumer: str,
         output_stream: str | None = None,
         routes_to_ensure: Sequence[Route] = (),
+        writes_to: Sequence[str] = (),
     ) -> None:
         self.redis = redis
         self.route = route
@@ -100,6 +104,8 @@ class StreamWorker:
         self.consumer = consumer
         self.output_stream = output_stream
         self.routes_to_ensure = tuple(routes_to_ensure) or (route,)
+        # Streams this worker appends to, directly or from its handler: it trims them.
+        self.writes_to = tuple(writes_to) or ((output_stream,) if output_stream else ())
         self.stats = WorkerStats()
         self._failed_at: dict[str, float] = {}
         self._next_recovery = 0.0
@@ -191,12 +197,12 @@ class StreamWorker:
                     acked.append(entry_id)
                     if self.output_stream:
                         for out in result.emit:
-                            pipe.xadd(self.output_stream, encode(out))  # type: ignore[arg-type]
+                            pipe.xadd(self.output_stream, encode(out))
                 else:
                     failures[entry_id] = result.reason
                     log.warning(
-                        "entry failed", extra={"entry_id": entry_id, "uri": event.subject,
-                                               "reason": result.reason}
+                        "entry failed",
+                        extra={"entry_id": entry_id, "uri": event.subject, "reason": result.reason},
                     )
             if acked:
                 pipe.xack(self.route.stream, self.route.group, *acked)
@@ -213,8 +219,9 @@ class StreamWorker:
         self.stats.failed += len(failures)
         self.stats.batches += 1
         self.stats.last_batch_at = time.time()
-        if self.output_stream and acked:
-            await self._trimmer.maybe_trim(self.output_stream)
+        if acked:
+            for stream in self.writes_to:
+                await self._trimmer.maybe_trim(stream)
 
     # -- retries, recovery, dead letters -------------------------------------
 
@@ -236,7 +243,7 @@ class StreamWorker:
         self.stats.recovered += handled
         return handled
 
-    async def _pending(self, idle_ms: int) -> list[dict[str, object]]:
+    async def _pending(self, idle_ms: int) -> list[dict[str, Any]]:
         try:
             return list(
                 await self.redis.xpending_range(
@@ -250,7 +257,9 @@ class StreamWorker:
             )
         except ResponseError as error:
             if is_group_lost(error):
-                raise GroupLost(f"group {self.route.group!r} on {self.route.stream!r} is gone")
+                raise GroupLost(
+                    f"group {self.route.group!r} on {self.route.stream!r} is gone"
+                ) from error
             raise
 
     async def _take_over(self, ids: list[str], *, min_idle_ms: int, own: bool) -> int:
@@ -308,7 +317,7 @@ class StreamWorker:
             original=fields,
         )
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(DEAD_LETTER, letter, maxlen=DEAD_LETTER_MAX_LEN, approximate=True)  # type: ignore[arg-type]
+            pipe.xadd(DEAD_LETTER, letter, maxlen=DEAD_LETTER_MAX_LEN, approximate=True)
             pipe.xack(self.route.stream, self.route.group, entry_id)
             pipe.hdel(errors_key(self.route), entry_id)
             await pipe.execute()
@@ -321,10 +330,8 @@ class StreamWorker:
         return min(max(self.settings.claim_idle_ms / 2000, 0.2), 10.0)
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _forget_self_if_idle(self) -> None:
         """Remove this consumer from the group when it holds nothing, so dead

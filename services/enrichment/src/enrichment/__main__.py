@@ -1,0 +1,3 @@
+from enrichment.app import main
+
+main()

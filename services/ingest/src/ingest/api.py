@@ -1,0 +1,113 @@
+"""The submission API: translate HTTP to a Submission, accept it, answer 202."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, ValidationError
+from shared.events import new_trace_id
+from starlette.responses import JSONResponse
+
+from ingest.accept import Acceptor, TooMuchContention
+from ingest.http_errors import Rejected, validation_problems
+from ingest.submission import Submission
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+class AcceptedResponse(BaseModel):
+    uri: str
+    version: int
+    changed: bool
+    traceid: str
+
+
+def check_token(request: Request, expected: str) -> None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Rejected(401, "missing bearer token")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Rejected(401, "invalid bearer token")
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise Rejected(415, "content type must be application/json")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise Rejected(413, f"body larger than {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise Rejected(413, f"body larger than {max_bytes} bytes")
+    try:
+        return orjson.loads(bytes(body))
+    except orjson.JSONDecodeError as error:
+        raise Rejected(400, "body is not valid JSON (UTF-8)", str(error)) from error
+
+
+def trace_id_of(request: Request) -> str:
+    match = _TRACEPARENT.match(request.headers.get("traceparent", ""))
+    return match.group(1) if match and match.group(1) != "0" * 32 else new_trace_id()
+
+
+def submission_router(acceptor: Acceptor, token: str, max_body_bytes: int) -> APIRouter:
+    router = APIRouter()
+
+    @router.post(
+        "/v1/items",
+        status_code=202,
+        response_model=AcceptedResponse,
+        summary="Submit a new item, an update, or a kill",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": Submission.model_json_schema()}},
+            }
+        },
+        responses={
+            400: {"description": "Malformed JSON"},
+            401: {"description": "Missing or wrong bearer token"},
+            413: {"description": "Body too large"},
+            415: {"description": "Not JSON"},
+            422: {"description": "JSON that is not a valid item"},
+        },
+    )
+    async def submit(request: Request) -> JSONResponse:
+        check_token(request, token)
+        raw = await read_json(request, max_body_bytes)
+        try:
+            submission = Submission.model_validate(raw)
+        except ValidationError as error:
+            raise Rejected(422, "not a valid item", validation_problems(error)) from error
+        traceid = trace_id_of(request)
+        try:
+            accepted = await acceptor.accept(submission, traceid)
+        except TooMuchContention as error:
+            raise Rejected(409, str(error)) from error
+        return JSONResponse(
+            AcceptedResponse(
+                uri=accepted.uri,
+                version=accepted.version,
+                changed=accepted.changed,
+                traceid=traceid,
+            ).model_dump(),
+            status_code=202,
+        )
+
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def rejected(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, Rejected)
+        return error.response()
+
+    app.add_exception_handler(Rejected, rejected)

@@ -1,0 +1,87 @@
+"""What an editor or a client system submits, and how it becomes an item."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from shared.items import (
+    BODY_MAX,
+    HEADLINE_MAX,
+    Author,
+    ItemType,
+    NewsItem,
+    PubStatus,
+    Rendition,
+    Uri,
+)
+
+RenditionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class Submission(BaseModel):
+    """One item as submitted. A repeated `uri` is an update of that item;
+    `pubstatus: canceled` kills it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uri: Uri | None = Field(default=None, description="Stable id of the item; made up if absent")
+    headline: Annotated[str, StringConstraints(max_length=HEADLINE_MAX)] = ""
+    body_html: Annotated[str, StringConstraints(max_length=BODY_MAX)] = ""
+    description_text: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    type: ItemType = ItemType.text
+    authors: list[Author] = Field(default_factory=list, max_length=20)
+    language: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None
+    ) = None
+    firstcreated: AwareDatetime | None = None
+    embargoed: AwareDatetime | None = None
+    pubstatus: PubStatus = PubStatus.usable
+    ednote: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    renditions: dict[RenditionName, Rendition] = Field(default_factory=dict, max_length=20)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Submission:
+        if self.pubstatus is not PubStatus.canceled and not (
+            self.headline.strip() or self.body_html.strip()
+        ):
+            raise ValueError("an item needs a headline or a body_html (unless it is canceled)")
+        return self
+
+
+def new_uri() -> str:
+    return f"urn:newsfeed:item:{uuid.uuid4().hex}"
+
+
+def material_hash(submission: Submission) -> str:
+    """What makes two submissions the same story version: content, not timestamps."""
+    material = submission.model_dump(
+        mode="json", exclude={"uri", "firstcreated"}, exclude_none=True
+    )
+    material["headline"] = " ".join(submission.headline.split())
+    return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def to_item(
+    submission: Submission, *, uri: str, version: int, firstcreated: datetime, now: datetime
+) -> NewsItem:
+    return NewsItem(
+        uri=uri,
+        version=version,
+        firstcreated=firstcreated,
+        versioncreated=now,
+        pubstatus=submission.pubstatus,
+        type=submission.type,
+        headline=submission.headline,
+        body_html=submission.body_html,
+        description_text=submission.description_text,
+        language=submission.language,
+        embargoed=submission.embargoed,
+        ednote=submission.ednote,
+        renditions=submission.renditions,
+        authors=tuple(submission.authors),
+    )

@@ -1,0 +1,3 @@
+from publication.app import main
+
+main()

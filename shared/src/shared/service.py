@@ -1,0 +1,131 @@
+"""Running a service: uvicorn, health endpoints, and a loud death on fatal errors.
+
+Every service is an ASGI app under uvicorn. Worker services (enrichment,
+publication) run their StreamWorker as a background task of the app's
+lifespan: SIGTERM makes uvicorn end the lifespan, the worker finishes and
+acknowledges the batch in hand, and the process exits 0. If the worker dies
+(Redis lost its group, say), the process exits with EXIT_FATAL instead of
+lingering half-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
+
+from shared.delivery.groups import groups_present
+from shared.delivery.worker import StreamWorker
+
+EXIT_FATAL = 3
+log = logging.getLogger("newsfeed.service")
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+@dataclass
+class Lifecycle:
+    """What `serve` needs to stop the server when a background task dies."""
+
+    server: uvicorn.Server | None = None
+    exit_code: int = 0
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def fatal(self, reason: str) -> None:
+        log.critical("fatal: %s", reason)
+        self.exit_code = EXIT_FATAL
+        if self.server is not None:
+            self.server.should_exit = True
+
+    def watch(self, task: asyncio.Task[None], name: str) -> None:
+        def done(finished: asyncio.Task[None]) -> None:
+            if finished.cancelled():
+                return
+            error = finished.exception()
+            if error is not None:
+                self.fatal(f"{name} stopped: {type(error).__name__}: {error}")
+
+        task.add_done_callback(done)
+        self.tasks.append(task)
+
+
+def health_routes(check: ReadinessCheck) -> list[BaseRoute]:
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        checks = await check()
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    return [Route("/healthz", healthz), Route("/readyz", readyz)]
+
+
+def redis_ready(redis: aioredis.Redis) -> ReadinessCheck:
+    async def check() -> dict[str, bool]:
+        try:
+            return {"redis": bool(await redis.ping())}
+        except Exception:  # any failure to reach Redis means unready
+            return {"redis": False}
+
+    return check
+
+
+def worker_app(worker: StreamWorker, lifecycle: Lifecycle, name: str) -> Starlette:
+    """The ASGI app of a worker service: health endpoints, worker in the lifespan."""
+
+    async def check() -> dict[str, bool]:
+        try:
+            reachable = bool(await worker.redis.ping())
+            groups = await groups_present(worker.redis, worker.routes_to_ensure)
+        except Exception:  # unreachable Redis is a readiness answer, not a crash
+            reachable, groups = False, False
+        return {"redis": reachable, "groups": groups, "consumer": worker.stats.running}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(worker.run(), name=f"{name}-worker")
+        lifecycle.watch(task, f"{name} worker")
+        try:
+            yield
+        finally:
+            worker.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), timeout=30)
+            await worker.redis.aclose()
+
+    return Starlette(routes=health_routes(check), lifespan=lifespan)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def serve(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int) -> None:
+    """Run `app` until SIGTERM/SIGINT; exit non-zero if a background task died."""
+    config = uvicorn.Config(
+        app, host=host, port=port, lifespan="on", access_log=False, log_config=None
+    )
+    server = uvicorn.Server(config)
+    lifecycle.server = server
+    asyncio.run(server.serve())
+    if lifecycle.exit_code:
+        sys.exit(lifecycle.exit_code)
