@@ -1,0 +1,346 @@
+"""The shared delivery layer against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from publication.handler import make_handler as publication_handler
+from shared.delivery import Done, Failed, GroupLost, Result, StreamWorker, ensure_groups
+from shared.delivery.deadletter import list_dead_letters, replay_dead_letter
+from shared.delivery.trimming import trim_stream
+from shared.events import Event, decode, encode
+from shared.readmodel import ReadModelReader, ReadModelWriter
+from shared.settings import DeliverySettings
+from shared.streams import DEAD_LETTER, ENRICHED, PUBLICATION_IN, PUBLISHED, ROUTES, Route
+
+from tests.support.builders import event_for, news_item
+from tests.support.redis_server import RedisServer
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = DeliverySettings(
+    batch_size=10, block_ms=50, claim_idle_ms=300, retry_delay_ms=20, max_deliveries=3
+)
+
+
+async def append(redis: aioredis.Redis, stream: str, events: Sequence[Event]) -> list[str]:
+    return [await redis.xadd(stream, encode(event)) for event in events]
+
+
+async def until(check: Callable[[], object], timeout: float = 15.0) -> None:
+    """Poll an async or sync condition until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met before the deadline")
+
+
+@contextlib.asynccontextmanager
+async def running(worker: StreamWorker) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(worker.run())
+    try:
+        yield task
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+
+
+async def pending_count(redis: aioredis.Redis, route: Route) -> int:
+    return int((await redis.xpending(route.stream, route.group))["pending"])
+
+
+async def published_per_uri(redis: aioredis.Redis) -> Counter[str]:
+    entries = await redis.xrange(PUBLISHED)
+    return Counter(decode(fields).subject for _, fields in entries)
+
+
+class Recorder:
+    """A handler that records every batch it saw; fails entries whose uri says poison."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.batches: list[list[str]] = []
+        self.delay = delay
+        self.poison_fixed = False
+
+    async def __call__(self, events: Sequence[Event]) -> list[Result]:
+        self.batches.append([event.subject for event in events])
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return [
+            Failed("poison: cannot enrich")
+            if "poison" in event.subject and not self.poison_fixed
+            else Done()
+            for event in events
+        ]
+
+    @property
+    def seen(self) -> Counter[str]:
+        return Counter(uri for batch in self.batches for uri in batch)
+
+
+def worker_for(redis: aioredis.Redis, handler: Recorder, name: str = "w1") -> StreamWorker:
+    return StreamWorker(
+        redis, PUBLICATION_IN, handler, FAST, consumer=name, routes_to_ensure=ROUTES
+    )
+
+
+async def test_entries_written_before_the_first_consumer_started_are_delivered(
+    redis: aioredis.Redis,
+) -> None:
+    """Groups are created at id 0, so a backlog from before start-up is not skipped."""
+    await ensure_groups(redis, ROUTES)
+    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(25)])
+    recorder = Recorder()
+    async with running(worker_for(redis, recorder)):
+        await until(lambda: len(recorder.seen) == 25)
+    assert await pending_count(redis, PUBLICATION_IN) == 0
+
+
+async def test_backlog_in_a_stream_that_existed_before_any_group_is_delivered(
+    redis: aioredis.Redis,
+) -> None:
+    """Even when the stream existed with entries and no group, the group starts at 0."""
+    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(5)])
+    recorder = Recorder()
+    async with running(worker_for(redis, recorder)):
+        await until(lambda: len(recorder.seen) == 5)
+
+
+async def test_reads_are_bounded_by_the_batch_size(redis: aioredis.Redis) -> None:
+    """No handler call ever receives more than COUNT entries, however deep the backlog."""
+    await ensure_groups(redis, ROUTES)
+    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(95)])
+    recorder = Recorder()
+    async with running(worker_for(redis, recorder)):
+        await until(lambda: len(recorder.seen) == 95)
+    assert max(len(batch) for batch in recorder.batches) <= FAST.batch_size
+    assert len(recorder.batches) >= 10
+
+
+async def test_entries_are_acknowledged_only_after_the_handler_returns(
+    redis: aioredis.Redis,
+) -> None:
+    """While the handler is still working, its entries are pending, not acknowledged."""
+    await ensure_groups(redis, ROUTES)
+    await append(redis, ENRICHED, [event_for(news_item("urn:t:slow"))])
+    recorder = Recorder(delay=0.5)
+    async with running(worker_for(redis, recorder)):
+        await until(lambda: recorder.batches)
+        assert await pending_count(redis, PUBLICATION_IN) == 1
+        await until(lambda: _is_zero(pending_count(redis, PUBLICATION_IN)))
+
+
+async def _is_zero(count: object) -> bool:
+    assert asyncio.iscoroutine(count)
+    return await count == 0
+
+
+async def test_a_consumer_killed_mid_batch_loses_nothing_and_publishes_nothing_twice(
+    redis_server: RedisServer, redis: aioredis.Redis
+) -> None:
+    """SIGKILL a publisher mid-batch; a replica claims its entries after the idle
+    time; every item is published exactly once and nothing stays pending."""
+    await ensure_groups(redis, ROUTES)
+    items = [news_item(f"urn:kill:{i}", minute=i) for i in range(120)]
+    await append(redis, ENRICHED, [event_for(item) for item in items])
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.slow_publisher", redis_server.url, "victim"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        # Let it take a batch of 50 and apply part of it.
+        await until(lambda: _published_at_least(redis, 20), timeout=30)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    applied_by_victim = await redis.xlen(PUBLISHED)
+    assert 0 < applied_by_victim < 120
+    assert await pending_count(redis, PUBLICATION_IN) > 0  # it died holding entries
+
+    rescuer = StreamWorker(
+        redis,
+        PUBLICATION_IN,
+        publication_handler(ReadModelWriter(redis)),
+        FAST,
+        consumer="rescuer",
+        routes_to_ensure=ROUTES,
+        writes_to=(PUBLISHED,),
+    )
+    async with running(rescuer):
+        await until(lambda: _published_at_least(redis, 120), timeout=30)
+        await until(lambda: _is_zero(pending_count(redis, PUBLICATION_IN)))
+    per_uri = await published_per_uri(redis)
+    assert set(per_uri) == {item.uri for item in items}
+    assert max(per_uri.values()) == 1, "an item was published twice"
+    page = await ReadModelReader(redis).page(100)
+    assert len(page.items) == 100
+    assert page.next_cursor is not None
+    assert rescuer.stats.recovered > 0
+
+
+async def _published_at_least(redis: aioredis.Redis, n: int) -> bool:
+    return int(await redis.xlen(PUBLISHED)) >= n
+
+
+async def test_a_poison_entry_is_dead_lettered_after_the_cap_while_good_ones_flow(
+    redis: aioredis.Redis,
+) -> None:
+    """An entry failing every time goes to the dead-letter stream after exactly
+    max_deliveries attempts, with its error and original fields; the rest pass."""
+    await ensure_groups(redis, ROUTES)
+    events = [event_for(news_item(f"urn:t:{i}")) for i in range(30)]
+    events.insert(7, event_for(news_item("urn:t:poison")))
+    ids = await append(redis, ENRICHED, events)
+    recorder = Recorder()
+    async with running(worker_for(redis, recorder)):
+        await until(lambda: _dead_letters(redis, 1))
+        await until(lambda: _is_zero(pending_count(redis, PUBLICATION_IN)))
+    assert recorder.seen["urn:t:poison"] == FAST.max_deliveries
+    assert all(recorder.seen[f"urn:t:{i}"] == 1 for i in range(30))
+    [letter] = await list_dead_letters(redis)
+    assert letter.stream == ENRICHED
+    assert letter.group == PUBLICATION_IN.group
+    assert letter.entry_id == ids[7]
+    assert letter.error == "poison: cannot enrich"
+    assert letter.deliveries == FAST.max_deliveries
+    assert decode(letter.original).subject == "urn:t:poison"
+
+
+async def _dead_letters(redis: aioredis.Redis, n: int) -> bool:
+    return int(await redis.xlen(DEAD_LETTER)) >= n
+
+
+async def test_a_replayed_dead_letter_is_processed_after_the_fix(redis: aioredis.Redis) -> None:
+    """`replay` puts the original back on its stream; once fixed it succeeds."""
+    await ensure_groups(redis, ROUTES)
+    await append(redis, ENRICHED, [event_for(news_item("urn:t:poison"))])
+    recorder = Recorder()
+    async with running(worker_for(redis, recorder)):
+        await until(lambda: _dead_letters(redis, 1))
+        recorder.poison_fixed = True
+        [letter] = await list_dead_letters(redis)
+        assert await replay_dead_letter(redis, letter.id) is not None
+        await until(lambda: recorder.seen["urn:t:poison"] == FAST.max_deliveries + 1)
+        await until(lambda: _is_zero(pending_count(redis, PUBLICATION_IN)))
+    assert await redis.xlen(DEAD_LETTER) == 0
+
+
+async def test_an_undecodable_entry_goes_straight_to_dead_letters(redis: aioredis.Redis) -> None:
+    """Retrying cannot fix an entry that is not an event: it is dead-lettered at once."""
+    await ensure_groups(redis, ROUTES)
+    await redis.xadd(ENRICHED, {"hello": "world"})
+    await append(redis, ENRICHED, [event_for(news_item("urn:t:fine"))])
+    recorder = Recorder()
+    async with running(worker_for(redis, recorder)):
+        await until(lambda: _dead_letters(redis, 1))
+        await until(lambda: recorder.seen["urn:t:fine"] == 1)
+    [letter] = await list_dead_letters(redis)
+    assert "undecodable" in letter.error
+    assert letter.original == {"hello": "world"}
+    assert await pending_count(redis, PUBLICATION_IN) == 0
+
+
+async def test_a_whole_batch_failure_is_retried_not_lost(redis: aioredis.Redis) -> None:
+    """A handler raising for the whole batch leaves entries pending and retries them."""
+    await ensure_groups(redis, ROUTES)
+    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(3)])
+    calls = 0
+
+    async def flaky(events: Sequence[Event]) -> list[Result]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database hiccup")
+        return [Done()] * len(events)
+
+    worker = StreamWorker(redis, PUBLICATION_IN, flaky, FAST, consumer="w", routes_to_ensure=ROUTES)
+    async with running(worker):
+        await until(lambda: worker.stats.processed == 3)
+    assert await pending_count(redis, PUBLICATION_IN) == 0
+    assert await redis.xlen(DEAD_LETTER) == 0
+
+
+async def test_replaying_the_same_event_changes_nothing(redis: aioredis.Redis) -> None:
+    """Effects are keyed by (uri, version): a redelivered event is a no-op."""
+    writer = ReadModelWriter(redis)
+    item = news_item("urn:t:once")
+    event = event_for(item)
+    first = await writer.apply(item, event)
+    again = await writer.apply(item, event)
+    assert first.outcome == "applied"
+    assert again.outcome == "stale"
+    assert (await published_per_uri(redis))["urn:t:once"] == 1
+    assert len((await ReadModelReader(redis).page(10)).items) == 1
+
+
+async def test_stop_finishes_the_batch_in_hand_and_leaves_nothing_pending(
+    redis: aioredis.Redis,
+) -> None:
+    """Graceful stop (SIGTERM path): the batch being handled is finished and
+    acknowledged, and the consumer leaves the group."""
+    await ensure_groups(redis, ROUTES)
+    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(5)])
+    recorder = Recorder(delay=0.5)
+    worker = worker_for(redis, recorder, name="stopping")
+    task = asyncio.create_task(worker.run())
+    await until(lambda: recorder.batches)
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    assert worker.stats.processed == 5
+    assert await pending_count(redis, PUBLICATION_IN) == 0
+    consumers = await redis.xinfo_consumers(PUBLICATION_IN.stream, PUBLICATION_IN.group)
+    assert all(c["name"] != "stopping" for c in consumers)
+
+
+async def test_a_lost_group_stops_the_worker_with_a_clear_error(redis: aioredis.Redis) -> None:
+    """If Redis loses the stream and group (restart without persistence), the
+    worker raises GroupLost instead of hanging or silently starting over."""
+    recorder = Recorder()
+    worker = worker_for(redis, recorder)
+    task = asyncio.create_task(worker.run())
+    await until(lambda: worker.stats.running)
+    await redis.flushdb()
+    with pytest.raises(GroupLost):
+        await asyncio.wait_for(task, 10)
+
+
+async def test_trimming_never_drops_an_entry_a_group_has_not_acknowledged(
+    redis: aioredis.Redis,
+) -> None:
+    """Over the cap, a stream is trimmed only below what every group still needs."""
+    await ensure_groups(redis, ROUTES)
+    ids = await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(300)])
+    # The group has read the first 150 and acknowledged only the first 100.
+    await redis.xreadgroup(PUBLICATION_IN.group, "c", {ENRICHED: ">"}, count=150)
+    await redis.xack(ENRICHED, PUBLICATION_IN.group, *ids[:100])
+    await trim_stream(redis, ENRICHED, max_len=100)
+    remaining = [entry_id for entry_id, _ in await redis.xrange(ENRICHED)]
+    assert set(ids[100:]) <= set(remaining), "an unacknowledged entry was trimmed"
+    assert len(remaining) < 300
+    pending = await redis.xpending_range(ENRICHED, PUBLICATION_IN.group, "-", "+", 100)
+    assert len(pending) == 50
+
+
+async def test_a_stream_without_groups_is_trimmed_to_its_cap(redis: aioredis.Redis) -> None:
+    """news.published has no group of ours: it is simply kept near its cap."""
+    await append(redis, PUBLISHED, [event_for(news_item(f"urn:t:{i}")) for i in range(500)])
+    await trim_stream(redis, PUBLISHED, max_len=100)
+    assert 100 <= await redis.xlen(PUBLISHED) < 500
