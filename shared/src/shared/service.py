@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -29,6 +30,7 @@ from shared.delivery.groups import groups_present
 from shared.delivery.worker import StreamWorker
 
 EXIT_FATAL = 3
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 log = logging.getLogger("newsfeed.service")
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
@@ -119,12 +121,25 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises SIGTERM after its graceful shutdown, turning a clean
+        # stop into exit 143; here a clean stop exits 0 and a fatal one EXIT_FATAL.
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
 def serve(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int) -> None:
     """Run `app` until SIGTERM/SIGINT; exit non-zero if a background task died."""
     config = uvicorn.Config(
         app, host=host, port=port, lifespan="on", access_log=False, log_config=None
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     lifecycle.server = server
     asyncio.run(server.serve())
     if lifecycle.exit_code:

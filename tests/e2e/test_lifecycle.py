@@ -1,0 +1,62 @@
+"""How the service processes stop: cleanly on SIGTERM, loudly when Redis lost its data."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as sync_redis
+from shared.service import EXIT_FATAL
+from shared.streams import ENRICHMENT_IN, PUBLICATION_IN
+
+from tests.support.redis_server import RedisServer
+from tests.support.services import Pipeline
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    """A pipeline of its own: these tests stop its services."""
+    server = RedisServer(workdir=tmp_path / "redis").start()
+    running = Pipeline(server.url, tmp_path / "logs").start()
+    yield running
+    running.stop()
+    server.stop()
+
+
+def wait_exit(pipeline: Pipeline, name: str, timeout: float = 20.0) -> int:
+    process = pipeline.services[name].process
+    assert process is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            return code
+        time.sleep(0.1)
+    raise AssertionError(f"{name} did not exit: {pipeline.services[name].log_tail()}")
+
+
+def test_sigterm_during_traffic_exits_zero_and_leaves_nothing_pending(pipeline: Pipeline) -> None:
+    """A worker told to stop while items flow finishes its batch, acknowledges it,
+    leaves its group, and exits 0."""
+    for i in range(200):
+        pipeline.submit({"uri": f"urn:t:term:{i}", "headline": f"Item {i}"})
+    pipeline.services["enrichment"].signal(signal.SIGTERM)
+    assert wait_exit(pipeline, "enrichment") == 0
+    client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+    consumers = client.xinfo_consumers(ENRICHMENT_IN.stream, ENRICHMENT_IN.group)
+    assert all(int(c["pending"]) == 0 for c in consumers)
+    assert consumers == [], "the stopped consumer should have left the group"
+
+
+def test_workers_exit_nonzero_and_say_why_when_redis_loses_its_data(pipeline: Pipeline) -> None:
+    """Redis restarted empty (here: flushed): workers do not hang or quietly start
+    over; they exit with EXIT_FATAL and log the reason."""
+    client = sync_redis.Redis.from_url(pipeline.redis_url)
+    client.flushall()
+    for name in ("enrichment", "publication"):
+        assert wait_exit(pipeline, name) == EXIT_FATAL
+        assert "fatal" in pipeline.services[name].log_tail(50)
+    assert not client.exists(PUBLICATION_IN.stream)
