@@ -81,6 +81,21 @@ class TextStats(Frozen):
     char_count: int = Field(ge=0)
 
 
+class Quote(Frozen):
+    """A quoted statement and, where the text says, who said it."""
+
+    text: str
+    speaker: str | None = None
+
+
+class Correction(Frozen):
+    """A public correction note, kept with the version that carried it."""
+
+    version: int = Field(ge=1)
+    note: str
+    at: AwareDatetime
+
+
 class NewsItem(Frozen):
     """A news item at one version."""
 
@@ -102,9 +117,20 @@ class NewsItem(Frozen):
     organisations: tuple[Entity, ...] = ()
     places: tuple[Entity, ...] = ()
     authors: tuple[Author, ...] = ()
+    # Where the item came from: a source id from ingest's registry, or "api".
+    source: str | None = None
+    link: HttpUrl | None = Field(default=None, description="canonical URL of the original story")
+    # Set by publication: the time of the latest material change shown as
+    # "(Updated: …)" (None until the item is first updated), and every public
+    # correction made so far.
+    updated: AwareDatetime | None = None
+    corrections: tuple[Correction, ...] = ()
     # Extensions filled by enrichment; absent until then.
     text: TextStats | None = None
     reading_time_minutes: int | None = Field(default=None, ge=0)
+    language_confidence: float | None = Field(default=None, ge=0, le=1)
+    quotes: tuple[Quote, ...] = ()
+    cluster: str | None = Field(default=None, description="id shared by items about one story")
     enrichment: dict[str, str] = Field(
         default_factory=dict, description="enricher name -> version that produced its fields"
     )

@@ -1,0 +1,1 @@
+"""The `newsfeed` command for operators (see `newsfeed --help`)."""
