@@ -280,13 +280,10 @@ async def test_a_whole_batch_failure_is_retried_not_lost(redis: aioredis.Redis) 
 
 async def test_replaying_the_same_event_changes_nothing(redis: aioredis.Redis) -> None:
     """Effects are keyed by (uri, version): a redelivered event is a no-op."""
-    writer = ReadModelWriter(redis)
-    item = news_item("urn:t:once")
-    event = event_for(item)
-    first = await writer.apply(item, event)
-    again = await writer.apply(item, event)
-    assert first.outcome == "applied"
-    assert again.outcome == "stale"
+    publish = publication_handler(ReadModelWriter(redis))
+    event = event_for(news_item("urn:t:once"))
+    assert await publish([event]) == [Done()]
+    assert await publish([event]) == [Done()]
     assert (await published_per_uri(redis))["urn:t:once"] == 1
     assert len((await ReadModelReader(redis).page(10)).items) == 1
 

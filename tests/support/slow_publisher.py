@@ -7,8 +7,9 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from shared.delivery import Done, Result, StreamWorker
-from shared.events import Event, EventType, follow
+from publication.handler import make_handler
+from shared.delivery import Result, StreamWorker
+from shared.events import Event
 from shared.readmodel import ReadModelWriter
 from shared.redis_client import connect
 from shared.settings import DeliverySettings
@@ -17,13 +18,14 @@ from shared.streams import PUBLICATION_IN, ROUTES
 
 async def main(url: str, name: str) -> None:
     redis = connect(url)
-    writer = ReadModelWriter(redis)
+    publish = make_handler(ReadModelWriter(redis))
 
     async def handle(events: Sequence[Event]) -> list[Result]:
+        results: list[Result] = []
         for event in events:
-            await writer.apply(event.data, follow(event, EventType.published, "/slow", event.data))
+            results += await publish([event])
             await asyncio.sleep(0.02)
-        return [Done()] * len(events)
+        return results
 
     settings = DeliverySettings(batch_size=50, claim_idle_ms=60_000)
     worker = StreamWorker(

@@ -111,8 +111,10 @@ def decode(fields: Mapping[str, str]) -> Event:
     try:
         if _field(fields, "specversion") != SPECVERSION:
             raise UndecodableEntry("unsupported specversion")
+        if fields.get("datacontenttype", CONTENT_TYPE) != CONTENT_TYPE:
+            raise UndecodableEntry(f"datacontenttype must be {CONTENT_TYPE}")
         data = orjson.loads(_field(fields, "data"))
-        return Event(
+        event = Event(
             id=_field(fields, "id"),
             source=_field(fields, "source"),
             type=EventType(_field(fields, "type")),
@@ -125,3 +127,6 @@ def decode(fields: Mapping[str, str]) -> Event:
         raise
     except (ValidationError, ValueError) as error:
         raise UndecodableEntry(str(error)[:500]) from error
+    if event.subject != event.data.uri:
+        raise UndecodableEntry("subject is not the item's uri")
+    return event

@@ -15,7 +15,10 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 HEADLINE_MAX = 500
+# What a source may submit. A stored body may be longer: sanitizing escapes
+# characters ("&" becomes "&amp;", up to 5x) and adds rel attributes to links.
 BODY_MAX = 200_000
+STORED_BODY_MAX = 6 * BODY_MAX
 URI_MAX = 512
 
 Uri = Annotated[
@@ -106,7 +109,7 @@ class NewsItem(Frozen):
     pubstatus: PubStatus = PubStatus.usable
     type: ItemType = ItemType.text
     headline: Annotated[str, StringConstraints(max_length=HEADLINE_MAX)] = ""
-    body_html: Annotated[str, StringConstraints(max_length=BODY_MAX)] = ""
+    body_html: Annotated[str, StringConstraints(max_length=STORED_BODY_MAX)] = ""
     description_text: str | None = None
     language: str | None = None
     embargoed: AwareDatetime | None = None

@@ -15,8 +15,9 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 import uvicorn
@@ -34,6 +35,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 log = logging.getLogger("newsfeed.service")
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+# A duty running beside the worker until the event is set (e.g. embargo release).
+BackgroundDuty = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -87,7 +90,12 @@ def redis_ready(redis: aioredis.Redis) -> ReadinessCheck:
     return check
 
 
-def worker_app(worker: StreamWorker, lifecycle: Lifecycle, name: str) -> Starlette:
+def worker_app(
+    worker: StreamWorker,
+    lifecycle: Lifecycle,
+    name: str,
+    background: Sequence[tuple[str, BackgroundDuty]] = (),
+) -> Starlette:
     """The ASGI app of a worker service: health endpoints, worker in the lifespan."""
 
     async def check() -> dict[str, bool]:
@@ -102,12 +110,20 @@ def worker_app(worker: StreamWorker, lifecycle: Lifecycle, name: str) -> Starlet
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(worker.run(), name=f"{name}-worker")
         lifecycle.watch(task, f"{name} worker")
+        stop = asyncio.Event()
+        duties: list[asyncio.Task[None]] = []
+        for duty_name, duty in background:
+            duty_task = asyncio.create_task(duty(stop), name=duty_name)
+            lifecycle.watch(duty_task, duty_name)
+            duties.append(duty_task)
         try:
             yield
         finally:
             worker.stop()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(task), timeout=30)
+            stop.set()
+            for running in (task, *duties):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(running), timeout=30)
             await worker.redis.aclose()
 
     return Starlette(routes=health_routes(check), lifespan=lifespan)

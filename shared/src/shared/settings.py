@@ -9,9 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class RedisSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSFEED_", extra="ignore")
 
-    redis_url: str = Field(
-        default="redis://127.0.0.1:6379/0", description="Redis holding the streams and read model"
-    )
+    # Required on purpose: a default would quietly write into whatever Redis
+    # happens to listen on 6379.
+    redis_url: str = Field(description="Redis holding the streams and read model (required)")
 
 
 class StreamSettings(BaseSettings):

@@ -8,10 +8,14 @@ import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from shared.items import NewsItem
+from shared.items import URI_MAX, NewsItem
 from shared.readmodel import PAGE_MAX, BadCursor, ReadModelReader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+
+# A member is a 15-digit stamp, '|' and a uri of up to URI_MAX characters of up
+# to 4 UTF-8 bytes each; base64 makes 4 characters of every 3 bytes.
+CURSOR_MAX = (16 + 4 * URI_MAX) * 4 // 3 + 4
 
 
 class FeedResponse(BaseModel):
@@ -56,7 +60,7 @@ def feed_router(reader: ReadModelReader) -> APIRouter:
     )
     async def feed(
         limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 20,
-        cursor: Annotated[str | None, Query(max_length=1200)] = None,
+        cursor: Annotated[str | None, Query(max_length=CURSOR_MAX)] = None,
     ) -> Response:
         try:
             page = await reader.page(limit, cursor)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import Field
 from shared.delivery import StreamWorker
 from shared.delivery.worker import consumer_name
@@ -13,26 +15,60 @@ from shared.streams import PUBLICATION_IN, PUBLISHED, ROUTES
 from starlette.applications import Starlette
 
 from publication.handler import make_handler
+from publication.scheduler import run_periodically
 
 
 class Settings(RedisSettings, DeliverySettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8003, ge=1, le=65535)
     log_level: str = "INFO"
+    versions_kept: int = Field(default=20, ge=0, le=1000, description="earlier versions kept")
+    updates_move_to_top: bool = Field(
+        default=False, description="an updated item moves to the top of the feed"
+    )
+    retention_max_items: int = Field(
+        default=100_000, ge=0, description="items the feed keeps (0: no limit)"
+    )
+    retention_max_age_days: int = Field(
+        default=0, ge=0, description="days an item stays in the feed (0: no limit)"
+    )
+    kill_note_days: int = Field(
+        default=30, ge=0, description="days a killed item's note answers 410 (0: forever)"
+    )
+    release_interval_ms: int = Field(
+        default=250, ge=10, le=60_000, description="how often embargoes are checked"
+    )
+    retention_interval_s: float = Field(default=60.0, ge=1.0)
 
 
 def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     redis = connect(settings.redis_url, client_name="publication")
+    writer = ReadModelWriter(
+        redis,
+        history_cap=settings.versions_kept,
+        kill_doc_ttl_ms=settings.kill_note_days * 86_400_000,
+    )
     worker = StreamWorker(
         redis,
         PUBLICATION_IN,
-        make_handler(ReadModelWriter(redis)),
+        make_handler(writer, updates_move_to_top=settings.updates_move_to_top),
         settings,
         consumer=consumer_name("publication"),
         routes_to_ensure=ROUTES,
         writes_to=(PUBLISHED,),
     )
-    return worker_app(worker, lifecycle, "publication")
+
+    async def scheduler(stop: asyncio.Event) -> None:
+        await run_periodically(
+            writer,
+            stop,
+            release_interval_s=settings.release_interval_ms / 1000,
+            retention_interval_s=settings.retention_interval_s,
+            max_items=settings.retention_max_items,
+            max_age_days=settings.retention_max_age_days,
+        )
+
+    return worker_app(worker, lifecycle, "publication", [("publication-scheduler", scheduler)])
 
 
 def main() -> None:

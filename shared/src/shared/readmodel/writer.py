@@ -1,0 +1,272 @@
+"""Publication's only way to change what readers see.
+
+Publication reads what is stored for an item (`load`), decides a `Plan` with
+a plain function, and `apply`s it. `apply` is one Lua script that checks the
+stored version is still the one read (compare-and-set), then moves the item
+between feed sets, keeps the previous version in its history, stores the
+document and appends the event to news.published, all at once: a reader
+never sees an index entry without its document, and a crash never leaves an
+effect without its event or the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import orjson
+import redis.asyncio as aioredis
+
+from shared.events import Event, EventType, encode
+from shared.items import NewsItem
+from shared.readmodel.keys import (
+    EMBARGO,
+    FEED_ALL,
+    facet_keys,
+    feed_member,
+    item_key,
+    member_prefix,
+    member_uri,
+    state_key,
+    versions_key,
+)
+from shared.streams import PUBLISHED
+
+
+class StoredStatus(StrEnum):
+    usable = "usable"  # visible in the feed
+    embargoed = "embargoed"  # stored, invisible until its release time
+    withheld = "withheld"
+    canceled = "canceled"  # killed: kept as a tombstone, the document answers 410
+    retired = "retired"  # aged out of the feed by retention
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the read model holds for one uri."""
+
+    version: int
+    status: StoredStatus
+    member: str | None
+    indexes: tuple[str, ...]
+    traceid: str
+    doc: NewsItem | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to store for an incoming version, decided by publication."""
+
+    item: NewsItem
+    status: StoredStatus
+    member: str
+    indexes: tuple[str, ...]
+    embargo_until: datetime | None
+    event: EventType | None
+
+
+class ApplyOutcome(StrEnum):
+    applied = "applied"
+    conflict = "conflict"  # the item changed since it was loaded: load and decide again
+
+
+@dataclass(frozen=True)
+class Applied:
+    outcome: ApplyOutcome
+    detail: str
+
+
+# KEYS: state, item, versions, embargo, stream, old indexes..., new indexes...
+# ARGV: expected version, version, status, doc, member, old member, #old, #new,
+#       history cap, embargo ms (0: none), uri, event type ('' for none),
+#       indexes JSON, traceid, kill-doc ttl ms, then event fields without `type`.
+_APPLY = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if current ~= tonumber(ARGV[1]) then
+  return {'conflict', tostring(current)}
+end
+local n_old, n_new = tonumber(ARGV[7]), tonumber(ARGV[8])
+local previous = redis.call('GET', KEYS[2])
+local cap = tonumber(ARGV[9])
+if previous and cap > 0 then
+  redis.call('LPUSH', KEYS[3], previous)
+  redis.call('LTRIM', KEYS[3], 0, cap - 1)
+end
+if ARGV[6] ~= '' then
+  for i = 1, n_old do redis.call('ZREM', KEYS[5 + i], ARGV[6]) end
+end
+for i = 1, n_new do redis.call('ZADD', KEYS[5 + n_old + i], 0, ARGV[5]) end
+if tonumber(ARGV[10]) > 0 then
+  redis.call('ZADD', KEYS[4], tonumber(ARGV[10]), ARGV[11])
+else
+  redis.call('ZREM', KEYS[4], ARGV[11])
+end
+redis.call('SET', KEYS[2], ARGV[4])
+if ARGV[3] == 'canceled' and tonumber(ARGV[15]) > 0 then
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[15]))
+  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[15]))
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'status', ARGV[3], 'member', ARGV[5],
+  'indexes', ARGV[13], 'traceid', ARGV[14])
+if ARGV[12] ~= '' then
+  local fields = {'type', ARGV[12]}
+  for i = 16, #ARGV do fields[#fields + 1] = ARGV[i] end
+  redis.call('XADD', KEYS[5], '*', unpack(fields))
+end
+return {'applied', ARGV[12]}
+"""
+
+# KEYS: state, embargo, stream, indexes...  ARGV: uri, version, member, indexes JSON,
+# then event fields without `type`. ZREM decides who releases: exactly one caller.
+_RELEASE = """
+if tonumber(redis.call('HGET', KEYS[1], 'version') or '0') ~= tonumber(ARGV[2]) then
+  return 0
+end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then
+  return 0
+end
+for i = 4, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[3]) end
+redis.call('HSET', KEYS[1], 'status', 'usable', 'member', ARGV[3], 'indexes', ARGV[4])
+local fields = {'type', 'org.newsfeed.item.released'}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', KEYS[3], '*', unpack(fields))
+return 1
+"""
+
+# KEYS: state, item, versions, indexes...  ARGV: member. A member whose state
+# says otherwise is a dangling entry: it leaves the indexes, nothing else changes.
+_RETIRE = """
+for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+if redis.call('HGET', KEYS[1], 'member') ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[1], 'status', 'retired', 'indexes', '[]')
+return 1
+"""
+
+
+def _event_args(event: Event) -> list[str]:
+    fields = encode(event)
+    del fields["type"]
+    return [part for pair in fields.items() for part in pair]
+
+
+class ReadModelWriter:
+    def __init__(
+        self, redis: aioredis.Redis, *, history_cap: int = 20, kill_doc_ttl_ms: int = 0
+    ) -> None:
+        self._redis = redis
+        self._history_cap = history_cap
+        self._kill_doc_ttl_ms = kill_doc_ttl_ms
+        self._apply = redis.register_script(_APPLY)
+        self._release = redis.register_script(_RELEASE)
+        self._retire = redis.register_script(_RETIRE)
+
+    async def load(self, uri: str) -> Stored | None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(state_key(uri))
+            pipe.get(item_key(uri))
+            state, doc = await pipe.execute()
+        if not state:
+            return None
+        return Stored(
+            version=int(state["version"]),
+            status=StoredStatus(state["status"]),
+            member=state.get("member") or None,
+            indexes=tuple(orjson.loads(state.get("indexes") or "[]")),
+            traceid=state.get("traceid", ""),
+            doc=NewsItem.model_validate_json(doc) if doc else None,
+        )
+
+    async def apply(self, plan: Plan, previous: Stored | None, event: Event) -> Applied:
+        """Store `plan` if the item is still at `previous`'s version; emit `event`
+        (with the plan's event type) in the same step."""
+        old_indexes = previous.indexes if previous else ()
+        embargo_ms = int(plan.embargo_until.timestamp() * 1000) if plan.embargo_until else 0
+        outcome, detail = await self._apply(
+            keys=[
+                state_key(plan.item.uri),
+                item_key(plan.item.uri),
+                versions_key(plan.item.uri),
+                EMBARGO,
+                PUBLISHED,
+                *old_indexes,
+                *plan.indexes,
+            ],
+            args=[
+                previous.version if previous else 0,
+                plan.item.version,
+                plan.status.value,
+                plan.item.model_dump_json(exclude_none=True),
+                plan.member,
+                (previous.member or "") if previous else "",
+                len(old_indexes),
+                len(plan.indexes),
+                self._history_cap,
+                embargo_ms,
+                plan.item.uri,
+                plan.event.value if plan.event else "",
+                orjson.dumps(plan.indexes).decode(),
+                event.traceid,
+                self._kill_doc_ttl_ms,
+                *_event_args(event),
+            ],
+        )
+        return Applied(ApplyOutcome(outcome), str(detail))
+
+    async def due_for_release(self, now: datetime, limit: int = 100) -> list[str]:
+        return list(
+            await self._redis.zrangebyscore(
+                EMBARGO, "-inf", int(now.timestamp() * 1000), start=0, num=limit
+            )
+        )
+
+    async def release(self, stored: Stored, event: Event) -> bool:
+        """Make an embargoed item visible; True for the one caller that did it."""
+        assert stored.doc is not None
+        item = stored.doc
+        release_at = item.embargoed or item.firstcreated
+        member = feed_member(release_at, item.uri)
+        indexes = facet_keys(item)
+        released = await self._release(
+            keys=[state_key(item.uri), EMBARGO, PUBLISHED, *indexes],
+            args=[
+                item.uri,
+                stored.version,
+                member,
+                orjson.dumps(indexes).decode(),
+                *_event_args(event),
+            ],
+        )
+        return bool(released)
+
+    async def retire_older_than(self, cutoff: datetime, limit: int = 500) -> int:
+        members = await self._redis.zrange(
+            FEED_ALL, "-", "(" + member_prefix(cutoff), bylex=True, offset=0, num=limit
+        )
+        return await self._retire_members(members)
+
+    async def retire_beyond(self, max_items: int, limit: int = 500) -> int:
+        excess = int(await self._redis.zcard(FEED_ALL)) - max_items
+        if excess <= 0:
+            return 0
+        members = await self._redis.zrange(
+            FEED_ALL, "-", "+", bylex=True, offset=0, num=min(excess, limit)
+        )
+        return await self._retire_members(members)
+
+    async def _retire_members(self, members: list[str]) -> int:
+        retired = 0
+        for member in members:
+            uri = member_uri(member)
+            stored = await self.load(uri)
+            indexes = tuple(dict.fromkeys((FEED_ALL, *(stored.indexes if stored else ()))))
+            retired += int(
+                await self._retire(
+                    keys=[state_key(uri), item_key(uri), versions_key(uri), *indexes],
+                    args=[member],
+                )
+            )
+        return retired
