@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from newsfeed_cli.dlq import dlq
+from newsfeed_cli.status import status
+from newsfeed_cli.tail import tail
+
 app = typer.Typer(
     name="newsfeed",
     help="Operate a newsfeed: status, dead letters, sources, import, tail.",
@@ -15,3 +19,8 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """Settings come from NEWSFEED_* environment variables (see README)."""
+
+
+app.command()(status)
+app.command()(tail)
+app.add_typer(dlq, name="dlq")

@@ -29,6 +29,8 @@ from starlette.types import ASGIApp
 
 from shared.delivery.groups import groups_present
 from shared.delivery.worker import StreamWorker
+from shared.observability.logs import configure_logging as configure_structured_logging
+from shared.observability.metrics import metrics_route
 
 EXIT_FATAL = 3
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -126,15 +128,13 @@ def worker_app(
                     await asyncio.wait_for(asyncio.shield(running), timeout=30)
             await worker.redis.aclose()
 
-    return Starlette(routes=health_routes(check), lifespan=lifespan)
+    routes = [*health_routes(check), metrics_route(worker.redis)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """JSON lines by default; `console` for people (make run)."""
+    configure_structured_logging(level, "console" if fmt == "console" else "json")
 
 
 class _Server(uvicorn.Server):

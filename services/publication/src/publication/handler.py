@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from shared.delivery import Done, Failed, Handler, Result
@@ -12,6 +13,7 @@ from shared.readmodel import ApplyOutcome, ReadModelWriter
 from publication.lifecycle import decide
 
 SOURCE = "/newsfeed/publication"
+log = logging.getLogger("newsfeed.publication")
 MAX_ATTEMPTS = 8
 
 
@@ -25,6 +27,16 @@ def make_handler(writer: ReadModelWriter, *, updates_move_to_top: bool = False) 
             out = follow(event, plan.event or EventType.published, SOURCE, plan.item)
             applied = await writer.apply(plan, stored, out)
             if applied.outcome is ApplyOutcome.applied:
+                log.info(
+                    "item %s",
+                    (plan.event or "stored").rsplit(".", 1)[-1],
+                    extra={
+                        "uri": plan.item.uri,
+                        "version": plan.item.version,
+                        "traceid": event.traceid,
+                        "status": plan.status.value,
+                    },
+                )
                 return Done()
         return Failed(f"{event.subject} kept changing under us ({MAX_ATTEMPTS} attempts)")
 

@@ -36,6 +36,7 @@ from shared.delivery.deadletter import DEAD_LETTER_MAX_LEN, dead_letter_fields
 from shared.delivery.groups import GroupLost, ensure_groups, is_group_lost
 from shared.delivery.trimming import Trimmer
 from shared.events import Event, UndecodableEntry, decode, encode
+from shared.observability.metrics import HANDLER_SECONDS, ITEMS
 from shared.settings import DeliverySettings
 from shared.streams import DEAD_LETTER, Route
 
@@ -177,6 +178,9 @@ class StreamWorker:
                 await self._dead_letter(entry_id, fields, f"undecodable entry: {error}", 1)
         if not decoded:
             return
+        stage = self.route.group
+        ITEMS.labels(stage, "in").inc(len(decoded))
+        started = time.perf_counter()
         try:
             results = list(await self.handler([event for _, event in decoded]))
             if len(results) != len(decoded):
@@ -186,6 +190,7 @@ class StreamWorker:
         except Exception as error:  # the whole step failed: every entry is retried
             log.exception("handler failed for a batch of %d", len(decoded))
             results = [Failed(f"{type(error).__name__}: {error}")] * len(decoded)
+        HANDLER_SECONDS.labels(stage).observe(time.perf_counter() - started)
         await self._settle(decoded, results)
 
     async def _settle(self, decoded: list[tuple[str, Event]], results: list[Result]) -> None:
@@ -217,6 +222,9 @@ class StreamWorker:
             self._failed_at[entry_id] = now
         self.stats.processed += len(acked)
         self.stats.failed += len(failures)
+        ITEMS.labels(self.route.group, "out").inc(len(acked))
+        if failures:
+            ITEMS.labels(self.route.group, "failed").inc(len(failures))
         self.stats.batches += 1
         self.stats.last_batch_at = time.time()
         if acked:
@@ -323,6 +331,7 @@ class StreamWorker:
             await pipe.execute()
         self._failed_at.pop(entry_id, None)
         self.stats.dead_lettered += 1
+        ITEMS.labels(self.route.group, "dead_lettered").inc()
 
     # -- helpers ---------------------------------------------------------
 

@@ -1,0 +1,151 @@
+"""The `newsfeed` command against a real redis-server: what an operator types."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import redis as sync_redis
+from newsfeed_cli.main import app
+from shared.delivery.deadletter import dead_letter_fields
+from shared.events import encode
+from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED, ROUTES
+from typer.testing import CliRunner
+
+from tests.support.builders import event_for, news_item
+from tests.support.redis_server import RedisServer, free_port
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def client(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sync_redis.Redis]:
+    """The tests' own Redis, flushed, with every group created; the CLI pointed at it."""
+    monkeypatch.setenv("NEWSFEED_REDIS_URL", redis_server.url)
+    redis = sync_redis.Redis.from_url(redis_server.url, decode_responses=True)
+    redis.flushdb()
+    for route in ROUTES:
+        redis.xgroup_create(route.stream, route.group, id="0", mkstream=True)
+    yield redis
+    redis.close()
+
+
+def test_status_of_a_healthy_pipeline_exits_zero(client: sync_redis.Redis) -> None:
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "news.ingested" in result.output
+    assert "enrichment" in result.output
+    assert "all streams healthy" in result.output
+
+
+def test_status_shows_lag_and_pending_per_group(client: sync_redis.Redis) -> None:
+    """5 entries, 2 delivered and not acknowledged: pending 2, lag 3."""
+    for i in range(5):
+        client.xadd(INGESTED, encode(event_for(news_item(f"urn:t:{i}"))))  # type: ignore[arg-type]
+    client.xreadgroup("enrichment", "worker-1", {INGESTED: ">"}, count=2)
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    streams = {s["name"]: s for s in json.loads(result.output)["streams"]}
+    [group] = streams[INGESTED]["groups"]
+    assert (group["pending"], group["lag"], group["consumers"]) == (2, 3, 1)
+    assert streams[INGESTED]["length"] == 5
+
+
+def test_status_exits_one_when_there_are_dead_letters_or_stuck_entries(
+    client: sync_redis.Redis,
+) -> None:
+    client.xadd(INGESTED, encode(event_for(news_item("urn:t:stuck"))))  # type: ignore[arg-type]
+    client.xreadgroup("enrichment", "gone", {INGESTED: ">"}, count=1)
+    stuck = runner.invoke(app, ["status", "--stuck-after", "0"])
+    assert stuck.exit_code == 1
+    assert "pending for" in stuck.output
+    client.xadd(
+        DEAD_LETTER,
+        dead_letter_fields(
+            stream=ENRICHED,
+            group="publication",
+            entry_id="1-0",
+            error="boom",
+            deliveries=5,
+            original={"x": "y"},
+        ),
+    )
+    dead = runner.invoke(app, ["status"])
+    assert dead.exit_code == 1
+    assert "1 dead letter(s)" in dead.output
+
+
+def test_status_exits_three_when_redis_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSFEED_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 3
+    assert "cannot reach Redis" in result.output
+
+
+def test_missing_settings_exit_two_and_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSFEED_REDIS_URL", raising=False)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "NEWSFEED_REDIS_URL" in result.output
+
+
+def test_dlq_list_show_replay_and_drop(client: sync_redis.Redis) -> None:
+    """A dead letter is listed, shown, replayed onto its stream as a new entry, and
+    another one is dropped."""
+    original = encode(event_for(news_item("urn:t:poison")))
+    first = client.xadd(
+        DEAD_LETTER,
+        dead_letter_fields(
+            stream=ENRICHED,
+            group="publication",
+            entry_id="5-0",
+            error="ValueError: bad",
+            deliveries=5,
+            original=original,
+        ),
+    )
+    second = client.xadd(
+        DEAD_LETTER,
+        dead_letter_fields(
+            stream=ENRICHED,
+            group="publication",
+            entry_id="6-0",
+            error="other",
+            deliveries=5,
+            original=original,
+        ),
+    )
+
+    listed = runner.invoke(app, ["dlq", "list", "--json"])
+    assert listed.exit_code == 0
+    assert [letter["id"] for letter in json.loads(listed.output)] == [first, second]
+    shown = runner.invoke(app, ["dlq", "show", first])
+    assert json.loads(shown.output)["error"] == "ValueError: bad"
+    assert runner.invoke(app, ["dlq", "show", "9-9"]).exit_code == 1
+
+    before = client.xlen(ENRICHED)
+    replayed = runner.invoke(app, ["dlq", "replay", first])
+    assert replayed.exit_code == 0, replayed.output
+    assert client.xlen(ENRICHED) == before + 1
+    [(_, fields)] = client.xrevrange(ENRICHED, count=1)
+    assert fields == original
+
+    assert runner.invoke(app, ["dlq", "drop", "--all"], input="n\n").exit_code == 1
+    assert runner.invoke(app, ["dlq", "drop", "--all", "--yes"]).exit_code == 0
+    assert client.xlen(DEAD_LETTER) == 0
+    assert runner.invoke(app, ["dlq", "replay"]).exit_code == 2
+
+
+def test_tail_prints_published_events(client: sync_redis.Redis) -> None:
+    for i in range(3):
+        fields = encode(event_for(news_item(f"urn:t:tail{i}", headline=f"Headline {i}")))
+        client.xadd(PUBLISHED, {**fields, "type": "org.newsfeed.item.published"})  # type: ignore[arg-type]
+    result = runner.invoke(app, ["tail", "--since", "0", "--count", "2"])
+    assert result.exit_code == 0, result.output
+    assert "urn:t:tail0" in result.output
+    assert "urn:t:tail1" in result.output
+    assert "urn:t:tail2" not in result.output
+    assert "published" in result.output
