@@ -309,3 +309,23 @@ def test_embargoes_survive_a_restart_and_two_replicas_release_each_once(
     finally:
         for process in replicas:
             process.stop()
+
+
+async def test_versions_of_one_item_in_one_batch_land_oldest_first(redis: aioredis.Redis) -> None:
+    """A batch mixing items and several versions of one is applied in stream order
+    per item, in a couple of round trips."""
+    publish = publisher(redis)
+    batch = [
+        event_for(news_item("urn:t:a", headline="A1")),
+        event_for(news_item("urn:t:b", headline="B1")),
+        event_for(news_item("urn:t:a", version=2, headline="A2")),
+        event_for(news_item("urn:t:a", version=2, headline="A2")),
+        event_for(news_item("urn:t:a", version=3, pubstatus=PubStatus.canceled)),
+        event_for(news_item("urn:t:b", version=2, headline="B2")),
+    ]
+    assert len(await publish(batch)) == len(batch)
+    assert await published_types(redis, "urn:t:a") == ["published", "updated", "killed"]
+    assert await published_types(redis, "urn:t:b") == ["published", "updated"]
+    b = (await ReadModelReader(redis).item("urn:t:b")).item
+    assert b is not None
+    assert b.headline == "B2"

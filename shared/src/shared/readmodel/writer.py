@@ -11,12 +11,14 @@ effect without its event or the other way round.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from shared.events import Event, EventType, encode
 from shared.items import NewsItem
@@ -147,6 +149,19 @@ return 1
 """
 
 
+def _stored(state: dict[str, str], doc: str | None) -> Stored | None:
+    if not state:
+        return None
+    return Stored(
+        version=int(state["version"]),
+        status=StoredStatus(state["status"]),
+        member=state.get("member") or None,
+        indexes=tuple(orjson.loads(state.get("indexes") or "[]")),
+        traceid=state.get("traceid", ""),
+        doc=NewsItem.model_validate_json(doc) if doc else None,
+    )
+
+
 def _event_args(event: Event) -> list[str]:
     fields = encode(event)
     del fields["type"]
@@ -165,27 +180,40 @@ class ReadModelWriter:
         self._retire = redis.register_script(_RETIRE)
 
     async def load(self, uri: str) -> Stored | None:
+        return (await self.load_many([uri]))[0]
+
+    async def load_many(self, uris: Sequence[str]) -> list[Stored | None]:
+        """What is stored for each uri, in one round trip."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(state_key(uri))
-            pipe.get(item_key(uri))
-            state, doc = await pipe.execute()
-        if not state:
-            return None
-        return Stored(
-            version=int(state["version"]),
-            status=StoredStatus(state["status"]),
-            member=state.get("member") or None,
-            indexes=tuple(orjson.loads(state.get("indexes") or "[]")),
-            traceid=state.get("traceid", ""),
-            doc=NewsItem.model_validate_json(doc) if doc else None,
-        )
+            for uri in uris:
+                pipe.hgetall(state_key(uri))
+                pipe.get(item_key(uri))
+            replies = await pipe.execute()
+        return [_stored(state, doc) for state, doc in zip(replies[::2], replies[1::2], strict=True)]
 
     async def apply(self, plan: Plan, previous: Stored | None, event: Event) -> Applied:
         """Store `plan` if the item is still at `previous`'s version; emit `event`
         (with the plan's event type) in the same step."""
+        return (await self.apply_many([(plan, previous, event)]))[0]
+
+    async def apply_many(
+        self, changes: Sequence[tuple[Plan, Stored | None, Event]]
+    ) -> list[Applied]:
+        """`apply` for several items (each uri at most once) in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for plan, previous, event in changes:
+                await self._queue_apply(pipe, plan, previous, event)
+            replies = await pipe.execute()
+        return [Applied(ApplyOutcome(outcome), str(detail)) for outcome, detail in replies]
+
+    async def _queue_apply(
+        self, pipe: Pipeline, plan: Plan, previous: Stored | None, event: Event
+    ) -> None:
         old_indexes = previous.indexes if previous else ()
         embargo_ms = int(plan.embargo_until.timestamp() * 1000) if plan.embargo_until else 0
-        outcome, detail = await self._apply(
+        # On a pipeline this only queues the EVALSHA (the script is loaded at execute).
+        await self._apply(
+            client=pipe,
             keys=[
                 state_key(plan.item.uri),
                 item_key(plan.item.uri),
@@ -214,7 +242,6 @@ class ReadModelWriter:
                 *_event_args(event),
             ],
         )
-        return Applied(ApplyOutcome(outcome), str(detail))
 
     async def due_for_release(self, now: datetime, limit: int = 100) -> list[str]:
         return list(
