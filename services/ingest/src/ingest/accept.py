@@ -1,11 +1,22 @@
 """Accepting a submission: identity, dedup and the append, as one atomic step.
 
 Per item, ingest keeps `ingest:{news.ingested}:item:<uri>` (a hash of
-version, material hash, firstcreated). A Lua script checks that the version
-is still the one we read, bumps it and appends the event to news.ingested in
-one go, so an accepted submission is always on the stream (the API answers
-only after this) and a crash can never leave a bumped version without its
-event. The hash tag puts the key in the stream's Cluster slot.
+version, material hash, firstcreated, pubstatus, and per feed source
+`seen:<source>`: the material hash that source last gave). A Lua script
+checks that the version is still the one we read, bumps it and appends the
+event to news.ingested in one go, so an accepted submission is always on the
+stream (the API answers only after this) and a crash can never leave a bumped
+version without its event. The hash tag puts the key in the stream's Cluster
+slot.
+
+API submissions and feed entries both come through here; a feed entry has an
+`Origin` with `feed=True`, which changes two things:
+
+- a killed item (pubstatus canceled) is a tombstone: the feed that still
+  lists it never brings it back (only an editor, through the API, can);
+- an entry is unchanged when it matches the item's current content *or* the
+  content this source last gave, so an editor's later edit is not undone by
+  every poll of a feed that still carries the older text.
 """
 
 from __future__ import annotations
@@ -19,21 +30,48 @@ from shared.events import EventType, encode, make_event
 from shared.items import utcnow
 from shared.streams import INGESTED
 
+from ingest.identity import Identity, IdentityIndex, canonical_url, link_identity
 from ingest.submission import Submission, material_hash, new_uri, to_item
 
 SOURCE = "/newsfeed/ingest"
 MAX_ATTEMPTS = 8
+CANCELED = "canceled"
 
-# KEYS: item state, stream. ARGV: expected version, hash, firstcreated, event fields...
+# KEYS: item state, stream. ARGV: expected version, hash, firstcreated,
+# pubstatus, the origin's seen field ('' for none), '1' if a tombstone stops
+# it, event fields...
 _ACCEPT = """
+if ARGV[6] == '1' and redis.call('HGET', KEYS[1], 'status') == 'canceled' then
+  return {'tombstoned', ''}
+end
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current ~= tonumber(ARGV[1]) then
   return {'conflict', tostring(current)}
 end
-redis.call('HSET', KEYS[1], 'version', current + 1, 'hash', ARGV[2], 'firstcreated', ARGV[3])
-local entry = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], 'version', current + 1, 'hash', ARGV[2], 'firstcreated', ARGV[3],
+  'status', ARGV[4])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[5], ARGV[2])
+end
+local entry = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 7))
 return {'accepted', entry}
 """
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a submission comes from: the item's `source`, and whether it is a
+    feed poll (tombstones hold, per-source change detection) or an editor."""
+
+    source: str = "api"
+    feed: bool = False
+
+    @property
+    def seen_field(self) -> str:
+        return f"seen:{self.source}" if self.feed else ""
+
+
+API = Origin()
 
 
 def state_key(uri: str) -> str:
@@ -46,6 +84,7 @@ class Accepted:
     version: int
     changed: bool
     entry_id: str | None = None
+    tombstoned: bool = False
 
 
 class TooMuchContention(RuntimeError):
@@ -57,14 +96,40 @@ class Acceptor:
         self._redis = redis
         self._trimmer = trimmer
         self._accept = redis.register_script(_ACCEPT)
+        self._identities = IdentityIndex(redis)
 
-    async def accept(self, submission: Submission, traceid: str) -> Accepted:
-        uri = submission.uri or new_uri()
+    async def uri_of(self, submission: Submission, identity: Identity | None) -> str:
+        """The item's uri: a feed entry's identity, else the submitted uri (and
+        its link is bound to it), else the one its canonical link names."""
+        if identity is not None:
+            return await self._identities.resolve(identity)
+        canonical = canonical_url(str(submission.link)) if submission.link else None
+        if submission.uri:
+            if canonical:
+                await self._identities.bind(link_identity(canonical).keys, submission.uri)
+            return submission.uri
+        if canonical:
+            return await self._identities.resolve(link_identity(canonical))
+        return new_uri()
+
+    async def accept(
+        self,
+        submission: Submission,
+        traceid: str,
+        origin: Origin = API,
+        identity: Identity | None = None,
+    ) -> Accepted:
+        uri = await self.uri_of(submission, identity)
         digest = material_hash(submission)
+        seen = origin.seen_field
         for _ in range(MAX_ATTEMPTS):
             state = await self._redis.hgetall(state_key(uri))
             current = int(state.get("version", 0))
-            if current and state.get("hash") == digest:
+            if origin.feed and state.get("status") == CANCELED:
+                return Accepted(uri, current, changed=False, tombstoned=True)
+            if current and digest in (state.get("hash"), state.get(seen or "hash")):
+                if seen and state.get(seen) != digest:
+                    await self._redis.hset(state_key(uri), seen, digest)
                 return Accepted(uri, current, changed=False)
             now = utcnow()
             firstcreated = (
@@ -73,13 +138,28 @@ class Acceptor:
                 else submission.firstcreated or now
             )
             item = to_item(
-                submission, uri=uri, version=current + 1, firstcreated=firstcreated, now=now
+                submission,
+                uri=uri,
+                version=current + 1,
+                firstcreated=firstcreated,
+                now=now,
+                source=origin.source,
             )
             fields = encode(make_event(EventType.ingested, SOURCE, item, traceid, now))
             outcome, detail = await self._accept(
                 keys=[state_key(uri), INGESTED],
-                args=[current, digest, firstcreated.isoformat(), *_flatten(fields)],
+                args=[
+                    current,
+                    digest,
+                    firstcreated.isoformat(),
+                    submission.pubstatus.value,
+                    seen,
+                    "1" if origin.feed else "0",
+                    *_flatten(fields),
+                ],
             )
+            if outcome == "tombstoned":
+                return Accepted(uri, current, changed=False, tombstoned=True)
             if outcome == "accepted":
                 if self._trimmer is not None:
                     await self._trimmer.maybe_trim(INGESTED)

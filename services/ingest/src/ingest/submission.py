@@ -8,11 +8,20 @@ from datetime import datetime
 from typing import Annotated
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    model_validator,
+)
 from shared.items import (
     BODY_MAX,
     HEADLINE_MAX,
     Author,
+    Entity,
     ItemType,
     NewsItem,
     PubStatus,
@@ -25,7 +34,8 @@ RenditionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 class Submission(BaseModel):
     """One item as submitted. A repeated `uri` is an update of that item;
-    `pubstatus: canceled` kills it."""
+    `pubstatus: canceled` kills it. Without a `uri`, a `link` names the item:
+    the same canonical link is the same item, from the API or from a feed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -43,6 +53,8 @@ class Submission(BaseModel):
     pubstatus: PubStatus = PubStatus.usable
     ednote: Annotated[str, StringConstraints(max_length=2000)] | None = None
     renditions: dict[RenditionName, Rendition] = Field(default_factory=dict, max_length=20)
+    link: HttpUrl | None = Field(default=None, description="URL of the original story")
+    subjects: list[Entity] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _has_content(self) -> Submission:
@@ -63,11 +75,20 @@ def material_hash(submission: Submission) -> str:
         mode="json", exclude={"uri", "firstcreated"}, exclude_none=True
     )
     material["headline"] = " ".join(submission.headline.split())
+    if not submission.subjects:
+        # Fields added later count only when set, so earlier hashes still hold.
+        del material["subjects"]
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def to_item(
-    submission: Submission, *, uri: str, version: int, firstcreated: datetime, now: datetime
+    submission: Submission,
+    *,
+    uri: str,
+    version: int,
+    firstcreated: datetime,
+    now: datetime,
+    source: str | None = None,
 ) -> NewsItem:
     return NewsItem(
         uri=uri,
@@ -84,4 +105,7 @@ def to_item(
         ednote=submission.ednote,
         renditions=submission.renditions,
         authors=tuple(submission.authors),
+        subjects=tuple(submission.subjects),
+        link=submission.link,
+        source=source,
     )

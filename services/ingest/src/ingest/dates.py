@@ -1,0 +1,89 @@
+"""Feed dates to UTC: RFC 822 (RSS), RFC 3339 (Atom, JSON Feed), bare dates.
+
+A date without a zone is read in the source's time zone when it has one, in
+UTC otherwise. A date further in the future than the tolerance is clamped to
+the fetch time and flagged; a missing or unreadable date takes the fetch time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from email.utils import parsedate_tz
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# A trailing zone: a numeric offset, Z, or a named or military zone.
+_RFC822_ZONE = re.compile(r"(?:[+-]\d{2}:?\d{2}|\b(?:UTC?|GMT|Z|[ECMP][SD]T|[A-IK-Z]))\s*$", re.I)
+_EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+
+
+def zone(name: str | None) -> tzinfo:
+    """The tzinfo of an IANA name (validated when a source is registered)."""
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown time zone {name!r}") from error
+
+
+def parse_date(raw: str | None, default_zone: tzinfo = UTC) -> datetime | None:
+    """A feed date as an aware UTC datetime, or None if it cannot be read."""
+    if not raw or not raw.strip():
+        return None
+    text = raw.strip()[:100]
+    parsed = _iso(text, default_zone) or _rfc822(text, default_zone)
+    if parsed is None or parsed < _EARLIEST:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def _iso(text: str, default_zone: tzinfo) -> datetime | None:
+    candidate = text[:-1] + "+00:00" if text[-1:] in "zZ" else text
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=default_zone)
+
+
+def _rfc822(text: str, default_zone: tzinfo) -> datetime | None:
+    fields = parsedate_tz(text)
+    if fields is None:
+        return None
+    year, month, day, hour, minute, second = fields[:6]
+    try:
+        naive = datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+    if _RFC822_ZONE.search(text):
+        offset = fields[9] or 0
+        return naive.replace(tzinfo=UTC) - timedelta(seconds=offset)
+    return naive.replace(tzinfo=default_zone)
+
+
+@dataclass(frozen=True)
+class EntryDate:
+    """The date an item takes from its entry."""
+
+    value: datetime
+    given: datetime | None  # what the feed said, in UTC; None if nothing readable
+    clamped: bool  # the feed's date was too far in the future
+
+    @property
+    def missing(self) -> bool:
+        return self.given is None
+
+
+def settle(given: datetime | None, fetched_at: datetime, tolerance: timedelta) -> EntryDate:
+    """Missing → the fetch time; beyond `fetched_at + tolerance` → clamped to it."""
+    if given is None:
+        return EntryDate(fetched_at, None, clamped=False)
+    if given > fetched_at + tolerance:
+        return EntryDate(fetched_at, given, clamped=True)
+    return EntryDate(given, given, clamped=False)
+
+
+def rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
