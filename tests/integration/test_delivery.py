@@ -341,3 +341,20 @@ async def test_a_stream_without_groups_is_trimmed_to_its_cap(redis: aioredis.Red
     await append(redis, PUBLISHED, [event_for(news_item(f"urn:t:{i}")) for i in range(500)])
     await trim_stream(redis, PUBLISHED, max_len=100)
     assert 100 <= await redis.xlen(PUBLISHED) < 500
+
+
+async def test_injected_poison_fails_before_the_handler_sees_it(redis: aioredis.Redis) -> None:
+    """NEWSFEED_FAULT_POISON_PATTERN: matching entries are dead-lettered without
+    their effect ever happening; the others pass."""
+    await ensure_groups(redis, ROUTES)
+    await append(redis, ENRICHED, [event_for(news_item(u)) for u in ("urn:t:ok", "urn:t:bad")])
+    settings = FAST.model_copy(update={"fault_poison_pattern": ":bad$"})
+    recorder = Recorder()
+    worker = StreamWorker(
+        redis, PUBLICATION_IN, recorder, settings, consumer="p", routes_to_ensure=ROUTES
+    )
+    async with running(worker):
+        await until(lambda: _dead_letters(redis, 1))
+    assert recorder.seen == Counter({"urn:t:ok": 1})
+    [letter] = await list_dead_letters(redis)
+    assert "injected fault" in letter.error

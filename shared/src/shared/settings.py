@@ -42,3 +42,8 @@ class DeliverySettings(StreamSettings):
     max_deliveries: int = Field(
         default=5, ge=1, le=100, description="deliveries before an entry is dead-lettered"
     )
+    fault_poison_pattern: str | None = Field(
+        default=None,
+        description="fault injection for tests: entries whose subject matches this regex "
+        "always fail (leave unset in production)",
+    )

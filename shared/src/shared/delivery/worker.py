@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -62,6 +63,22 @@ Handler = Callable[[Sequence[Event]], Awaitable[Sequence[Result]]]
 Entry = tuple[str, dict[str, str] | None]
 
 
+def with_poison(handler: Handler, pattern: re.Pattern[str]) -> Handler:
+    """Fault injection: entries whose subject matches fail before the handler sees them."""
+
+    async def poisoned(events: Sequence[Event]) -> Sequence[Result]:
+        healthy = [event for event in events if not pattern.search(event.subject)]
+        done = iter(await handler(healthy)) if healthy else iter(())
+        return [
+            Failed("injected fault: poison entry (NEWSFEED_FAULT_POISON_PATTERN)")
+            if pattern.search(event.subject)
+            else next(done)
+            for event in events
+        ]
+
+    return poisoned
+
+
 def consumer_name(service: str) -> str:
     """Unique per process: a restarted process never inherits a dead one's entries
     silently; they are claimed after the idle time like any other."""
@@ -100,7 +117,11 @@ class StreamWorker:
     ) -> None:
         self.redis = redis
         self.route = route
-        self.handler = handler
+        self.handler = (
+            with_poison(handler, re.compile(settings.fault_poison_pattern))
+            if settings.fault_poison_pattern
+            else handler
+        )
         self.settings = settings
         self.consumer = consumer
         self.output_stream = output_stream
