@@ -2,37 +2,180 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
 from pydantic import Field
-from shared.readmodel import ReadModelReader
+from shared.readmodel import PAGE_MAX, ReadModelReader
 from shared.redis_client import connect
-from shared.service import Lifecycle, configure_logging, health_routes, redis_ready, serve
+from shared.service import Lifecycle, configure_logging, health_routes, serve
 from shared.settings import RedisSettings
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 
-from gateway.api import feed_router, install_error_handlers
+from gateway.cache import PageCache
+from gateway.openapi import document
+from gateway.render.embeds import DEFAULT_FRAME_HOSTS
+from gateway.render.html import HtmlRenderer, PageConfig
+from gateway.sse import StreamHub, StreamLimits
+from gateway.tail import Tail
+from gateway.web import Gateway, WebConfig, load_static, static_urls
 
 
 class Settings(RedisSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
+    public_url: str | None = Field(
+        default=None,
+        description="scheme://host[:port] readers reach the gateway at, for absolute links "
+        "in feeds; unset: taken from each request's Host header",
+    )
+    site_title: str = Field(default="News Feed", max_length=200)
+    site_description: str = Field(
+        default="The latest news, newest first, as it happens.", max_length=1000
+    )
+    page_size: int = Field(default=20, ge=1, le=PAGE_MAX, description="items per page")
+    excerpt_words: int = Field(
+        default=120, ge=10, description="longer bodies show an excerpt and 'Read more'"
+    )
+    avatar_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts whose https avatars the page may show (others: initials); "
+        "each is allowed in the page's img-src",
+    )
+    frame_hosts: list[str] = Field(
+        default_factory=lambda: sorted(DEFAULT_FRAME_HOSTS),
+        description="video players whose embeds load on click; the page's frame-src",
+    )
+    cache_entries: int = Field(default=512, ge=0, description="first pages kept")
+    cache_ttl_s: float = Field(
+        default=30.0, gt=0, description="longest a first page is kept without an event"
+    )
+    tail_block_ms: int = Field(default=1000, ge=10, le=60_000)
+    tail_count: int = Field(default=200, ge=1, le=10_000)
+    tombstones_kept: int = Field(default=100, ge=0, description="kills Atom feeds list")
+    tombstone_scan: int = Field(
+        default=5000, ge=0, description="news.published entries read at start for recent kills"
+    )
+    sse_max_clients: int = Field(default=1000, ge=0, description="live-update streams per process")
+    sse_queue_size: int = Field(default=256, ge=1, description="events buffered per client")
+    sse_heartbeat_s: float = Field(default=15.0, gt=0)
+    sse_retry_ms: int = Field(default=3000, ge=0, description="reconnect delay told to clients")
+    sse_resume_max: int = Field(
+        default=1000, ge=0, description="missed events replayed on reconnect; more: reset"
+    )
+    sse_send_timeout_s: float = Field(
+        default=10.0, gt=0, description="a client that takes longer to accept a write is closed"
+    )
+    sse_retry_after_s: int = Field(default=5, ge=1)
 
 
-def build(settings: Settings) -> FastAPI:
+def content_security_policy(frame_hosts: list[str], avatar_hosts: list[str]) -> str:
+    images = " ".join(["'self'", "data:", *(f"https://{host}" for host in sorted(avatar_hosts))])
+    frames = " ".join(f"https://{host}" for host in sorted(frame_hosts)) or "'none'"
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {images}",
+            "media-src 'self' https:",
+            f"frame-src {frames}",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "manifest-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
     redis = connect(settings.redis_url, client_name="gateway")
+    cache = PageCache(settings.cache_entries, settings.cache_ttl_s)
+
+    def stopping() -> bool:
+        return bool(lifecycle and lifecycle.server and lifecycle.server.should_exit)
+
+    tail = Tail(
+        redis,
+        invalidate=cache.invalidate,
+        count=settings.tail_count,
+        block_ms=settings.tail_block_ms,
+        queue_size=settings.sse_queue_size,
+        tombstones_kept=settings.tombstones_kept,
+        tombstone_scan=settings.tombstone_scan,
+        should_stop=stopping,
+    )
+    hub = StreamHub(
+        tail,
+        StreamLimits(
+            max_clients=settings.sse_max_clients,
+            heartbeat_s=settings.sse_heartbeat_s,
+            retry_ms=settings.sse_retry_ms,
+            resume_max=settings.sse_resume_max,
+            send_timeout_s=settings.sse_send_timeout_s,
+        ),
+    )
+    static = load_static()
+    html = HtmlRenderer(
+        PageConfig(
+            site_title=settings.site_title,
+            description=settings.site_description,
+            frame_hosts=frozenset(settings.frame_hosts),
+            avatar_hosts=frozenset(settings.avatar_hosts),
+            excerpt_words=settings.excerpt_words,
+            default_limit=settings.page_size,
+            static=static_urls(static),
+        )
+    )
+    gateway = Gateway(
+        reader=ReadModelReader(redis),
+        cache=cache,
+        tail=tail,
+        hub=hub,
+        html=html,
+        config=WebConfig(
+            site_title=settings.site_title,
+            description=settings.site_description,
+            page_size=settings.page_size,
+            public_url=settings.public_url,
+            csp=content_security_policy(settings.frame_hosts, settings.avatar_hosts),
+            retry_after_s=settings.sse_retry_after_s,
+        ),
+        openapi=document,
+        static=static,
+    )
+
+    async def ready() -> dict[str, bool]:
+        try:
+            reachable = bool(await redis.ping())
+        except Exception:  # any failure to reach Redis means unready
+            reachable = False
+        return {"redis": reachable, "tail": tail.ready}
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await redis.aclose()
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(tail.run(), name="gateway-tail")
+        if lifecycle is not None:
+            lifecycle.watch(task, "gateway tail")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task  # a crash was already reported through the lifecycle
+            await redis.aclose()
 
-    app = FastAPI(title="newsfeed gateway", version="1", lifespan=lifespan)
-    install_error_handlers(app)
-    app.include_router(feed_router(ReadModelReader(redis)))
-    app.router.routes.extend(health_routes(redis_ready(redis)))
+    app = Starlette(
+        routes=[*gateway.routes(), *health_routes(ready)],
+        exception_handlers={HTTPException: gateway.http_error, Exception: gateway.server_error},
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
     return app
 
 
@@ -40,4 +183,4 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
     lifecycle = Lifecycle()
-    serve(build(settings), lifecycle, settings.host, settings.port)
+    serve(build(settings, lifecycle), lifecycle, settings.host, settings.port)

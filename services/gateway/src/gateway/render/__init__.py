@@ -1,0 +1,1 @@
+"""Plain functions from items to bytes: one module per output."""

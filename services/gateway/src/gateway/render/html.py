@@ -1,0 +1,294 @@
+"""Items -> the HTML feed page, its fragments and the item page (Jinja2, autoescaped).
+
+Everything from an item is escaped except its body, which enrichment's
+allow-list sanitizer produced and which is inserted as is (after video
+embeds are turned into click-to-load placeholders). Avatars are shown only
+from hosts the operator allows (`avatar_hosts`); otherwise the card shows
+initials, so showing the page never contacts a third party.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from markupsafe import Markup
+from shared.items import Author, ItemType, NewsItem
+
+from gateway.query import FeedQuery
+from gateway.render.embeds import DEFAULT_FRAME_HOSTS, click_to_load
+from gateway.render.links import fragment_item_path, item_path, with_query
+
+HUES = 8
+KIND_LABELS = {
+    ItemType.text: "News Feed",
+    ItemType.video: "Video",
+    ItemType.picture: "Photo",
+    ItemType.audio: "Audio",
+}
+VIDEO_TYPES = ("video/",)
+VIDEO_SUFFIXES = (".mp4", ".webm", ".ogv", ".m3u8")
+
+
+@dataclass(frozen=True)
+class PageConfig:
+    site_title: str = "News Feed"
+    description: str = "The latest news, newest first, as it happens."
+    frame_hosts: frozenset[str] = DEFAULT_FRAME_HOSTS
+    avatar_hosts: frozenset[str] = frozenset()
+    excerpt_words: int = 120
+    default_limit: int = 20
+    static: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuthorView:
+    name: str
+    role: str | None
+    biography: str | None
+    initials: str
+    hue: int
+    avatar: str | None
+
+
+@dataclass(frozen=True)
+class VideoView:
+    src: str
+    type: str | None
+
+
+@dataclass(frozen=True)
+class ItemView:
+    uri: str
+    anchor: str
+    href: str
+    fragment_href: str
+    kind: str
+    kind_label: str
+    headline: str
+    position_ms: int
+    published_iso: str
+    published_text: str
+    updated_iso: str | None
+    updated_text: str | None
+    reading_time: str | None
+    body: Markup | None
+    excerpt: list[str]
+    truncated: bool
+    videos: list[VideoView]
+    authors: list[AuthorView]
+    link: str | None
+    corrections: list[str]
+
+
+def display_time(at: datetime) -> str:
+    at = at.astimezone(UTC)
+    return f"{at.day} {at:%b %Y, %H:%M} UTC"
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+_ARTICLES = {"the", "a", "an"}
+
+
+def initials(name: str) -> str:
+    """Up to two letters for an avatar: "The Kyiv Independent news desk" -> "KI"."""
+    words = [w for w in name.replace("-", " ").split() if w[:1].isalnum()]
+    words = [w for w in words if w.casefold() not in _ARTICLES] or words
+    picked = [w for w in words if w[:1].isupper()] or words
+    letters = "".join(w[0] for w in picked[:2]).upper()
+    return letters or "?"
+
+
+def hue(name: str) -> int:
+    return hashlib.blake2b(name.encode(), digest_size=2).digest()[0] % HUES
+
+
+def anchor(uri: str) -> str:
+    return "item-" + hashlib.blake2b(uri.encode(), digest_size=8).hexdigest()
+
+
+def author_view(author: Author, avatar_hosts: frozenset[str]) -> AuthorView:
+    avatar = None
+    if author.avatar_url is not None:
+        url = str(author.avatar_url)
+        parts = urlsplit(url)
+        if parts.scheme == "https" and (parts.hostname or "") in avatar_hosts:
+            avatar = url
+    return AuthorView(
+        name=author.name,
+        role=author.role,
+        biography=author.biography,
+        initials=initials(author.name),
+        hue=hue(author.name),
+        avatar=avatar,
+    )
+
+
+def videos(item: NewsItem) -> list[VideoView]:
+    out = []
+    for rendition in item.renditions.values():
+        href = str(rendition.href)
+        kind = rendition.contenttype
+        parts = urlsplit(href)
+        is_video = (kind or "").startswith(VIDEO_TYPES) or parts.path.lower().endswith(
+            VIDEO_SUFFIXES
+        )
+        if is_video and parts.scheme == "https":
+            out.append(VideoView(href, kind))
+    return out
+
+
+def excerpt(item: NewsItem, words: int) -> list[str]:
+    """Plain-text paragraphs: the summary, or the body's first paragraphs, ~`words` long."""
+    if item.description_text:
+        return [item.description_text]
+    paragraphs = (item.text.body_text if item.text else "").splitlines()
+    out: list[str] = []
+    count = 0
+    for paragraph in paragraphs:
+        if not paragraph.strip():
+            continue
+        taken = paragraph.split()
+        if count and count + len(taken) > words:
+            break
+        if len(taken) > words:
+            out.append(" ".join(taken[:words]) + " …")
+            break
+        out.append(paragraph.strip())
+        count += len(taken)
+    return out
+
+
+def item_view(item: NewsItem, config: PageConfig, *, full: bool = False) -> ItemView:
+    word_count = item.text.word_count if item.text else len(item.body_html.split())
+    truncated = not full and word_count > config.excerpt_words and bool(item.text)
+    body = None
+    if not truncated and item.body_html:
+        body = Markup(click_to_load(item.body_html, config.frame_hosts))  # noqa: S704 - sanitized
+    position = item.embargoed or item.firstcreated
+    minutes = item.reading_time_minutes
+    return ItemView(
+        uri=item.uri,
+        anchor=anchor(item.uri),
+        href=item_path(item.uri),
+        fragment_href=fragment_item_path(item.uri),
+        kind=item.type.value,
+        kind_label=KIND_LABELS.get(item.type, "News Feed"),
+        headline=item.headline,
+        position_ms=round(position.timestamp() * 1000),
+        published_iso=iso(item.firstcreated),
+        published_text=display_time(item.firstcreated),
+        updated_iso=iso(item.updated) if item.updated else None,
+        updated_text=display_time(item.updated) if item.updated else None,
+        reading_time=f"{minutes} min read" if minutes else None,
+        body=body,
+        excerpt=excerpt(item, config.excerpt_words) if truncated else [],
+        truncated=truncated,
+        videos=videos(item) if item.type is ItemType.video else [],
+        authors=[author_view(a, config.avatar_hosts) for a in item.authors],
+        link=str(item.link) if item.link else None,
+        corrections=[c.note for c in item.corrections],
+    )
+
+
+FILTER_LABELS = {
+    "tag": "topic",
+    "type": "type",
+    "author": "author",
+    "language": "language",
+    "person": "person",
+    "place": "place",
+    "organisation": "organisation",
+}
+
+
+class HtmlRenderer:
+    def __init__(self, config: PageConfig) -> None:
+        self.config = config
+        self._env = jinja2.Environment(
+            loader=jinja2.PackageLoader("gateway", "templates"),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=jinja2.StrictUndefined,
+        )
+
+    def _render(self, template: str, **context: Any) -> bytes:
+        return self._env.get_template(template).render(config=self.config, **context).encode()
+
+    def _more(self, query: FeedQuery, next_cursor: str | None) -> dict[str, str] | None:
+        if next_cursor is None:
+            return None
+        params = query.params(default_limit=self.config.default_limit, cursor=next_cursor)
+        return {
+            "href": with_query("/", params),
+            "fragment": with_query("/fragments/feed", params),
+        }
+
+    def _feeds(self, query: FeedQuery) -> dict[str, str]:
+        params = query.filter_params()
+        return {
+            "rss": with_query("/feed.rss", params),
+            "atom": with_query("/feed.atom", params),
+            "json": with_query("/feed.json", params),
+        }
+
+    def page(
+        self,
+        items: Sequence[NewsItem],
+        next_cursor: str | None,
+        query: FeedQuery,
+        *,
+        stream_since: str | None,
+    ) -> bytes:
+        facet = query.facet
+        stream_params = query.filter_params()
+        if stream_since is not None:
+            stream_params["last_event_id"] = stream_since
+        return self._render(
+            "page.html",
+            items=[item_view(item, self.config) for item in items],
+            more=self._more(query, next_cursor),
+            older=query.cursor is not None,
+            feeds=self._feeds(query),
+            filter_label=(FILTER_LABELS[facet[0].value], facet[1]) if facet else None,
+            home=with_query("/", query.filter_params()),
+            stream=with_query("/v1/stream", stream_params),
+            live=query.cursor is None,
+        )
+
+    def fragment_feed(
+        self, items: Sequence[NewsItem], next_cursor: str | None, query: FeedQuery
+    ) -> bytes:
+        return self._render(
+            "fragment_feed.html",
+            items=[item_view(item, self.config) for item in items],
+            more=self._more(query, next_cursor),
+        )
+
+    def fragment_item(self, item: NewsItem) -> bytes:
+        return self._render("fragment_item.html", item=item_view(item, self.config))
+
+    def item_page(self, item: NewsItem) -> bytes:
+        return self._render(
+            "item.html",
+            item=item_view(item, self.config, full=True),
+            feeds=self._feeds(FeedQuery(self.config.default_limit)),
+        )
+
+    def error_page(self, status: int, title: str, message: str) -> bytes:
+        return self._render(
+            "error.html",
+            status=status,
+            title=title,
+            message=message,
+            feeds=self._feeds(FeedQuery(self.config.default_limit)),
+        )

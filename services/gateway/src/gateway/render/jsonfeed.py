@@ -1,0 +1,139 @@
+"""A feed page -> JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/).
+
+The models are the output's shape and, through openapi.py, its documented
+schema. Custom data goes in the `_newsfeed` extension object, as the spec's
+extension rules ask (a leading underscore, no dots).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from shared.items import Author, NewsItem
+
+from gateway.render.links import FeedLinks
+from gateway.render.ninjs import rfc3339
+
+VERSION = "https://jsonfeed.org/version/1.1"
+MEDIA_TYPE = "application/feed+json"
+PATH = "/feed.json"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class JsonFeedAuthor(_Model):
+    name: str | None = None
+    url: str | None = None
+    avatar: str | None = None
+
+
+class JsonFeedAttachment(_Model):
+    url: str
+    mime_type: str
+    title: str | None = None
+    size_in_bytes: int | None = None
+    duration_in_seconds: float | None = None
+
+
+class NewsfeedExtension(_Model):
+    type: str
+    version: int
+    reading_time_minutes: int | None = None
+    corrections: list[str] = Field(default_factory=list)
+
+
+class JsonFeedItem(_Model):
+    id: str
+    url: str | None = None
+    external_url: str | None = None
+    title: str | None = None
+    content_html: str | None = None
+    content_text: str | None = None
+    summary: str | None = None
+    date_published: str | None = None
+    date_modified: str | None = None
+    authors: list[JsonFeedAuthor] | None = None
+    tags: list[str] | None = None
+    language: str | None = None
+    attachments: list[JsonFeedAttachment] | None = None
+    newsfeed: NewsfeedExtension | None = Field(default=None, alias="_newsfeed")
+
+
+class JsonFeed(_Model):
+    version: str = VERSION
+    title: str
+    home_page_url: str | None = None
+    feed_url: str | None = None
+    description: str | None = None
+    next_url: str | None = None
+    authors: list[JsonFeedAuthor] | None = None
+    items: list[JsonFeedItem]
+
+
+def _author(author: Author) -> JsonFeedAuthor:
+    return JsonFeedAuthor(
+        name=author.name, avatar=str(author.avatar_url) if author.avatar_url else None
+    )
+
+
+def _attachments(item: NewsItem) -> list[JsonFeedAttachment] | None:
+    out = []
+    for name, rendition in item.renditions.items():
+        href = str(rendition.href)
+        mime = rendition.contenttype or mimetypes.guess_type(href)[0] or "application/octet-stream"
+        out.append(
+            JsonFeedAttachment(
+                url=href,
+                mime_type=mime,
+                title=rendition.title or name,
+                duration_in_seconds=rendition.duration,
+            )
+        )
+    return out or None
+
+
+def feed_item(item: NewsItem, links: FeedLinks) -> JsonFeedItem:
+    return JsonFeedItem(
+        id=item.uri,
+        url=links.item(item.uri),
+        external_url=str(item.link) if item.link else None,
+        title=item.headline or None,
+        content_html=item.body_html,
+        summary=item.description_text,
+        date_published=rfc3339(item.firstcreated),
+        date_modified=rfc3339(item.updated or item.versioncreated),
+        authors=[_author(a) for a in item.authors] or None,
+        tags=[s.name for s in item.subjects] or None,
+        language=item.language,
+        attachments=_attachments(item),
+        newsfeed=NewsfeedExtension(
+            type=item.type.value,
+            version=item.version,
+            reading_time_minutes=item.reading_time_minutes,
+            corrections=[c.note for c in item.corrections],
+        ),
+    )
+
+
+def json_feed(
+    items: list[NewsItem],
+    next_cursor: str | None,
+    links: FeedLinks,
+    *,
+    title: str,
+    description: str,
+) -> dict[str, Any]:
+    feed = JsonFeed(
+        title=title,
+        home_page_url=links.home(),
+        feed_url=links.first_page(PATH),
+        description=description,
+        next_url=links.feed(PATH, next_cursor) if next_cursor else None,
+        authors=[JsonFeedAuthor(name=title, url=links.url("/"))],
+        items=[feed_item(item, links) for item in items],
+    )
+    return feed.model_dump(mode="json", exclude_none=True, by_alias=True)

@@ -1,0 +1,182 @@
+"""A feed page -> RSS 2.0 and Atom 1.0, written by feedgen.
+
+Atom feeds also list recent kills as RFC 6721 tombstones
+(`<at:deleted-entry ref="…" when="…">`), so a reader that stored a killed
+entry learns to drop it. Entry ids are the item's ninjs uri, which is what a
+tombstone's `ref` names. Every date comes from the items (none from the clock),
+so the same page renders to the same bytes and the same ETag.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from feedgen.ext.base import BaseExtension  # type: ignore[import-untyped]
+from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
+from lxml import etree  # type: ignore[import-untyped]
+from shared.items import NewsItem
+
+from gateway.render.links import FeedLinks
+from gateway.render.ninjs import ninjs_uri, rfc3339
+from gateway.tail import Tombstone
+
+RSS_MEDIA_TYPE = "application/rss+xml; charset=utf-8"
+ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
+RSS_PATH = "/feed.rss"
+ATOM_PATH = "/feed.atom"
+TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"
+# When a feed has no item and no kill to date it by.
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+GENERATOR = "newsfeed gateway"
+
+# Characters XML 1.0 cannot carry at all; a text with one would make the feed
+# unparseable, so they are dropped from everything written into a feed.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: str) -> str:
+    return _NOT_XML.sub("", value)
+
+
+class _Tombstones(BaseExtension):  # type: ignore[misc]
+    """feedgen extension writing RFC 6721 deleted-entry elements into an Atom feed."""
+
+    def __init__(self) -> None:
+        self.entries: list[Tombstone] = []
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"at": TOMBSTONES_NS}
+
+    def extend_atom(self, feed: Any) -> Any:
+        for tombstone in self.entries:
+            element = etree.SubElement(
+                feed,
+                f"{{{TOMBSTONES_NS}}}deleted-entry",
+                ref=xml_text(ninjs_uri(tombstone.uri)),
+                when=rfc3339(tombstone.when),
+            )
+            if tombstone.note:
+                comment = etree.SubElement(element, f"{{{TOMBSTONES_NS}}}comment")
+                comment.text = xml_text(tombstone.note)
+        return feed
+
+
+def _title(item: NewsItem) -> str:
+    if item.headline.strip():
+        return xml_text(item.headline)
+    words = (item.text.body_text if item.text else item.description_text or "").split()
+    return xml_text(" ".join(words[:12]) + (" …" if len(words) > 12 else "")) or "(untitled)"
+
+
+def _enclosures(item: NewsItem) -> list[tuple[str, str]]:
+    """(href, media type) of each rendition, audio and video last: RSS keeps only the last."""
+    out = []
+    for rendition in item.renditions.values():
+        href = str(rendition.href)
+        kind = rendition.contenttype or mimetypes.guess_type(href)[0] or "application/octet-stream"
+        out.append((href, kind))
+    return sorted(out, key=lambda pair: pair[1].startswith(("video/", "audio/")))
+
+
+def _newest(items: list[NewsItem], tombstones: list[Tombstone]) -> datetime:
+    times = [item.updated or item.versioncreated for item in items]
+    times += [tombstone.when for tombstone in tombstones]
+    return max(times, default=EPOCH)
+
+
+def _generator(
+    items: list[NewsItem],
+    next_cursor: str | None,
+    links: FeedLinks,
+    *,
+    path: str,
+    media_type: str,
+    title: str,
+    description: str,
+    tombstones: list[Tombstone],
+) -> Any:
+    fg = FeedGenerator()
+    fg.id(links.first_page(path))
+    fg.title(xml_text(title))
+    fg.subtitle(xml_text(description))
+    fg.description(xml_text(description))
+    fg.author(name=xml_text(title))
+    fg.generator(GENERATOR)
+    fg.updated(_newest(items, tombstones))
+    fg.link(href=links.feed(path, links.query.cursor), rel="self", type=media_type.split(";")[0])
+    if next_cursor:
+        fg.link(href=links.feed(path, next_cursor), rel="next", type=media_type.split(";")[0])
+    fg.link(href=links.home(), rel="alternate", type="text/html")  # last: RSS's <link>
+    fg.load_extension("dc", atom=False, rss=True)
+    for item in items:
+        entry = fg.add_entry(order="append")
+        entry.id(ninjs_uri(item.uri))
+        entry.guid(item.uri, permalink=False)
+        entry.title(_title(item))
+        entry.link(href=links.item(item.uri), rel="alternate", type="text/html")
+        if item.link is not None:
+            entry.link(href=str(item.link), rel="related", type="text/html")
+        for href, kind in _enclosures(item):
+            entry.link(href=href, rel="enclosure", type=kind)
+        if item.body_html:
+            entry.content(xml_text(item.body_html), type="html")
+        if item.description_text:
+            entry.summary(xml_text(item.description_text))
+        entry.published(item.firstcreated)
+        entry.updated(item.updated or item.versioncreated)
+        for author in item.authors:
+            entry.author(name=xml_text(author.name))
+            entry.dc.dc_creator(xml_text(author.name))
+        for subject in item.subjects:
+            entry.category(term=xml_text(subject.name), label=xml_text(subject.name))
+        if item.language:
+            entry.dc.dc_language(item.language)
+    return fg
+
+
+def rss(
+    items: list[NewsItem],
+    next_cursor: str | None,
+    links: FeedLinks,
+    *,
+    title: str,
+    description: str,
+) -> bytes:
+    fg = _generator(
+        items,
+        next_cursor,
+        links,
+        path=RSS_PATH,
+        media_type=RSS_MEDIA_TYPE,
+        title=title,
+        description=description,
+        tombstones=[],
+    )
+    return bytes(fg.rss_str(pretty=False))
+
+
+def atom(
+    items: list[NewsItem],
+    next_cursor: str | None,
+    links: FeedLinks,
+    *,
+    title: str,
+    description: str,
+    tombstones: list[Tombstone],
+) -> bytes:
+    fg = _generator(
+        items,
+        next_cursor,
+        links,
+        path=ATOM_PATH,
+        media_type=ATOM_MEDIA_TYPE,
+        title=title,
+        description=description,
+        tombstones=tombstones,
+    )
+    fg.register_extension("tombstones", _Tombstones, None, atom=True, rss=False)
+    fg.tombstones.entries = tombstones
+    return bytes(fg.atom_str(pretty=False))

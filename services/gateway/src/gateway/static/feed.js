@@ -1,0 +1,240 @@
+// The feed page, progressively enhanced. Without this script the page works:
+// "Show More" is a link to the next page and video players are links. With it:
+// "Show More" loads the next page in place, new items appear at the top as
+// they are published (Server-Sent Events), updated items are refreshed,
+// killed ones disappear, video embeds load when clicked, and times are shown
+// in the reader's time zone. HTML from the server is parsed with DOMParser
+// (which never runs scripts) and only the gateway's own fragments are used.
+(function () {
+  "use strict";
+
+  var FRAME_SANDBOX = "allow-scripts allow-same-origin allow-presentation";
+  var feed = document.getElementById("feed");
+  var status = document.getElementById("live-status");
+  var parser = new DOMParser();
+  var removed = new Map(); // uri -> version of the kill we applied
+  var timeFormat = null;
+  try {
+    timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  } catch (e) {
+    timeFormat = null;
+  }
+
+  function announce(text) {
+    if (status) {
+      status.textContent = text;
+    }
+  }
+
+  function localizeTimes(root) {
+    if (!timeFormat) {
+      return;
+    }
+    root.querySelectorAll("time[datetime]").forEach(function (node) {
+      var when = new Date(node.getAttribute("datetime"));
+      if (!isNaN(when.getTime())) {
+        node.textContent = timeFormat.format(when);
+      }
+    });
+  }
+
+  function findItem(uri) {
+    if (!feed) {
+      return null;
+    }
+    for (var i = 0; i < feed.children.length; i++) {
+      if (feed.children[i].dataset.uri === uri) {
+        return feed.children[i];
+      }
+    }
+    return null;
+  }
+
+  function fetchDocument(url) {
+    return fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin", cache: "no-cache" })
+      .then(function (response) {
+        return response.ok ? response.text() : null;
+      })
+      .then(function (text) {
+        return text === null ? null : parser.parseFromString(text, "text/html");
+      })
+      .catch(function () {
+        return null;
+      });
+  }
+
+  function adopt(node) {
+    var copy = document.importNode(node, true);
+    localizeTimes(copy);
+    return copy;
+  }
+
+  function markNew(node) {
+    node.classList.add("is-new");
+    window.setTimeout(function () {
+      node.classList.add("settled");
+    }, 50);
+  }
+
+  // Put a fresh <li> where it belongs: in place of its old self, or by its
+  // feed position among the items shown (newest first).
+  function place(node) {
+    var current = findItem(node.dataset.uri);
+    if (current) {
+      current.replaceWith(node);
+      return false;
+    }
+    var position = Number(node.dataset.position);
+    for (var i = 0; i < feed.children.length; i++) {
+      if (Number(feed.children[i].dataset.position) < position) {
+        feed.insertBefore(node, feed.children[i]);
+        markNew(node);
+        return true;
+      }
+    }
+    if (!document.querySelector("a.show-more")) {
+      feed.appendChild(node);
+      markNew(node);
+      return true;
+    }
+    return false; // older than everything shown: "Show More" will bring it
+  }
+
+  function itemFragmentUrl(uri) {
+    return "/fragments/items/" + encodeURIComponent(uri);
+  }
+
+  function refreshItem(data, onlyIfShown) {
+    if (onlyIfShown && !findItem(data.uri)) {
+      return;
+    }
+    fetchDocument(itemFragmentUrl(data.uri)).then(function (doc) {
+      var fresh = doc && doc.querySelector("li.feed-item");
+      var killed = removed.get(data.uri);
+      if (!fresh || (killed !== undefined && killed >= data.version)) {
+        return;
+      }
+      if (place(adopt(fresh))) {
+        announce("New: " + (fresh.querySelector(".headline") || fresh).textContent.trim());
+      }
+    });
+  }
+
+  function removeItem(data) {
+    removed.set(data.uri, data.version);
+    var node = findItem(data.uri);
+    if (node) {
+      node.remove();
+      announce("An item was withdrawn from the feed.");
+    }
+  }
+
+  function showMore(link) {
+    link.setAttribute("aria-busy", "true");
+    fetchDocument(link.dataset.fragment).then(function (doc) {
+      if (!doc) {
+        window.location.href = link.href; // fall back to the plain link
+        return;
+      }
+      var added = 0;
+      var first = null;
+      doc.querySelectorAll("ol.feed > li.feed-item").forEach(function (item) {
+        if (!findItem(item.dataset.uri) && !removed.has(item.dataset.uri)) {
+          var node = adopt(item);
+          feed.appendChild(node);
+          first = first || node;
+          added += 1;
+        }
+      });
+      var nav = link.closest("nav");
+      var next = doc.querySelector("nav.more");
+      if (next) {
+        nav.replaceWith(document.importNode(next, true));
+      } else {
+        nav.remove();
+      }
+      announce(added + (added === 1 ? " more item" : " more items") + " loaded.");
+      var heading = first && first.querySelector(".headline a");
+      if (heading) {
+        heading.focus({ preventScroll: true });
+      }
+    });
+  }
+
+  function loadEmbed(link) {
+    var figure = link.closest("figure.embed");
+    var src = figure && figure.dataset.embedSrc;
+    if (!src || src.indexOf("https://") !== 0) {
+      return;
+    }
+    var frame = document.createElement("iframe");
+    frame.src = src;
+    frame.title = figure.dataset.embedTitle || "Embedded video";
+    frame.setAttribute("sandbox", FRAME_SANDBOX);
+    frame.setAttribute("allow", "fullscreen; picture-in-picture");
+    frame.setAttribute("allowfullscreen", "");
+    frame.referrerPolicy = "strict-origin-when-cross-origin";
+    figure.replaceChildren(frame);
+    frame.focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) {
+      return;
+    }
+    var target = event.target instanceof Element ? event.target : null;
+    var more = target && target.closest("a.show-more");
+    if (more && more.dataset.fragment && feed) {
+      event.preventDefault();
+      showMore(more);
+      return;
+    }
+    var embed = target && target.closest("a.embed-load");
+    if (embed) {
+      event.preventDefault();
+      loadEmbed(embed);
+    }
+  });
+
+  localizeTimes(document);
+
+  var streamUrl = feed && feed.dataset.stream;
+  if (!streamUrl || !("EventSource" in window)) {
+    return;
+  }
+  var source = new EventSource(streamUrl);
+  function listen(type, handler) {
+    source.addEventListener(type, function (event) {
+      var data;
+      try {
+        data = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      handler(data);
+    });
+  }
+  listen("published", function (data) {
+    if (data.version > (removed.get(data.uri) || 0)) {
+      removed.delete(data.uri);
+    }
+    refreshItem(data, false);
+  });
+  listen("updated", function (data) {
+    refreshItem(data, true);
+  });
+  listen("killed", removeItem);
+  listen("reset", function () {
+    // Too much was missed to replay: bring the first page up to date.
+    fetchDocument("/fragments/feed" + window.location.search).then(function (doc) {
+      if (doc) {
+        doc.querySelectorAll("ol.feed > li.feed-item").forEach(function (item) {
+          place(adopt(item));
+        });
+      }
+    });
+  });
+  source.addEventListener("open", function () {
+    document.documentElement.dataset.live = "open";
+  });
+})();

@@ -1,0 +1,421 @@
+"""HTTP routes: handlers translate requests into read-model calls and renderings.
+
+The routes are plain Starlette endpoints (request in, response out): the hot
+first pages skip FastAPI's per-request validation and dependency machinery.
+What they accept is parsed by gateway.query, whose models openapi.py also
+documents. First pages of every output come from the PageCache when they can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import logging
+import re
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from shared.items import URI_MAX, NewsItem
+from shared.readmodel import BadCursor, FeedPage, ItemLookup, ReadModelReader
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.cache import PageCache
+from gateway.query import (
+    DEFAULT_LIMIT,
+    BadRequest,
+    FeedQuery,
+    parse_feed,
+    parse_item,
+    parse_none,
+    parse_stream,
+)
+from gateway.render import api, jsonfeed, syndication
+from gateway.render.html import HtmlRenderer
+from gateway.render.links import FeedLinks
+from gateway.render.ninjs import to_ninjs
+from gateway.responses import (
+    API_HEADERS,
+    GONE,
+    HTML,
+    IMMUTABLE,
+    ITEM,
+    JSON,
+    LIVE_FEED,
+    NO_STORE,
+    OLDER_PAGE,
+    REVALIDATE,
+    Rendered,
+    json_error,
+    page_headers,
+    render,
+    respond,
+)
+from gateway.sse import StreamHub
+from gateway.tail import Tail
+
+log = logging.getLogger("newsfeed.gateway")
+
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+_BAD_URI = re.compile(r"[\s\x00-\x1f]")
+STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    site_title: str
+    description: str
+    page_size: int
+    public_url: str | None
+    csp: str
+    retry_after_s: int
+
+
+Renderer = Callable[[FeedPage, FeedQuery, str, str | None], bytes]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One way to show a feed page: its media type, renderer and caching."""
+
+    name: str
+    media_type: str
+    default_limit: int
+    render: Renderer
+    html: bool = False
+    needs_base: bool = False
+    first_cache: str = LIVE_FEED
+    older_cache: str = OLDER_PAGE
+
+
+def base_url(request: Request, public_url: str | None) -> str:
+    """Where absolute links point: the configured public URL, else this request's host."""
+    if public_url:
+        return public_url.rstrip("/")
+    host = request.headers.get("host", "")
+    if not _HOST.fullmatch(host):
+        server = request.scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return f"{request.url.scheme}://{host}{root}"
+
+
+def valid_uri(uri: str) -> bool:
+    return 0 < len(uri) <= URI_MAX and _BAD_URI.search(uri) is None
+
+
+def load_static() -> dict[str, tuple[str, bytes]]:
+    """name -> (version, bytes) of the files under gateway/static."""
+    files: dict[str, tuple[str, bytes]] = {}
+    for entry in importlib.resources.files("gateway").joinpath("static").iterdir():
+        suffix = "." + entry.name.rsplit(".", 1)[-1]
+        if entry.is_file() and suffix in STATIC_TYPES:
+            data = entry.read_bytes()
+            files[entry.name] = (hashlib.blake2b(data, digest_size=5).hexdigest(), data)
+    return files
+
+
+def static_urls(static: dict[str, tuple[str, bytes]]) -> dict[str, str]:
+    return {name: f"/static/{name}?v={version}" for name, (version, _) in static.items()}
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        reader: ReadModelReader,
+        cache: PageCache,
+        tail: Tail,
+        hub: StreamHub,
+        html: HtmlRenderer,
+        config: WebConfig,
+        openapi: Callable[[], dict[str, Any]],
+        static: dict[str, tuple[str, bytes]],
+    ) -> None:
+        self.reader = reader
+        self.cache = cache
+        self.tail = tail
+        self.hub = hub
+        self.html = html
+        self.config = config
+        self.page_headers = page_headers(config.csp)
+        self._openapi = openapi
+        self._openapi_rendered: Rendered | None = None
+        self._static: dict[tuple[str, bool], Rendered] = {}
+        for name, (_, data) in static.items():
+            media_type = STATIC_TYPES["." + name.rsplit(".", 1)[-1]]
+            self._static[(name, True)] = render(data, media_type, IMMUTABLE, self.page_headers)
+            self._static[(name, False)] = render(data, media_type, REVALIDATE, self.page_headers)
+        self._versions = {name: version for name, (version, _) in static.items()}
+
+    # --- errors -------------------------------------------------------------
+
+    def error(
+        self,
+        request: Request,
+        status: int,
+        message: str,
+        detail: Any = None,
+        *,
+        html: bool = False,
+        cache_control: str = NO_STORE,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Response:
+        if not html:
+            return json_error(
+                request, status, message, detail, cache_control=cache_control, headers=headers
+            )
+        titles = {400: "Bad request", 404: "Not found", 410: "Withdrawn", 503: "Busy"}
+        body = self.html.error_page(status, titles.get(status, "Error"), message)
+        rendered = render(body, HTML, cache_control, (*self.page_headers, *headers))
+        return respond(request, rendered, status)
+
+    def bad_request(self, request: Request, error: BadRequest, *, html: bool = False) -> Response:
+        return self.error(request, 400, error.message, error.detail, html=html)
+
+    # --- feeds --------------------------------------------------------------
+
+    def outputs(self) -> dict[str, Output]:
+        config, html = self.config, self.html
+        title, description = config.site_title, config.description
+        size = config.page_size
+
+        def links(query: FeedQuery, base: str) -> FeedLinks:
+            return FeedLinks(base, query, size)
+
+        def api_page(page: FeedPage, _: FeedQuery, __: str, ___: str | None) -> bytes:
+            return api.feed_body(page.items, page.next_cursor)
+
+        def json_feed(page: FeedPage, query: FeedQuery, base: str, _: str | None) -> bytes:
+            doc = jsonfeed.json_feed(
+                page.items,
+                page.next_cursor,
+                links(query, base),
+                title=title,
+                description=description,
+            )
+            return orjson.dumps(doc)
+
+        def rss(page: FeedPage, query: FeedQuery, base: str, _: str | None) -> bytes:
+            return syndication.rss(
+                page.items,
+                page.next_cursor,
+                links(query, base),
+                title=title,
+                description=description,
+            )
+
+        def atom(page: FeedPage, query: FeedQuery, base: str, _: str | None) -> bytes:
+            return syndication.atom(
+                page.items,
+                page.next_cursor,
+                links(query, base),
+                title=title,
+                description=description,
+                tombstones=self.tail.tombstones.recent(),
+            )
+
+        def page_html(page: FeedPage, query: FeedQuery, _: str, since: str | None) -> bytes:
+            return html.page(page.items, page.next_cursor, query, stream_since=since)
+
+        def fragment(page: FeedPage, query: FeedQuery, _: str, __: str | None) -> bytes:
+            return html.fragment_feed(page.items, page.next_cursor, query)
+
+        return {
+            "api": Output("api", JSON, DEFAULT_LIMIT, api_page),
+            "json": Output("json", jsonfeed.MEDIA_TYPE, size, json_feed, needs_base=True),
+            "rss": Output("rss", syndication.RSS_MEDIA_TYPE, size, rss, needs_base=True),
+            "atom": Output("atom", syndication.ATOM_MEDIA_TYPE, size, atom, needs_base=True),
+            "page": Output("page", HTML, size, page_html, html=True, first_cache=REVALIDATE),
+            "fragment": Output("fragment", HTML, size, fragment, html=True, first_cache=REVALIDATE),
+        }
+
+    def feed_endpoint(self, output: Output) -> Callable[[Request], Awaitable[Response]]:
+        cache, reader, tail = self.cache, self.reader, self.tail
+        default = FeedQuery(output.default_limit)
+        headers = self.page_headers if output.html else API_HEADERS
+        public_url = self.config.public_url
+
+        async def endpoint(request: Request) -> Response:
+            if request.scope["query_string"]:
+                try:
+                    query = parse_feed(
+                        request.query_params.multi_items(), default_limit=output.default_limit
+                    )
+                except BadRequest as error:
+                    return self.bad_request(request, error, html=output.html)
+            else:
+                query = default
+            base = base_url(request, public_url) if output.needs_base else ""
+            key: Hashable = None
+            if query.cursor is None:
+                key = (output.name, query.facet, query.limit, base)
+                hit = cache.get(key)
+                if hit is not None:
+                    return respond(request, hit)
+            generation = cache.generation
+            since = tail.last_id
+            try:
+                page = await reader.page(query.limit, query.cursor, query.facet)
+            except BadCursor as error:
+                return self.bad_request(request, BadRequest(str(error)), html=output.html)
+            cache_control = output.first_cache if query.cursor is None else output.older_cache
+            rendered = render(
+                output.render(page, query, base, since), output.media_type, cache_control, headers
+            )
+            if key is not None:
+                cache.put(key, rendered, generation)
+            return respond(request, rendered)
+
+        return endpoint
+
+    # --- items --------------------------------------------------------------
+
+    async def _lookup(self, uri: str) -> ItemLookup:
+        return await self.reader.item(uri) if valid_uri(uri) else ItemLookup(None)
+
+    def _gone(self, request: Request, item: NewsItem, *, html: bool) -> Response:
+        uri = item.uri
+        if html:
+            note = f" Note: {item.ednote}" if item.ednote else ""
+            return self.error(
+                request, 410, f"This item was withdrawn.{note}", html=True, cache_control=GONE
+            )
+        return self.error(
+            request, 410, f"item {uri!r} was withdrawn", {"ednote": item.ednote}, cache_control=GONE
+        )
+
+    async def item(self, request: Request) -> Response:
+        uri = request.path_params["uri"]
+        try:
+            params = parse_item(request.query_params.multi_items())
+        except BadRequest as error:
+            return self.bad_request(request, error)
+        found = await self._lookup(uri)
+        if found.item is None:
+            return self.error(request, 404, f"no item {uri!r}")
+        if found.killed:
+            return self._gone(request, found.item, html=False)
+        if params.format == "ninjs":
+            body = orjson.dumps(to_ninjs(found.item))
+        else:
+            body = api.item_body(found.item)
+        return respond(request, render(body, JSON, ITEM))
+
+    async def versions(self, request: Request) -> Response:
+        uri = request.path_params["uri"]
+        try:
+            parse_none(request.query_params.multi_items())
+        except BadRequest as error:
+            return self.bad_request(request, error)
+        found = await self.reader.versions(uri) if valid_uri(uri) else None
+        if found is None or found.current is None:
+            return self.error(request, 404, f"no item {uri!r}")
+        if found.killed:
+            return self._gone(request, found.current, html=False)
+        body = api.versions_body(found.current, found.previous)
+        return respond(request, render(body, JSON, ITEM))
+
+    async def item_page(self, request: Request) -> Response:
+        uri = request.path_params["uri"]
+        if request.scope["query_string"]:
+            try:
+                parse_none(request.query_params.multi_items())
+            except BadRequest as error:
+                return self.bad_request(request, error, html=True)
+        found = await self._lookup(uri)
+        if found.item is None:
+            return self.error(request, 404, "There is no such item in the feed.", html=True)
+        if found.killed:
+            return self._gone(request, found.item, html=True)
+        body = self.html.item_page(found.item)
+        return respond(request, render(body, HTML, REVALIDATE, self.page_headers))
+
+    async def fragment_item(self, request: Request) -> Response:
+        uri = request.path_params["uri"]
+        found = await self._lookup(uri)
+        if found.item is None or found.killed:
+            return self.error(request, 404, "There is no such item in the feed.", html=True)
+        body = self.html.fragment_item(found.item)
+        return respond(request, render(body, HTML, REVALIDATE, self.page_headers))
+
+    # --- live updates ---------------------------------------------------------
+
+    async def stream(self, request: Request) -> Response:
+        try:
+            facet, last = parse_stream(
+                request.query_params.multi_items(), request.headers.get("last-event-id")
+            )
+        except BadRequest as error:
+            return self.bad_request(request, error)
+        retry = (("retry-after", str(self.config.retry_after_s)),)
+        if not self.tail.ready or self.tail.closing:
+            return self.error(request, 503, "live updates are not available yet", headers=retry)
+        if self.hub.full:
+            return self.error(
+                request, 503, "too many live-update clients here; try again shortly", headers=retry
+            )
+        return self.hub.open(facet, last)
+
+    # --- documents --------------------------------------------------------------
+
+    async def openapi(self, request: Request) -> Response:
+        if self._openapi_rendered is None:
+            body = orjson.dumps(self._openapi())
+            self._openapi_rendered = render(body, JSON, "public, max-age=300")
+        return respond(request, self._openapi_rendered)
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        version = self._versions.get(name)
+        if version is None:
+            raise HTTPException(404)
+        fresh = request.query_params.get("v") == version
+        return respond(request, self._static[(name, fresh)])
+
+    # --- wiring -----------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        outputs = self.outputs()
+        feed = self.feed_endpoint
+        return [
+            Route("/", feed(outputs["page"]), name="page"),
+            Route("/v1/feed", feed(outputs["api"]), name="feed"),
+            Route("/feed.json", feed(outputs["json"]), name="json_feed"),
+            Route("/feed.rss", feed(outputs["rss"]), name="rss"),
+            Route("/feed.atom", feed(outputs["atom"]), name="atom"),
+            Route("/fragments/feed", feed(outputs["fragment"]), name="fragment_feed"),
+            Route("/fragments/items/{uri:path}", self.fragment_item, name="fragment_item"),
+            Route("/items/{uri:path}", self.item_page, name="item_page"),
+            Route("/v1/items/{uri:path}/versions", self.versions, name="versions"),
+            Route("/v1/items/{uri:path}", self.item, name="item"),
+            Route("/v1/stream", self.stream, name="stream"),
+            Route("/openapi.json", self.openapi, name="openapi"),
+            Route("/static/{name}", self.static, name="static"),
+        ]
+
+    def wants_html(self, request: Request) -> bool:
+        path = request.url.path
+        return not (path.startswith(("/v1/", "/feed.", "/openapi", "/healthz", "/readyz")))
+
+    async def http_error(self, request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        messages = {404: "nothing here", 405: "method not allowed"}
+        message = messages.get(error.status_code, str(error.detail))
+        if self.wants_html(request):
+            message = {404: "There is nothing at this address."}.get(error.status_code, message)
+        return self.error(request, error.status_code, message, html=self.wants_html(request))
+
+    async def server_error(self, request: Request, error: Exception) -> Response:
+        log.exception("error answering %s %s", request.method, request.url.path, exc_info=error)
+        return self.error(
+            request, 500, "something went wrong on our side", html=self.wants_html(request)
+        )
