@@ -12,6 +12,21 @@ from shared.redis_client import connect
 from tests.support.redis_server import RedisServer
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chaos-items",
+        type=int,
+        default=600,
+        help="items per fault scenario (make chaos runs 10000; make test a short form)",
+    )
+
+
+@pytest.fixture
+def chaos_items(request: pytest.FixtureRequest) -> int:
+    """How many items each fault scenario submits."""
+    return int(request.config.getoption("--chaos-items"))
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server of the tests' own, shared by a session; each test gets a clean db."""

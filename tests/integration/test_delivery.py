@@ -358,3 +358,19 @@ async def test_injected_poison_fails_before_the_handler_sees_it(redis: aioredis.
     assert recorder.seen == Counter({"urn:t:ok": 1})
     [letter] = await list_dead_letters(redis)
     assert "injected fault" in letter.error
+
+
+async def test_entries_stranded_on_this_consumer_by_a_redis_failure_are_retried(
+    redis: aioredis.Redis,
+) -> None:
+    """If Redis fails after a read and before the acknowledgement, the entries
+    stay pending on this very consumer; with no other replica around, the
+    worker itself takes them back after the idle time."""
+    await ensure_groups(redis, ROUTES)
+    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(3)])
+    # A read whose settle never happened, under the worker's own name.
+    await redis.xreadgroup(PUBLICATION_IN.group, "only-replica", {ENRICHED: ">"}, count=3)
+    recorder = Recorder()
+    async with running(worker_for(redis, recorder, name="only-replica")):
+        await until(lambda: len(recorder.seen) == 3)
+        await until(lambda: _is_zero(pending_count(redis, PUBLICATION_IN)))

@@ -54,6 +54,13 @@ class ServiceProcess:
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} not ready: {self.log_tail()}")
 
+    def restart(self) -> None:
+        """Start again on the same port, as a supervisor would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.start()
+
     def signal(self, sig: signal.Signals) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(sig)
@@ -82,7 +89,12 @@ class Pipeline:
     redis_url: str
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
+    only: tuple[str, ...] = SERVICES
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    all_replicas: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+    _env: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def start(self) -> Pipeline:
         env = {
@@ -93,17 +105,30 @@ class Pipeline:
             **self.extra_env,
         }
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for name in SERVICES:
-            service = ServiceProcess(name, free_port(), env, self.workdir / f"{name}.log")
-            service.start()
-            self.services[name] = service
-        for service in self.services.values():
-            service.wait_ready()
+        self._env = env
+        for name in self.only:
+            for index in range(self.replicas.get(name, 1)):
+                self.add_replica(name, index)
+        for replicas in self.all_replicas.values():
+            for service in replicas:
+                service.wait_ready()
         return self
 
+    def add_replica(self, name: str, index: int | None = None) -> ServiceProcess:
+        replicas = self.all_replicas.setdefault(name, [])
+        index = len(replicas) if index is None else index
+        env = {**self._env, **self.service_env.get(name, {})}
+        log = self.workdir / f"{name}-{index}.log"
+        service = ServiceProcess(name, free_port(), env, log)
+        service.start()
+        replicas.append(service)
+        self.services.setdefault(name, service)
+        return service
+
     def stop(self) -> None:
-        for service in self.services.values():
-            service.stop()
+        for replicas in self.all_replicas.values():
+            for service in replicas:
+                service.stop()
 
     @property
     def ingest(self) -> str:

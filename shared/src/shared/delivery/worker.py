@@ -4,8 +4,8 @@ Everything runs in one loop, one step at a time, so an entry this process is
 still working on can never be mistaken for an abandoned one:
 
 1. retry entries this consumer failed, once `retry_delay_ms` has passed;
-2. every so often, take over entries pending on other consumers for longer
-   than `claim_idle_ms` (a dead or stuck replica);
+2. every so often, take over entries pending for longer than `claim_idle_ms`
+   (on a dead or stuck replica, or on this one when Redis failed mid-batch);
 3. read new entries with XREADGROUP COUNT `batch_size`, BLOCK `block_ms`;
 4. hand the decoded batch to the service's handler, then in one MULTI:
    append its output events, XACK what succeeded, note errors of what failed.
@@ -264,8 +264,11 @@ class StreamWorker:
         return await self._take_over(due, min_idle_ms=0, own=True)
 
     async def _recover_abandoned(self) -> int:
+        # Our own entries count too: one whose settle never reached Redis (it
+        # died mid-batch) is pending on us, and nothing else would retry it.
+        # The loop is sequential, so none of ours is in flight right now.
         pending = await self._pending(idle_ms=self.settings.claim_idle_ms)
-        ids = [p["message_id"] for p in pending if p["consumer"] != self.consumer]
+        ids = [p["message_id"] for p in pending]
         if not ids:
             return 0
         handled = await self._take_over(ids, min_idle_ms=self.settings.claim_idle_ms, own=False)

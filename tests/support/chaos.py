@@ -1,0 +1,212 @@
+"""A Jepsen-style harness: a workload of uniquely identified submissions,
+faults injected while it runs, and a checker comparing what ingest
+acknowledged with what the feed shows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import redis as sync_redis
+from shared.events import decode
+from shared.streams import DEAD_LETTER, PUBLISHED
+
+from tests.support.services import TOKEN, Pipeline, ServiceProcess
+
+REPORT_DIR = Path(__file__).resolve().parents[2] / "test-output" / "chaos"
+
+
+@dataclass
+class Report:
+    """What one scenario showed; `lost` and `duplicated` must be 0."""
+
+    scenario: str
+    submitted: int = 0
+    acknowledged: int = 0
+    in_feed: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    double_effects: int = 0
+    dead_letters: int = 0
+    pending_after: int = 0
+    faults: int = 0
+    submit_seconds: float = 0.0
+    recovery_seconds: float = 0.0
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def save(self) -> None:
+        REPORT_DIR.mkdir(parents=True, exist_ok=True)
+        (REPORT_DIR / f"{self.scenario}.json").write_text(json.dumps(asdict(self), indent=2))
+        print(f"\n[chaos] {json.dumps(asdict(self))}")
+
+
+@dataclass
+class Workload:
+    """Submits `count` items with unique uris through the ingest replicas."""
+
+    ingest_urls: Callable[[], list[str]]
+    prefix: str
+    count: int
+    concurrency: int = 24
+    rate_per_s: float | None = None
+    poison_every: int = 0
+    acknowledged: set[str] = field(default_factory=set)
+    indeterminate: set[str] = field(default_factory=set)
+    latencies: list[float] = field(default_factory=list)
+
+    def uri(self, i: int) -> str:
+        poison = self.poison_every and i % self.poison_every == self.poison_every - 1
+        return f"urn:chaos:{self.prefix}:{'poison-' if poison else ''}{i:06d}"
+
+    def item(self, i: int) -> dict[str, object]:
+        return {
+            "uri": self.uri(i),
+            "headline": f"Chaos item {i} for {self.prefix}",
+            "body_html": f"<p>Item {i}: President Volodymyr Zelensky met European "
+            "leaders in Kyiv to discuss reconstruction and air defence.</p>",
+            "authors": [{"name": "Chaos desk", "role": "desk"}],
+        }
+
+    async def _submit(self, client: httpx.AsyncClient, i: int) -> None:
+        body = self.item(i)
+        uri = str(body["uri"])
+        for attempt in range(40):
+            urls = self.ingest_urls()
+            url = urls[(i + attempt) % len(urls)]
+            try:
+                response = await client.post(f"{url}/v1/items", json=body)
+            except httpx.HTTPError:
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+                continue
+            if response.status_code == 202:
+                self.acknowledged.add(uri)
+                self.indeterminate.discard(uri)
+                return
+            if response.status_code >= 500:
+                self.indeterminate.add(uri)
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+                continue
+            raise AssertionError(f"{uri}: {response.status_code} {response.text}")
+        self.indeterminate.add(uri)
+
+    async def run(self) -> float:
+        started = time.monotonic()
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(self.count):
+            queue.put_nowait(i)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        limits = httpx.Limits(max_connections=self.concurrency)
+        async with httpx.AsyncClient(headers=headers, limits=limits, timeout=10) as client:
+
+            async def worker() -> None:
+                while not queue.empty():
+                    i = queue.get_nowait()
+                    if self.rate_per_s:
+                        due = started + i / self.rate_per_s
+                        await asyncio.sleep(max(0.0, due - time.monotonic()))
+                    await self._submit(client, i)
+
+            await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        return time.monotonic() - started
+
+
+class Periodically(threading.Thread):
+    """Injects a fault every `interval` seconds until stopped."""
+
+    def __init__(self, interval: float, fault: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.fault = fault
+        self.count = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            self.fault()
+            self.count += 1
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join(30)
+        return self.count
+
+
+def kill_and_restart(service: ServiceProcess) -> Callable[[], None]:
+    def fault() -> None:
+        service.signal(signal.SIGKILL)
+        service.restart()
+
+    return fault
+
+
+def quiet(redis_url: str, timeout: float = 180.0, settle: float = 1.0) -> float:
+    """Wait until every group has nothing pending and no lag, and news.published
+    stopped growing; return how long it took."""
+    client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
+    started = time.monotonic()
+    last_length, stable_since = -1, time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            busy = False
+            for stream in ("news.ingested", "news.enriched"):
+                for group in client.xinfo_groups(stream):
+                    if int(group["pending"]) or (group.get("lag") or 0):
+                        busy = True
+            length = client.xlen(PUBLISHED)
+        except (sync_redis.ConnectionError, sync_redis.ResponseError):
+            busy, length = True, -1
+        if length != last_length or busy:
+            last_length, stable_since = length, time.monotonic()
+        elif time.monotonic() - stable_since >= settle:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"the system did not go quiet within {timeout}s")
+
+
+def feed_uris(gateway: str, prefix: str) -> list[str]:
+    """Every uri the gateway's feed shows, walking all pages."""
+    uris: list[str] = []
+    cursor = None
+    with httpx.Client(timeout=10) as client:
+        while True:
+            params: dict[str, str | int] = {"limit": 100}
+            if cursor:
+                params["cursor"] = cursor
+            page = client.get(f"{gateway}/v1/feed", params=params).json()
+            uris += [item["uri"] for item in page["items"] if f":{prefix}:" in item["uri"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return uris
+
+
+def check(pipeline: Pipeline, workload: Workload, report: Report) -> Report:
+    """Compare acknowledgements with the feed and the streams."""
+    report.recovery_seconds = round(quiet(pipeline.redis_url), 2)
+    client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+    shown = feed_uris(pipeline.gateway, workload.prefix)
+    effects = Counter(
+        (event.subject, event.data.version)
+        for event in (decode(fields) for _, fields in client.xrange(PUBLISHED))
+    )
+    report.submitted = workload.count
+    report.acknowledged = len(workload.acknowledged)
+    report.in_feed = len(set(shown))
+    report.lost = len(workload.acknowledged - set(shown))
+    report.duplicated = len(shown) - len(set(shown))
+    report.double_effects = sum(1 for n in effects.values() if n > 1)
+    report.dead_letters = int(client.xlen(DEAD_LETTER))
+    report.pending_after = sum(
+        int(group["pending"])
+        for stream in ("news.ingested", "news.enriched")
+        for group in client.xinfo_groups(stream)
+    )
+    report.notes["indeterminate"] = len(workload.indeterminate)
+    return report
