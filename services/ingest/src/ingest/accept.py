@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis.asyncio as aioredis
+from pydantic import HttpUrl
 from shared.delivery.trimming import Trimmer
 from shared.events import EventType, encode, make_event
 from shared.items import utcnow
@@ -119,6 +120,7 @@ class Acceptor:
         origin: Origin = API,
         identity: Identity | None = None,
     ) -> Accepted:
+        submission = with_canonical_link(submission)
         uri = await self.uri_of(submission, identity)
         digest = material_hash(submission)
         seen = origin.seen_field
@@ -165,6 +167,17 @@ class Acceptor:
                     await self._trimmer.maybe_trim(INGESTED)
                 return Accepted(uri, current + 1, changed=True, entry_id=str(detail))
         raise TooMuchContention(f"item {uri} changed concurrently {MAX_ATTEMPTS} times")
+
+
+def with_canonical_link(submission: Submission) -> Submission:
+    """The submission with its link in canonical form (the item's `link` is the
+    story's canonical URL), or with none if it is not an http(s) URL."""
+    if submission.link is None:
+        return submission
+    canonical = canonical_url(str(submission.link))
+    if canonical == str(submission.link):
+        return submission
+    return submission.model_copy(update={"link": HttpUrl(canonical) if canonical else None})
 
 
 def _flatten(fields: dict[str, str]) -> list[str]:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from shared.delivery import ensure_groups
 from shared.delivery.trimming import Trimmer
+from shared.items import utcnow
 from shared.redis_client import connect
 from shared.service import Lifecycle, configure_logging, health_routes, redis_ready, serve
 from shared.settings import RedisSettings, StreamSettings
@@ -16,6 +20,15 @@ from shared.streams import ROUTES
 
 from ingest.accept import Acceptor
 from ingest.api import install_error_handlers, submission_router
+from ingest.fetch import Fetcher, FetchPolicy
+from ingest.netguard import AddressPolicy, Resolver, system_resolver
+from ingest.poller import Poller, PollPolicy
+from ingest.scheduler import Scheduler
+from ingest.source_state import SourceStore
+from ingest.sources import load_sources_file
+from ingest.sources_api import sources_router
+
+log = logging.getLogger("newsfeed.ingest")
 
 
 class Settings(RedisSettings, StreamSettings):
@@ -27,26 +40,125 @@ class Settings(RedisSettings, StreamSettings):
     )
     max_body_bytes: int = Field(default=1_000_000, ge=1024, le=50_000_000)
 
+    # Sources and the scheduler
+    sources_file: Path | None = Field(
+        default=None, description="YAML or TOML file of sources, synced to Redis at start-up"
+    )
+    max_sources: int = Field(default=1000, ge=1, le=100_000)
+    scheduler_enabled: bool = Field(default=True, description="poll due sources in this replica")
+    scheduler_tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    fetch_concurrency: int = Field(
+        default=8, ge=1, le=256, description="polls in flight at once, per replica"
+    )
+    min_poll_interval_seconds: int = Field(
+        default=60, ge=0, le=86_400, description="no source is polled more often than this"
+    )
+    max_poll_interval_seconds: int = Field(
+        default=86_400, ge=1, description="ceiling on caching hints, ttl and Retry-After"
+    )
+    backoff_ceiling_seconds: int = Field(
+        default=3_600, ge=1, description="a failing source is retried at least this often"
+    )
+    max_entries_per_fetch: int = Field(default=500, ge=1, le=10_000)
+    future_date_tolerance_seconds: int = Field(
+        default=600, ge=0, description="entries dated later than now + this are clamped"
+    )
 
-def build(settings: Settings) -> FastAPI:
+    # Fetching
+    fetch_max_bytes: int = Field(
+        default=5_000_000, ge=1024, description="response size cap, after decompression"
+    )
+    fetch_timeout_seconds: float = Field(default=20.0, gt=0, le=600, description="whole fetch")
+    fetch_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    fetch_per_host_concurrency: int = Field(default=2, ge=1, le=64)
+    fetch_contact: str | None = Field(
+        default=None,
+        max_length=200,
+        description="contact in the User-Agent (mailto: or URL), so feed owners can reach you",
+    )
+    fetch_allowed_private_hosts: str = Field(
+        default="",
+        description="comma-separated host names that may resolve to private addresses",
+    )
+
+    def fetch_policy(self) -> FetchPolicy:
+        return FetchPolicy(
+            max_bytes=self.fetch_max_bytes,
+            timeout_s=self.fetch_timeout_seconds,
+            connect_timeout_s=self.fetch_connect_timeout_seconds,
+            max_redirects=self.fetch_max_redirects,
+            per_host=self.fetch_per_host_concurrency,
+            contact=self.fetch_contact,
+        )
+
+    def poll_policy(self) -> PollPolicy:
+        return PollPolicy(
+            min_interval_s=self.min_poll_interval_seconds,
+            max_interval_s=self.max_poll_interval_seconds,
+            backoff_ceiling_s=self.backoff_ceiling_seconds,
+            future_tolerance_s=self.future_date_tolerance_seconds,
+            max_entries=self.max_entries_per_fetch,
+        )
+
+    @property
+    def lease_seconds(self) -> float:
+        # Longer than any poll: the fetch deadline plus time to accept its entries.
+        return self.fetch_timeout_seconds + 60.0
+
+
+def build(
+    settings: Settings,
+    lifecycle: Lifecycle | None = None,
+    resolver: Resolver = system_resolver,
+) -> FastAPI:
     redis = connect(settings.redis_url, client_name="ingest")
+    lifecycle = lifecycle or Lifecycle()
+    token = settings.ingest_token.get_secret_value()
+    acceptor = Acceptor(redis, Trimmer(redis, settings.stream_max_len))
+    store = SourceStore(redis, settings.max_sources)
+    # Read the file now, so a broken one stops the service before it serves.
+    file_sources = (
+        load_sources_file(settings.sources_file, settings.max_sources)
+        if settings.sources_file
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Groups exist before the first append, so nothing written is skipped.
         await ensure_groups(redis, ROUTES)
-        yield
-        await redis.aclose()
+        if file_sources is not None:
+            removed = await store.sync_file(file_sources, utcnow())
+            log.info("sources file: %d sources, %d removed", len(file_sources), len(removed))
+        fetcher = Fetcher(
+            settings.fetch_policy(),
+            AddressPolicy.from_setting(settings.fetch_allowed_private_hosts),
+            resolver,
+        )
+        scheduler = Scheduler(
+            store,
+            Poller(store, fetcher, acceptor, settings.poll_policy()),
+            tick_s=settings.scheduler_tick_seconds,
+            concurrency=settings.fetch_concurrency,
+            lease_s=settings.lease_seconds,
+        )
+        if settings.scheduler_enabled:
+            if not settings.fetch_contact:
+                log.warning("NEWSFEED_FETCH_CONTACT is not set: feed owners cannot reach you")
+            task = asyncio.create_task(scheduler.run(), name="feed-scheduler")
+            lifecycle.watch(task, "feed scheduler")
+        try:
+            yield
+        finally:
+            await scheduler.stop()
+            await fetcher.aclose()
+            await redis.aclose()
 
     app = FastAPI(title="newsfeed ingest", version="1", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(
-        submission_router(
-            Acceptor(redis, Trimmer(redis, settings.stream_max_len)),
-            settings.ingest_token.get_secret_value(),
-            settings.max_body_bytes,
-        )
-    )
+    app.include_router(submission_router(acceptor, token, settings.max_body_bytes))
+    app.include_router(sources_router(store, token))
     app.router.routes.extend(health_routes(redis_ready(redis)))
     return app
 
@@ -55,4 +167,4 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
     lifecycle = Lifecycle()
-    serve(build(settings), lifecycle, settings.host, settings.port)
+    serve(build(settings, lifecycle), lifecycle, settings.host, settings.port)

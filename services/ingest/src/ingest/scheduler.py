@@ -1,0 +1,133 @@
+"""The scheduler: polls due sources, at most one replica per source at a time.
+
+Every tick (bounded: at most `concurrency` polls in flight per replica) it
+reads the sources whose due time has passed, takes each one's lease in Redis
+(SET NX PX with a random token), checks the source is still due (another
+replica may have just polled it and moved its due time), and polls it in a
+task. The poller moves the due time before the lease is given back, so a
+second replica never polls the same source twice in a row either. A lease
+outlives the longest poll (`lease_s`; each poll is cut off before that), and
+a replica that dies holding one loses it when it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ingest.poller import Poller, failure_delay
+from ingest.source_state import SourceStore
+
+log = logging.getLogger("newsfeed.ingest.scheduler")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: SourceStore,
+        poller: Poller,
+        *,
+        tick_s: float = 1.0,
+        concurrency: int = 8,
+        lease_s: float = 120.0,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.store = store
+        self.poller = poller
+        self.tick_s = tick_s
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self._clock = clock
+        self._stopping = asyncio.Event()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self.polls_started = 0
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                log.warning("scheduler tick failed, Redis unreachable: %s", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.tick_s)
+
+    async def tick(self) -> int:
+        """Start polls of due sources, up to the free slots; how many started."""
+        free = self.concurrency - len(self._inflight)
+        if free <= 0:
+            return 0
+        now = self._clock()
+        started = 0
+        candidates = await self.store.due(now, limit=free + len(self._inflight))
+        for source_id in candidates:
+            if started >= free or self._stopping.is_set():
+                break
+            if source_id in self._inflight:
+                continue
+            token = await self.store.acquire(source_id, int(self.lease_s * 1000))
+            if token is None:
+                continue  # another replica is polling it
+            due = await self.store.due_at(source_id)
+            if due is None or due > self._clock():
+                await self.store.release(source_id, token)
+                continue
+            task = asyncio.create_task(self._poll(source_id, token), name=f"poll-{source_id}")
+            self._inflight[source_id] = task
+            self.polls_started += 1
+            started += 1
+        return started
+
+    async def _poll(self, source_id: str, token: str) -> None:
+        try:
+            registered = await self.store.get(source_id)
+            if registered is None or not registered.config.enabled:
+                await self.store.unschedule(source_id)
+                return
+            try:
+                async with asyncio.timeout(self.lease_s * 0.9):
+                    await self.poller.poll(registered.config)
+            except Exception as error:  # one source's trouble never stops the others
+                log.exception("polling source %s failed unexpectedly", source_id)
+                await self._record_crash(source_id, registered.config.poll_interval_seconds, error)
+        finally:
+            self._inflight.pop(source_id, None)
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                await self.store.release(source_id, token)
+
+    async def _record_crash(self, source_id: str, interval_s: float, error: Exception) -> None:
+        state = await self.store.state(source_id)
+        failures = state.consecutive_failures + 1
+        delay = failure_delay(interval_s, failures, None, self.poller.policy)
+        now = self._clock()
+        reason = "poll took longer than its lease" if isinstance(error, TimeoutError) else None
+        await self.store.record(
+            source_id,
+            {
+                "last_fetch_at": now,
+                "last_outcome": "failed",
+                "last_error": reason or f"internal error: {type(error).__name__}: {error}"[:300],
+                "consecutive_failures": failures,
+                "next_due_at": now + timedelta(seconds=delay),
+            },
+        )
+        await self.store.schedule(source_id, now + timedelta(seconds=delay))
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop ticking; give polls in flight `grace_s`, then cancel them (leases released)."""
+        self._stopping.set()
+        tasks = list(self._inflight.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
