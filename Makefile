@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 # The uv on PATH if there is one, else the pinned one `setup` installs into .tools/.
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: help setup redis-server lint test run fmt
+.PHONY: help setup redis-server lint test run fmt chaos
 
 # help: list the targets with their one-line descriptions.
 help:
@@ -59,3 +59,7 @@ run: setup ## start Redis and the four services locally, load demo items
 fmt: setup ## format and autofix with ruff
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
+
+# chaos: the full fault suite (10,000 items per scenario); make test runs a short form.
+chaos: setup redis-server ## fault suite: kills, restarts, poison, lag; figures in test-output/chaos/
+	$(UV) run pytest -q -s tests/e2e/test_chaos.py --chaos-items=10000 -p no:cacheprovider

@@ -45,11 +45,18 @@ class RedisServer:
     workdir: Path
     port: int = field(default_factory=free_port)
     appendonly: bool = True
+    extra_args: tuple[str, ...] = ()
+    password: str | None = None  # the admin user's, when an ACL file is in use
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.password:
+            return f"redis://admin:{self.password}@127.0.0.1:{self.port}/0"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def url_for(self, user: str, password: str) -> str:
+        return f"redis://{user}:{password}@127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -71,6 +78,7 @@ class RedisServer:
             "no",
             "--logfile",
             str(self.workdir / "redis.log"),
+            *self.extra_args,
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -78,7 +86,8 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
                     sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
+                    # With ACLs on, an unauthenticated PING is refused, but answered.
+                    if sock.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-NOPERM")):
                         return self
             except OSError:
                 time.sleep(0.05)

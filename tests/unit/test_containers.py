@@ -44,6 +44,13 @@ def hadolint_binary() -> Path:
     return Path(found)
 
 
+REDIS_USERS = ("ADMIN", "INGEST", "ENRICHMENT", "PUBLICATION", "GATEWAY")
+SECRETS = {
+    "NEWSFEED_INGEST_TOKEN": "test-token",
+    **{f"NEWSFEED_REDIS_PASSWORD_{user}": f"pw-{user.lower()}" for user in REDIS_USERS},
+}
+
+
 def compose_env(**extra: str) -> dict[str, str]:
     """A clean environment: no COMPOSE_* or NEWSFEED_* leaking in from the caller."""
     env = {
@@ -70,9 +77,7 @@ def run_compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[
 @pytest.fixture(scope="module")
 def compose_config() -> dict[str, Any]:
     """The compose file as Compose itself resolves it (anchors merged, variables set)."""
-    result = run_compose(
-        "config", "--format", "json", env=compose_env(NEWSFEED_INGEST_TOKEN="test-token")
-    )
+    result = run_compose("config", "--format", "json", env=compose_env(**SECRETS))
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = json.loads(result.stdout)
     return config
@@ -80,15 +85,38 @@ def compose_config() -> dict[str, Any]:
 
 def test_compose_file_validates() -> None:
     """`docker compose config --quiet` accepts the file when the ingest token is set."""
-    result = run_compose("config", "--quiet", env=compose_env(NEWSFEED_INGEST_TOKEN="test-token"))
+    result = run_compose("config", "--quiet", env=compose_env(**SECRETS))
     assert result.returncode == 0, result.stderr
 
 
 def test_compose_refuses_to_start_without_ingest_token() -> None:
     """Without NEWSFEED_INGEST_TOKEN compose fails and names the variable (no default token)."""
-    result = run_compose("config", "--quiet", env=compose_env())
+    without = {k: v for k, v in SECRETS.items() if k != "NEWSFEED_INGEST_TOKEN"}
+    result = run_compose("config", "--quiet", env=compose_env(**without))
     assert result.returncode != 0
     assert "NEWSFEED_INGEST_TOKEN" in result.stderr
+
+
+def test_compose_refuses_to_start_without_redis_passwords() -> None:
+    """No Redis user gets a default password either."""
+    without = {k: v for k, v in SECRETS.items() if k != "NEWSFEED_REDIS_PASSWORD_GATEWAY"}
+    result = run_compose("config", "--quiet", env=compose_env(**without))
+    assert result.returncode != 0
+    assert "NEWSFEED_REDIS_PASSWORD_GATEWAY" in result.stderr
+
+
+def test_redis_runs_with_one_acl_user_per_service(compose_config: dict[str, Any]) -> None:
+    """The ACL file comes from shared/acl.py (one-shot container) before Redis starts;
+    each service connects as its own user."""
+    services = compose_config["services"]
+    acl = services["redis-acl"]
+    assert acl["command"] == ["python", "-m", "shared.acl", "--out", "/acl/users.acl"]
+    redis = services["redis"]
+    assert "--aclfile /acl/users.acl" in " ".join(redis["command"])
+    assert redis["depends_on"]["redis-acl"]["condition"] == "service_completed_successfully"
+    for name in APP_SERVICES:
+        url = services[name]["environment"]["NEWSFEED_REDIS_URL"]
+        assert url == f"redis://{name}:pw-{name}@redis:6379/0", (name, url)
 
 
 def test_redis_persists_with_aof_everysec(compose_config: dict[str, Any]) -> None:
@@ -106,8 +134,10 @@ def test_redis_persists_with_aof_everysec(compose_config: dict[str, Any]) -> Non
 def test_every_service_has_a_healthcheck(compose_config: dict[str, Any]) -> None:
     """Every service, Redis included, declares a healthcheck with a test command."""
     services = compose_config["services"]
-    assert set(services) == {"redis", *APP_SERVICES}
+    assert set(services) == {"redis", "redis-acl", *APP_SERVICES}
     for name, service in services.items():
+        if name == "redis-acl":  # a one-shot job, not a server
+            continue
         healthcheck = service.get("healthcheck")
         assert healthcheck, f"{name} has no healthcheck"
         assert not healthcheck.get("disable", False), f"{name} disables its healthcheck"
@@ -136,7 +166,7 @@ def test_app_services_share_one_image(compose_config: dict[str, Any]) -> None:
         assert Path(service["build"]["context"]) == ROOT
         assert service["command"] == ["python", "-m", name]
         env = service["environment"]
-        assert env["NEWSFEED_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["NEWSFEED_REDIS_URL"].endswith("@redis:6379/0")
         assert env["NEWSFEED_HOST"] == "0.0.0.0"
         assert env["NEWSFEED_PORT"] == str(port)
     assert compose_config["services"]["ingest"]["environment"]["NEWSFEED_INGEST_TOKEN"] == (
@@ -144,7 +174,7 @@ def test_app_services_share_one_image(compose_config: dict[str, Any]) -> None:
     )
     for name, service in compose_config["services"].items():
         if name != "ingest":
-            assert "NEWSFEED_INGEST_TOKEN" not in service.get("environment", {}), name
+            assert "NEWSFEED_INGEST_TOKEN" not in (service.get("environment") or {}), name
 
 
 def test_only_gateway_and_ingest_are_published(compose_config: dict[str, Any]) -> None:

@@ -1,0 +1,98 @@
+"""Each service runs as its own Redis ACL user with only what it needs."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis as sync_redis
+from shared.acl import USERS, render
+
+from tests.support.redis_server import RedisServer
+from tests.support.services import Pipeline
+
+PASSWORDS = {user.name: secrets.token_hex(16) for user in USERS}
+ADMIN = secrets.token_hex(16)
+
+
+@pytest.fixture(scope="module")
+def acl_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis whose only users are the ones shared.acl renders."""
+    workdir = tmp_path_factory.mktemp("acl")
+    acl_file = workdir / "users.acl"
+    acl_file.write_text(render(PASSWORDS, ADMIN))
+    server = RedisServer(
+        workdir=workdir / "redis", extra_args=("--aclfile", str(acl_file)), password=ADMIN
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    acl_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    """The four services, each connecting as its own ACL user."""
+    per_service = {
+        name: {"NEWSFEED_REDIS_URL": acl_redis.url_for(name, password)}
+        for name, password in PASSWORDS.items()
+    }
+    running = Pipeline(
+        acl_redis.url, tmp_path_factory.mktemp("acl-logs"), service_env=per_service
+    ).start()
+    yield running
+    running.stop()
+
+
+def as_user(server: RedisServer, name: str) -> sync_redis.Redis:
+    return sync_redis.Redis.from_url(server.url_for(name, PASSWORDS[name]), decode_responses=True)
+
+
+def test_the_whole_pipeline_works_under_per_service_users(pipeline: Pipeline) -> None:
+    response = pipeline.submit({"uri": "urn:t:acl", "headline": "Runs with least privilege"})
+    assert response.status_code == 202
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        feed = httpx.get(f"{pipeline.gateway}/v1/feed").json()["items"]
+        if any(item["uri"] == "urn:t:acl" for item in feed):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the item never reached the feed under ACLs")
+    for name in ("enrichment", "publication"):
+        assert httpx.get(f"{pipeline.services[name].url}/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("user", "command"),
+    [
+        ("gateway", ("XADD", "news.ingested", "*", "f", "v")),
+        ("gateway", ("SET", "rm:{news.published}:item:x", "{}")),
+        ("gateway", ("FLUSHALL",)),
+        ("enrichment", ("SET", "rm:{news.published}:item:x", "{}")),
+        ("ingest", ("GET", "rm:{news.published}:item:x")),
+        ("ingest", ("CONFIG", "SET", "appendonly", "no")),
+        ("publication", ("HSET", "ingest:{news.ingested}:item:x", "version", "9")),
+        ("publication", ("KEYS", "*")),
+    ],
+)
+def test_a_service_cannot_do_what_it_does_not_need(
+    pipeline: Pipeline, acl_redis: RedisServer, user: str, command: tuple[str, ...]
+) -> None:
+    with pytest.raises(sync_redis.exceptions.NoPermissionError):
+        as_user(acl_redis, user).execute_command(*command)
+
+
+def test_the_default_user_is_off(acl_redis: RedisServer) -> None:
+    anonymous = sync_redis.Redis(port=acl_redis.port)
+    with pytest.raises(sync_redis.exceptions.AuthenticationError):
+        anonymous.ping()
+
+
+def test_the_gateway_can_read_the_read_model(pipeline: Pipeline, acl_redis: RedisServer) -> None:
+    gateway = as_user(acl_redis, "gateway")
+    assert gateway.xlen("news.published") >= 1
+    assert gateway.get("rm:{news.published}:item:urn:t:acl") is not None
