@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from newsfeed_cli.dlq import dlq
+from newsfeed_cli.importer import import_items
 from newsfeed_cli.status import status
 from newsfeed_cli.tail import tail
 
@@ -24,3 +25,4 @@ def main() -> None:
 app.command()(status)
 app.command()(tail)
 app.add_typer(dlq, name="dlq")
+app.command("import")(import_items)
