@@ -1,31 +1,90 @@
-"""Plain text and counts from the (already sanitized) body."""
+"""Plain text and counts from the (already sanitized) body, and an excerpt.
+
+`text` gets the plain body, its word and character counts. When the item has
+no `description_text`, it gets an excerpt: the first sentences of the body
+that fit in `description_max_chars`, cut on a sentence boundary (or, if even
+the first sentence is longer, on a word boundary with an ellipsis).
+"""
 
 from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from shared.items import NewsItem, TextStats
 
-NAME = "text"
-VERSION = "1"
+from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.nlp import sentence_spans
 
-_BLOCK_END = re.compile(r"</(p|li|h[2-4]|blockquote|figcaption|tr|pre)>|<br\s*/?>", re.IGNORECASE)
+NAME = "text"
+VERSION = "2"
+
+_BLOCK_END = re.compile(
+    r"</(?:p|li|h[2-4]|blockquote|figcaption|tr|pre|table|ul|ol)>|<br\s*/?>|<hr\s*/?>",
+    re.IGNORECASE,
+)
+_CELL_END = re.compile(r"</t[dh]>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
-_SPACES = re.compile(r"[ \t\r\f\v]+")
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 
 
 def plain_text(body_html: str) -> str:
+    """One line per block; table cells of a row separated by a space."""
     text = _BLOCK_END.sub("\n", body_html)
+    if "</t" in text:
+        text = _CELL_END.sub(" ", text)
     text = html.unescape(_TAG.sub("", text))
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    # str.split() collapses every kind of whitespace, in C.
+    lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 
+def word_count(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def excerpt(text: str, max_chars: int) -> str:
+    """The first sentences of the lead paragraph of `text` that fit in `max_chars`."""
+    lead = text.split("\n", 1)[0]
+    if not lead or max_chars <= 0:
+        return ""
+    end = 0
+    for _, stop in sentence_spans(lead):
+        if stop > max_chars:
+            break
+        end = stop
+    if end:
+        return lead[:end].strip()
+    cut = lead[: max_chars - 1]
+    if " " in cut and lead[max_chars - 1 : max_chars] not in (" ", ""):
+        cut = cut.rsplit(" ", 1)[0]  # do not cut a word in two
+    return cut.rstrip(" ,;:—-") + "…"
+
+
+@dataclass(frozen=True)
+class TextEnricher:
+    config: EnrichmentConfig
+    NAME: str = NAME
+    VERSION: str = VERSION
+
+    def enrich(self, item: NewsItem) -> dict[str, Any]:
+        body = plain_text(item.body_html)
+        fields: dict[str, Any] = {
+            "text": TextStats(body_text=body, word_count=word_count(body), char_count=len(body))
+        }
+        if not item.description_text and body:
+            fields["description_text"] = excerpt(body, self.config.description_max_chars)
+        return fields
+
+
+def build(config: EnrichmentConfig) -> TextEnricher:
+    return TextEnricher(config)
+
+
+_DEFAULT = TextEnricher(DEFAULT_CONFIG)
+
+
 def enrich(item: NewsItem) -> dict[str, Any]:
-    body = plain_text(item.body_html)
-    return {
-        "text": TextStats(body_text=body, word_count=len(_WORD.findall(body)), char_count=len(body))
-    }
+    return _DEFAULT.enrich(item)
