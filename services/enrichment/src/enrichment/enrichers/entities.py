@@ -1,0 +1,552 @@
+"""People, organisations and places mentioned in the item, in ninjs shape.
+
+Three passes over the capitalized words of the headline and the plain body:
+
+1. **Gazetteer** (`creator: "gazetteer"`): the longest name found in the
+   newsroom's gazetteer (people, organisations, places; with aliases and
+   Ukrainian and Russian forms) or the world's (countries and major cities
+   with their alternative names). A world name must also look like a place
+   where it stands: not glued to other capitalized words ("Washington Post",
+   "Andrew Jackson"), and for names that are also common words ("Reading",
+   "Nice") only after "in", "from", "near"...
+2. **Heuristics** (`creator: "heuristic"`, body only): capitalized name
+   sequences that the text itself marks as a person's — a title before
+   ("President", "foreign policy analyst", "міністр") or after
+   ("Mikhail Galuzin, Russian deputy foreign minister,"), or a speech verb
+   ("... said", "said ..."); and sequences ending in an organisation word
+   ("Ministry", "Council", "Forces").
+3. **Coreference**: a surname alone ("Galuzin also said", "Following
+   Galuzin’s claim") is the person the heuristics found named in full.
+
+Every entity gets `rel: "mentioned"`, a `uri` where the gazetteer has one
+(geonames for places) or else a `literal` slug, a `confidence` (how sure the
+pass that found it is) and a `relevance` (0-100: in the headline, and how
+often it is mentioned). Entities an upstream source supplied (any other
+creator) are kept as they are.
+
+Only capitalized words (found by one regex scan) start any work, so the cost
+per item grows with the number of names, not of words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from shared.items import Entity, NewsItem
+
+from enrichment import lexicon
+from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.gazetteer import Entry, Gazetteer, Kind, fingerprint_of, load
+from enrichment.nlp import UPPER, fold, norm, slug
+
+NAME = "entities"
+VERSION = "1"
+
+GAZETTEER = "gazetteer"
+HEURISTIC = "heuristic"
+CREATORS = frozenset({GAZETTEER, HEURISTIC})
+REL = "mentioned"
+FIELDS: dict[Kind, str] = {"person": "people", "organisation": "organisations", "place": "places"}
+
+# A capitalized word, or an acronym with dots ("U.S.").
+_CAPITALIZED = re.compile(rf"[{UPPER}](?:(?:\.[A-Z])+\.|[\w'’\-]*)")
+# Any word, for looking around a capitalized one.
+_WORD = re.compile(r"(?:[A-ZА-Я]\.){2,}|\w+(?:['’\-]\w+)*")
+_SENTENCE_BREAK = frozenset('.!?:;\n"“”«»()')
+_WORD_INSIDE = frozenset("'’-")
+_POSSESSIVE = ("'s", "’s")
+_ADVERBS = lexicon.words("also has had have later then previously earlier reportedly")
+MAX_NAME = 300
+
+# How sure each way of finding a name is.
+CONFIDENCE_NEWSROOM = 0.95
+CONFIDENCE_WORLD = 0.9
+CONFIDENCE_WORLD_AMBIGUOUS = 0.75
+CONFIDENCE_TITLED = 0.8
+CONFIDENCE_SPEAKER = 0.7
+CONFIDENCE_BOTH = 0.85
+CONFIDENCE_SINGLE_TITLED = 0.6
+CONFIDENCE_ORGANISATION = 0.7
+
+Word = tuple[str, int, int]  # text, start, end
+
+
+class Found(NamedTuple):
+    kind: Kind
+    name: str
+    uri: str | None
+    literal: str | None
+    start: int
+    confidence: float
+    creator: str
+
+
+def _strip_possessive(word: str) -> str:
+    for suffix in _POSSESSIVE:
+        if word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _demonym(word: str) -> bool:
+    return word.lower().endswith(("ian", "ish", "ese", "ean", "can", "ench"))
+
+
+class _Text:
+    """One text and its capitalized words, with what the passes have used."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.caps: list[Word] = [
+            (m.group(), m.start(), m.end())
+            for m in _CAPITALIZED.finditer(text)
+            if m.start() == 0 or not self.inside_word(m.start())
+        ]
+        self.used: set[int] = set()  # start offsets of words already claimed
+
+    def inside_word(self, start: int) -> bool:
+        before = self.text[start - 1]
+        return before.isalnum() or before in _WORD_INSIDE
+
+    def next_word(self, end: int) -> Word | None:
+        """The word right after `end` if only one space separates them."""
+        text = self.text
+        if text[end : end + 1] != " " or not text[end + 1 : end + 2].isalnum():
+            return None
+        match = _WORD.match(text, end + 1)
+        return (match.group(), match.start(), match.end()) if match else None
+
+    def prev_word(self, start: int) -> Word | None:
+        """The word right before `start` if only one space separates them."""
+        if start < 2 or self.text[start - 1] != " ":
+            return None
+        return self.word_ending(start - 1)
+
+    def word_ending(self, end: int) -> Word | None:
+        """The word whose last character is just before `end`."""
+        text = self.text
+        if end < 1 or not text[end - 1].isalnum():
+            return None
+        begin = end - 1
+        while begin > 0 and (text[begin - 1].isalnum() or text[begin - 1] in _WORD_INSIDE):
+            begin -= 1
+        return text[begin:end], begin, end
+
+    def sentence_initial(self, start: int) -> bool:
+        k = start - 1
+        while k >= 0 and self.text[k] == " ":
+            k -= 1
+        return k < 0 or self.text[k] in _SENTENCE_BREAK
+
+    def after(self, end: int, count: int) -> list[Word]:
+        """Up to `count` words following `end`, each one space after the last."""
+        words: list[Word] = []
+        while len(words) < count:
+            word = self.next_word(end)
+            if word is None:
+                break
+            words.append(word)
+            end = word[2]
+        return words
+
+
+@dataclass(frozen=True)
+class EntityFinder:
+    gazetteer: Gazetteer
+    # Names that start with a lowercase word ("von der Leyen"): those words.
+    lower_first: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Only the newsroom's own: the world's lowercase names are noise ("the ...").
+        keys = self.gazetteer.keys.items()
+        firsts = {key.split(" ", 1)[0] for key, entry in keys if not entry.world}
+        lower = tuple(sorted(w for w in firsts if not w[:1].isupper()))
+        object.__setattr__(self, "lower_first", lower)
+
+    # -- pass 1: gazetteers --------------------------------------------------
+
+    def _candidates(self, t: _Text) -> list[Word]:
+        lower: list[Word] = []
+        text = t.text
+        for word in self.lower_first:
+            at = text.find(word + " ")
+            while at >= 0:
+                if at == 0 or not t.inside_word(at):
+                    lower.append((word, at, at + len(word)))
+                at = text.find(word + " ", at + 1)
+        return sorted(t.caps + lower, key=lambda w: w[1]) if lower else t.caps
+
+    def _gazetteer_pass(self, t: _Text, found: list[Found]) -> None:
+        keys = self.gazetteer.keys
+        prefixes = self.gazetteer.prefixes
+        for word, start, end in self._candidates(t):
+            if start in t.used:
+                continue
+            key = norm(word)
+            entry = keys.get(key)
+            best: tuple[int, Entry] | None = (1, entry) if entry is not None else None
+            matched: list[Word] = [(word, start, end)]
+            while key in prefixes:  # "New" -> "New York" -> "New York City"
+                following = t.next_word(matched[-1][2])
+                if following is None:
+                    break
+                matched.append(following)
+                key = f"{key} {norm(following[0])}"
+                entry = keys.get(key)
+                if entry is not None:
+                    best = (len(matched), entry)
+            if best is None:
+                continue
+            length, entry = best
+            words = matched[:length]
+            if entry.world:
+                full_key = key if length == len(matched) else ""
+                confidence = self._place_confidence(t, words, full_key)
+                if not confidence:
+                    continue
+            else:
+                confidence = CONFIDENCE_NEWSROOM
+            t.used.update(w[1] for w in words)
+            found.append(
+                Found(
+                    entry.kind, entry.name, entry.uri, entry.literal, start, confidence, GAZETTEER
+                )
+            )
+
+    def _place_confidence(self, t: _Text, words: list[Word], key: str) -> float:
+        """How sure we are that a world-gazetteer name is a place here (0: it is not)."""
+        start, end = words[0][1], words[-1][2]
+        previous = t.prev_word(start)
+        key = key or " ".join(norm(w[0]) for w in words)
+        if key in self.gazetteer.ambiguous:
+            if previous is not None and previous[0] in lexicon.LOCATIVES:
+                return CONFIDENCE_WORLD_AMBIGUOUS
+            return 0.0
+        if previous is not None and previous[0][0].isupper():
+            word = previous[0]
+            opener = t.sentence_initial(previous[1]) and word.lower().endswith(("ing", "ed", "ly"))
+            if not (
+                previous[1] in t.used
+                or opener
+                or word.endswith(_POSSESSIVE)
+                or lexicon.is_not_name(word)
+                or lexicon.is_title(word)
+            ):
+                return 0.0  # "Andrew Jackson", "Alexander Pushkin"
+        following = t.next_word(end)
+        if (
+            following is not None
+            and following[0][0].isupper()
+            and not lexicon.is_title(following[0])
+            and not lexicon.is_not_name(following[0])
+        ):
+            return 0.0  # "Washington Post", "Kyiv City Council", "Sofia Ivanova"
+        return CONFIDENCE_WORLD
+
+    # -- pass 2: heuristics --------------------------------------------------
+
+    def _runs(self, t: _Text, body_from: int) -> list[list[Word]]:
+        """Runs of unclaimed capitalized words one space apart, with particles
+        ("von der") and, after an organisation word, joiners ("of") inside."""
+        runs: list[list[Word]] = []
+        run: list[Word] = []
+        for word in t.caps:
+            if word[1] in t.used or word[1] < body_from:
+                continue
+            if run and self._continues(t, run[-1], word):
+                run.append(word)
+                continue
+            if run:
+                runs.append(run)
+            run = [word]
+        if run:
+            runs.append(run)
+        return runs
+
+    def _continues(self, t: _Text, last: Word, word: Word) -> bool:
+        if last[0].endswith(_POSSESSIVE):
+            return False  # "Zelensky's Chief of Staff": a name ends at the possessive
+        gap = t.text[last[2] : word[1]]
+        if gap == " ":
+            return True
+        inner = gap[1:-1].split(" ")
+        if gap[:1] != " " or gap[-1:] != " " or len(inner) > 2:
+            return False
+        if all(w in lexicon.NAME_PARTICLES for w in inner):
+            return True
+        return len(inner) == 1 and inner[0] in lexicon.ORG_JOINERS and lexicon.is_org_head(last[0])
+
+    def _heuristic_pass(self, t: _Text, body_from: int, found: list[Found]) -> None:
+        for run in self._runs(t, body_from):
+            rest = self._organisation(t, run, found)
+            if rest < len(run):  # "Kyiv City Council Secretary Volodymyr Bondarenko"
+                self._person(t, run[rest:], found)
+
+    def _organisation(self, t: _Text, run: list[Word], found: list[Found]) -> int:
+        """An organisation's name at the start of the run; returns how many of
+        the run's words it took (0 if there is none)."""
+        words = [w[0] for w in run]
+        heads = [k for k, w in enumerate(words) if lexicon.is_org_head(w)]
+        if not heads:
+            return 0
+        first = 0
+        while (
+            first < len(run) - 1
+            and lexicon.is_not_name(words[first])
+            and not _demonym(words[first])
+        ):
+            first += 1
+        # "Ministry of Foreign Affairs" runs to the end; otherwise end at the head.
+        joined = any(
+            t.text[run[k - 1][2] : run[k][1]] != " " for k in range(heads[0] + 1, len(run))
+        )
+        last = len(run) - 1 if joined else heads[-1]
+        if last - first < 1 or any(lexicon.is_title(w) for w in words[first : last + 1]):
+            return 0
+        name = _strip_possessive(t.text[run[first][1] : run[last][2]])[:MAX_NAME]
+        t.used.update(w[1] for w in run[first : last + 1])
+        found.append(
+            Found(
+                "organisation",
+                name,
+                None,
+                slug(name),
+                run[first][1],
+                CONFIDENCE_ORGANISATION,
+                HEURISTIC,
+            )
+        )
+        return last + 1
+
+    def _person(self, t: _Text, run: list[Word], found: list[Found]) -> bool:
+        words = [w[0] for w in run]
+        # Leading titles and openers: "President", "Following", "Foreign Minister".
+        first = 0
+        titled = False
+        while first < len(run) and not lexicon.is_name_word(words[first]):
+            titled = lexicon.is_title(words[first])
+            first += 1
+        if first == len(run):
+            return False
+        last = first
+        while last + 1 < len(run) and lexicon.is_name_word(words[last + 1]):
+            last += 1
+        count = last - first + 1
+        if count > 4 or any(w.lower() in self.gazetteer.not_names for w in words[first : last + 1]):
+            return False
+        start, end = run[first][1], run[last][2]
+        if first == 0:
+            titled = self._title_before(t, start)
+        described = self._title_after(t, end)
+        speaking = self._speech_after(t, end) or self._speech_before(t, start)
+        if count == 1:
+            if not (titled and first > 0):  # "Governor Syniehubov"
+                return False
+            confidence = CONFIDENCE_SINGLE_TITLED
+        elif (titled or described) and speaking:
+            confidence = CONFIDENCE_BOTH
+        elif titled or described:
+            confidence = CONFIDENCE_TITLED
+        elif speaking:
+            confidence = CONFIDENCE_SPEAKER
+        else:
+            return False
+        name = _strip_possessive(t.text[start:end])[:MAX_NAME]
+        t.used.update(w[1] for w in run[first : last + 1])
+        found.append(Found("person", name, None, slug(name), start, confidence, HEURISTIC))
+        return True
+
+    def _title_before(self, t: _Text, start: int) -> bool:
+        """A title just before the name: "analyst Ivan Fechko", "Chief of Staff,
+        Andriy Yermak", "міністр закордонних справ Андрій Сибіга"."""
+        text = t.text
+        if text[start - 2 : start] == ", ":
+            previous = t.word_ending(start - 2)
+            return previous is not None and lexicon.is_title(previous[0])
+        position = start
+        for _ in range(4):  # the title, and up to three lowercase words after it
+            previous = t.prev_word(position)
+            if previous is None:
+                return False
+            if lexicon.is_title(previous[0]):
+                return True
+            if previous[0][0].isupper():
+                return False
+            position = previous[1]
+        return False
+
+    def _title_after(self, t: _Text, end: int) -> bool:
+        """An apposition with a title: "Mikhail Galuzin, Russian deputy foreign minister,"."""
+        if t.text[end : end + 2] != ", ":
+            return False
+        first = _WORD.match(t.text, end + 2)
+        if first is None:
+            return False
+        words = [first.group(), *(w[0] for w in t.after(first.end(), 5))]
+        return any(lexicon.is_title(w) for w in words)
+
+    def _speech_after(self, t: _Text, end: int) -> bool:
+        following = t.after(end, 2)
+        if not following:
+            return False
+        if following[0][0].lower() in _ADVERBS and len(following) > 1:
+            return lexicon.is_speech_verb(following[1][0])
+        return lexicon.is_speech_verb(following[0][0])
+
+    def _speech_before(self, t: _Text, start: int) -> bool:
+        previous = t.prev_word(start)
+        if previous is None:
+            return False
+        if lexicon.is_speech_verb(previous[0]):
+            return True
+        if previous[0] == "to":
+            before = t.prev_word(previous[1])
+            return before is not None and before[0].lower() == "according"
+        return False
+
+    # -- pass 3: surnames ----------------------------------------------------
+
+    def _coreference_pass(self, t: _Text, found: list[Found]) -> None:
+        surnames: dict[str, Found] = {}
+        for mention in found:
+            if mention.kind == "person" and mention.creator == HEURISTIC and " " in mention.name:
+                surnames.setdefault(norm(mention.name.rsplit(" ", 1)[1]), mention)
+        if not surnames:
+            return
+        for word, start, _ in t.caps:
+            if start in t.used:
+                continue
+            person = surnames.get(norm(word))
+            if person is not None:
+                t.used.add(start)
+                found.append(
+                    Found(
+                        "person",
+                        person.name,
+                        None,
+                        person.literal,
+                        start,
+                        person.confidence,
+                        HEURISTIC,
+                    )
+                )
+
+    # -- all together --------------------------------------------------------
+
+    def find(self, text: str, body_from: int = 0) -> list[Found]:
+        """Every mention; `body_from` is where the headline ends (the
+        heuristics look at the body only: headlines capitalize everything)."""
+        t = _Text(text)
+        found: list[Found] = []
+        self._gazetteer_pass(t, found)
+        self._heuristic_pass(t, body_from, found)
+        self._coreference_pass(t, found)
+        return found
+
+
+@lru_cache(maxsize=4096)
+def _entity(
+    name: str,
+    uri: str | None,
+    literal: str | None,
+    confidence: float,
+    relevance: float,
+    creator: str,
+) -> Entity:
+    # Every field is valid by construction: skip validation. Entities are
+    # frozen, so items can share them.
+    return Entity.model_construct(
+        name=name,
+        rel=REL,
+        uri=uri,
+        literal=literal,
+        confidence=confidence,
+        relevance=relevance,
+        creator=creator,
+    )
+
+
+def to_entities(found: Sequence[Found], body_from: int) -> dict[Kind, list[Entity]]:
+    """Mentions grouped into one entity per (kind, name), in order of first mention."""
+    groups: dict[tuple[Kind, str], list[Found]] = {}
+    for mention in sorted(found, key=lambda m: m.start):
+        groups.setdefault((mention.kind, mention.name), []).append(mention)
+    out: dict[Kind, list[Entity]] = {"person": [], "organisation": [], "place": []}
+    for (kind, name), mentions in groups.items():
+        best = mentions[0]
+        for mention in mentions[1:]:
+            if (mention.creator == GAZETTEER, mention.confidence) > (
+                best.creator == GAZETTEER,
+                best.confidence,
+            ):
+                best = mention
+        in_headline = mentions[0].start < body_from
+        out[kind].append(
+            _entity(
+                name,
+                best.uri,
+                best.literal if best.uri is None else None,
+                round(max(m.confidence for m in mentions), 2),
+                float(min(100, (40 if in_headline else 0) + 20 * len(mentions))),
+                best.creator,
+            )
+        )
+    return out
+
+
+def merged(upstream: Sequence[Entity], ours: list[Entity]) -> tuple[Entity, ...]:
+    """Entities from the source first, then ours that the source did not name."""
+    kept = [e for e in upstream if e.creator not in CREATORS]
+    if not kept:
+        return tuple(ours)
+    names = {fold(e.name) for e in kept}
+    return tuple(kept + [e for e in ours if fold(e.name) not in names])
+
+
+_FINDERS: dict[tuple[EnrichmentConfig, bool], EntityFinder] = {}
+
+
+def finder(config: EnrichmentConfig, world: bool = True) -> EntityFinder:
+    """The finder for `config`, with its gazetteer built on first use."""
+    found = _FINDERS.get((config, world))
+    if found is None:
+        found = _FINDERS[(config, world)] = EntityFinder(load(config, world))
+    return found
+
+
+@dataclass(frozen=True)
+class EntityEnricher:
+    config: EnrichmentConfig
+    world: bool = True
+    NAME: str = NAME
+    VERSION: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        version = f"{VERSION}+{fingerprint_of(self.config, self.world)}"
+        object.__setattr__(self, "VERSION", version)
+
+    def enrich(self, item: NewsItem) -> dict[str, Any]:
+        body = item.text.body_text[: self.config.analysis_max_chars] if item.text else ""
+        headline = item.headline.strip()
+        text = f"{headline}\n{body}" if headline else body
+        body_from = len(headline) + 1 if headline else 0
+        entities = to_entities(finder(self.config, self.world).find(text, body_from), body_from)
+        return {
+            field_name: merged(getattr(item, field_name), entities[kind])
+            for kind, field_name in FIELDS.items()
+        }
+
+
+def build(config: EnrichmentConfig) -> EntityEnricher:
+    return EntityEnricher(config)
+
+
+_DEFAULT = EntityEnricher(DEFAULT_CONFIG)
+
+
+def enrich(item: NewsItem) -> dict[str, Any]:
+    return _DEFAULT.enrich(item)
