@@ -1,0 +1,257 @@
+"""Topic tags (ninjs `subjects`) from a rules file and the source's defaults.
+
+A tag applies when its keywords (whole words, case-insensitive, `word*` for
+any ending) and its entities (names the entities enricher found) are hit at
+least `min_hits` times in the headline and body. Its relevance grows with the
+hits and with a hit in the headline: `min(100, 25 + 15 * hits (+ 30 if in
+the headline))`. Tags the item's source always gets are added with the
+relevance the rules give them. `creator` says which: "rules" or
+"source-default". Subjects an upstream source supplied are kept first.
+
+Matching works on the set of the text's words (C-speed set and dict
+operations), not a regex per keyword, so the cost does not grow with the
+number of rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from shared.items import Entity, NewsItem
+
+from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.nlp import fold, slug
+
+NAME = "subjects"
+VERSION = "1"
+
+RULES = "rules"
+SOURCE_DEFAULT = "source-default"
+CREATORS = frozenset({RULES, SOURCE_DEFAULT})
+REL = "about"
+
+_WORD = re.compile(r"\w+(?:['’\-]\w+)*")
+_PREFIX = 3  # wildcard stems are looked up by their first letters
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    uri: str | None
+    min_hits: int
+
+
+Phrase = tuple[tuple[str, ...], tuple[bool, ...], tuple[int, ...]]  # words, wildcards, tags
+
+
+@dataclass(frozen=True)
+class Rules:
+    tags: tuple[Tag, ...]
+    # single word -> tags it counts for
+    words: dict[str, tuple[int, ...]]
+    # first letters -> (stem, tags) of wildcard words ("negotiat*")
+    stems: dict[str, tuple[tuple[str, tuple[int, ...]], ...]]
+    # phrases of several words by their first word, or by the first letters
+    # of a wildcard first word
+    phrases: dict[str, tuple[Phrase, ...]]
+    wildcard_phrases: dict[str, tuple[Phrase, ...]]
+    # folded entity name -> tags
+    entities: dict[str, tuple[int, ...]]
+    sources: dict[str, tuple[tuple[str, float], ...]]
+    fingerprint: str
+    # word -> (tags, phrases starting with it), filled as words are met
+    cache: dict[str, tuple[tuple[int, ...], tuple[Phrase, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def of_word(self, word: str) -> tuple[tuple[int, ...], tuple[Phrase, ...]]:
+        known = self.cache.get(word)
+        if known is not None:
+            return known
+        tags = set(self.words.get(word, ()))
+        prefix = word[:_PREFIX]
+        for stem, stem_tags in self.stems.get(prefix, ()):
+            if word.startswith(stem):
+                tags.update(stem_tags)
+        phrases = self.phrases.get(word, ()) + tuple(
+            p for p in self.wildcard_phrases.get(prefix, ()) if word.startswith(p[0][0])
+        )
+        if len(self.cache) > 200_000:
+            self.cache.clear()
+        known = self.cache[word] = (tuple(sorted(tags)), phrases)
+        return known
+
+
+def _tags_by(mapping: dict[str, set[int]]) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(sorted(value)) for key, value in mapping.items()}
+
+
+def _source_default(raw: Any) -> tuple[str, float]:
+    if isinstance(raw, dict):
+        return str(raw["name"]), float(raw.get("relevance", 50))
+    return str(raw), 50.0
+
+
+def parse(data: dict[str, Any], fingerprint: str = "") -> Rules:
+    tags: list[Tag] = []
+    words: dict[str, set[int]] = {}
+    stems: dict[str, set[int]] = {}
+    phrases: dict[tuple[str, ...], set[int]] = {}
+    entities: dict[str, set[int]] = {}
+    for index, raw in enumerate(data.get("tags") or ()):
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise ValueError(f"tag rules: every tag needs a name: {raw!r}")
+        tags.append(Tag(raw["name"], raw.get("uri"), int(raw.get("min_hits", 1))))
+        for keyword in raw.get("keywords") or ():
+            parts = tuple(str(keyword).lower().split())
+            if any(len(p) <= _PREFIX and p.endswith("*") for p in parts):
+                raise ValueError(f"tag {raw['name']!r}: {keyword!r} has too short a stem")
+            if len(parts) > 1:
+                phrases.setdefault(parts, set()).add(index)
+            elif parts[0].endswith("*"):
+                stems.setdefault(parts[0][:-1], set()).add(index)
+            else:
+                words.setdefault(parts[0], set()).add(index)
+        for name in raw.get("entities") or ():
+            entities.setdefault(fold(str(name)), set()).add(index)
+    by_prefix: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+    for stem, indices in sorted(stems.items()):
+        by_prefix.setdefault(stem[:_PREFIX], []).append((stem, tuple(sorted(indices))))
+    exact_first: dict[str, list[Phrase]] = {}
+    wildcard_first: dict[str, list[Phrase]] = {}
+    for parts, indices in sorted(phrases.items()):
+        phrase: Phrase = (
+            tuple(w.rstrip("*") for w in parts),
+            tuple(w.endswith("*") for w in parts),
+            tuple(sorted(indices)),
+        )
+        if phrase[1][0]:
+            wildcard_first.setdefault(phrase[0][0][:_PREFIX], []).append(phrase)
+        else:
+            exact_first.setdefault(phrase[0][0], []).append(phrase)
+    sources = {
+        str(source): tuple(_source_default(d) for d in defaults or ())
+        for source, defaults in (data.get("sources") or {}).items()
+    }
+    return Rules(
+        tuple(tags),
+        _tags_by(words),
+        {prefix: tuple(values) for prefix, values in by_prefix.items()},
+        {word: tuple(values) for word, values in exact_first.items()},
+        {prefix: tuple(values) for prefix, values in wildcard_first.items()},
+        _tags_by(entities),
+        sources,
+        fingerprint,
+    )
+
+
+@lru_cache(maxsize=4)
+def load(path: Path) -> Rules:
+    raw = path.read_bytes()
+    data = yaml.safe_load(raw) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return parse(data, hashlib.sha256(raw).hexdigest()[:8])
+
+
+def _word_matches(word: str, part: str, wildcard: bool) -> bool:
+    return word.startswith(part) if wildcard else word == part
+
+
+def hits(rules: Rules, text: str) -> Counter[int]:
+    """How many keyword hits each tag (by index) has in `text`."""
+    tokens = _WORD.findall(text.lower())
+    counts = Counter(tokens)
+    found: Counter[int] = Counter()
+    phrases: list[tuple[str, Phrase]] = []
+    of_word = rules.of_word
+    for word, count in counts.items():
+        tags, starting = of_word(word)
+        for tag in tags:
+            found[tag] += count
+        for phrase in starting:
+            phrases.append((word, phrase))
+    for word, (parts, wildcards, tags) in phrases:
+        matches = 0
+        at = -1
+        while True:
+            try:
+                at = tokens.index(word, at + 1)
+            except ValueError:
+                break
+            if at + len(parts) <= len(tokens) and all(
+                _word_matches(tokens[at + k], parts[k], wildcards[k]) for k in range(1, len(parts))
+            ):
+                matches += 1
+        for tag in tags:
+            found[tag] += matches
+    return found
+
+
+@dataclass(frozen=True)
+class SubjectTagger:
+    config: EnrichmentConfig
+    NAME: str = NAME
+    VERSION: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "VERSION", f"{VERSION}+{self.rules().fingerprint}")
+
+    def rules(self) -> Rules:
+        return load(self.config.tag_rules_path)
+
+    def enrich(self, item: NewsItem) -> dict[str, Any]:
+        rules = self.rules()
+        body = item.text.body_text[: self.config.analysis_max_chars] if item.text else ""
+        in_body = hits(rules, body)
+        in_headline = hits(rules, item.headline)
+        total = in_body + in_headline
+        for entity in (*item.people, *item.organisations, *item.places):
+            for index in rules.entities.get(fold(entity.name), ()):
+                total[index] += 1
+        ours: dict[str, Entity] = {}
+        for index, tag in enumerate(rules.tags):
+            count = total.get(index, 0)
+            if count < tag.min_hits or count == 0:
+                continue
+            ours[fold(tag.name)] = Entity(
+                name=tag.name,
+                rel=REL,
+                uri=tag.uri,
+                literal=None if tag.uri else slug(tag.name),
+                relevance=min(100, 25 + 15 * count + (30 if in_headline.get(index) else 0)),
+                creator=RULES,
+            )
+        for name, default_relevance in rules.sources.get(item.source or "", ()):
+            key = fold(name)
+            if key not in ours:
+                ours[key] = Entity(
+                    name=name,
+                    rel=REL,
+                    literal=slug(name),
+                    relevance=default_relevance,
+                    creator=SOURCE_DEFAULT,
+                )
+        upstream = [s for s in item.subjects if s.creator not in CREATORS]
+        taken = {fold(s.name) for s in upstream}
+        added = [s for k, s in ours.items() if k not in taken]
+        added.sort(key=lambda s: -(s.relevance or 0))  # stable: rules order among equals
+        return {"subjects": tuple(upstream + added)}
+
+
+def build(config: EnrichmentConfig) -> SubjectTagger:
+    return SubjectTagger(config)
+
+
+_DEFAULT = SubjectTagger(DEFAULT_CONFIG)
+
+
+def enrich(item: NewsItem) -> dict[str, Any]:
+    return _DEFAULT.enrich(item)
