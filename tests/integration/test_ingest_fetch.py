@@ -167,6 +167,8 @@ async def test_too_many_redirects_fail(server: FeedServer, fetcher: Fetcher) -> 
         ("http://0.0.0.0:9/feed", "private"),
         ("file:///etc/passwd", "only http and https"),
         ("ftp://wire.example.org/feed", "only http and https"),
+        ("http://[broken/feed", "invalid URL"),
+        ("http://wire.example.org:99999/feed", "invalid URL"),
     ],
 )
 async def test_a_redirect_to_a_disallowed_address_is_refused_at_that_hop(

@@ -206,3 +206,14 @@ async def test_disabled_and_deleted_sources_are_not_polled(
     async with running(replica(redis)):
         await asyncio.sleep(0.2)
     assert server.count("/s/off") == 0
+
+
+async def test_an_enabled_source_missing_from_the_schedule_is_put_back(
+    redis: aioredis.Redis, server: FeedServer
+) -> None:
+    server.serve("/s/lost", Route(body=rss([Item("L", guid="l")])))
+    await register(redis, server, "lost", "/s/lost")
+    store = SourceStore(redis)
+    await store.unschedule("lost")
+    async with running(replica(redis)):
+        await until(lambda: server.count("/s/lost") == 1)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ingest.feed_items import to_candidate
 from ingest.parse import (
     FeedKind,
     HostileFeed,
@@ -15,6 +19,7 @@ from ingest.parse import (
     html_to_text,
     parse_feed,
 )
+from ingest.sources import SourceConfig
 
 from tests.support.feed_server import Item, fixture, rss
 
@@ -244,3 +249,39 @@ def test_html_to_text_strips_tags_and_entities() -> None:
 def test_parsed_dates_are_kept_as_a_fallback() -> None:
     feed = parse(fixture("wire.rss.xml"))
     assert feed.entries[0].date_parsed == datetime(2026, 1, 7, 10, 40, tzinfo=UTC)
+
+
+# -- any bytes at all ------------------------------------------------------------------
+
+SOURCE = SourceConfig(id="wire", url="https://wire.example.org/rss")  # type: ignore[arg-type]
+SEEDS = [fixture(name) for name in ("wire.rss.xml", "wire.atom.xml", "wire.feed.json")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.sampled_from(SEEDS),
+    cut=st.integers(min_value=0, max_value=1500),
+    junk=st.binary(max_size=64),
+    where=st.integers(min_value=0, max_value=1500),
+)
+def test_any_mangled_feed_is_read_or_refused_with_a_reason_never_a_crash(
+    seed: bytes, cut: int, junk: bytes, where: int
+) -> None:
+    data = seed[:where] + junk + seed[where:cut] if cut > where else seed[:cut] + junk
+    try:
+        feed = parse(data)
+    except ParseFailed as failed:
+        reason = failed.reason
+    else:
+        reason = "read"
+        assert len(feed.entries) <= feed.total_entries
+        for entry in feed.entries:  # each entry is an item, or a ValueError saying why not
+            with contextlib.suppress(ValueError):
+                to_candidate(
+                    entry,
+                    SOURCE,
+                    feed_language=feed.language,
+                    fetched_at=datetime(2026, 1, 7, tzinfo=UTC),
+                    future_tolerance=timedelta(minutes=10),
+                )
+    assert reason

@@ -234,3 +234,14 @@ def test_an_entry_with_no_headline_and_no_body_is_rejected() -> None:
 
 def test_an_overlong_headline_is_cut_not_rejected() -> None:
     assert len(candidate(entry(title="x" * 900)).submission.headline) == 500
+
+
+def test_blank_categories_are_skipped_not_fatal() -> None:
+    sub = candidate(entry(categories=("   ", "\t", "War"))).submission
+    assert [s.name for s in sub.subjects] == ["Ukraine", "War"]
+
+
+def test_an_overlong_link_is_dropped_and_the_entry_kept() -> None:
+    made = candidate(entry(link="https://wire.example.org/" + "a" * 3000))
+    assert made.submission.link is None
+    assert made.identity.keys[0].startswith("guid:")

@@ -23,6 +23,7 @@ from ingest.sources import LanguageTag, SourceConfig
 from ingest.submission import Submission
 
 DESCRIPTION_MAX = 2000
+LINK_MAX = 2000
 MAX_AUTHORS = 20
 MAX_FEED_SUBJECTS = 20
 _LANGUAGE: TypeAdapter[str] = TypeAdapter(LanguageTag)
@@ -53,8 +54,9 @@ def _subjects(source: SourceConfig, entry: Entry) -> list[dict[str, Any]]:
     seen: set[str] = set()
     tagged = [(name, "source") for name in source.subjects]
     tagged += [(name[:300], "feed") for name in entry.categories[:MAX_FEED_SUBJECTS]]
-    for name, creator in tagged:
-        if name.casefold() not in seen:
+    for raw, creator in tagged:
+        name = " ".join(raw.split())
+        if name and name.casefold() not in seen:
             seen.add(name.casefold())
             subjects.append(Entity(name=name, creator=creator).model_dump(exclude_none=True))
     return subjects[:50]
@@ -77,6 +79,8 @@ def to_candidate(
     given = parse_date(entry.date_raw, zone(source.timezone)) or entry.date_parsed
     date = settle(given, fetched_at, future_tolerance)
     link = canonical_url(entry.link) if entry.link else None
+    if link is not None and len(link) > LINK_MAX:
+        link = None  # an unusable link is dropped, not the entry
     identity = entry_identity(
         source.id, entry.guid, link, entry.title, rfc3339(given) if given else None
     )

@@ -309,7 +309,7 @@ class Fetcher:
             raise FetchFailed(f"refused: {error}") from None
         except httpx.TimeoutException as error:
             raise FetchFailed(f"timed out: {type(error).__name__}") from None
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, UnicodeError) as error:
             raise FetchFailed(f"{type(error).__name__}: {error}"[:300]) from None
 
     async def _follow(self, url: str, validators: Validators) -> Fetched:
@@ -322,7 +322,11 @@ class Fetcher:
         permanent: str | None = None
         all_permanent = True
         for _ in range(self.policy.max_redirects + 1):
-            parts = urlsplit(url)
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 - raises ValueError on a bad port
+            except ValueError:
+                raise FetchFailed(f"invalid URL: {url[:200]}") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FetchFailed(f"refused: only http and https URLs are fetched ({url[:200]})")
             async with self._hosts.hold(parts.hostname):
@@ -332,7 +336,10 @@ class Fetcher:
                     location = response.headers.get("location")
                     if response.status_code in REDIRECTS and location:
                         hops.append(url)
-                        url = urljoin(url, location.strip())
+                        try:
+                            url = urljoin(url, location.strip())
+                        except ValueError:
+                            raise FetchFailed(f"invalid URL: {location[:200]}") from None
                         all_permanent = all_permanent and response.status_code in PERMANENT
                         permanent = url if all_permanent else None
                         continue

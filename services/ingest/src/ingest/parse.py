@@ -365,12 +365,15 @@ def parse_xml(data: bytes, content_type: str | None, base_url: str, max_entries:
     headers = {"content-location": base_url}
     if content_type:
         headers["content-type"] = content_type
-    result = feedparser.parse(
-        io.BytesIO(data),
-        response_headers=headers,
-        sanitize_html=True,
-        resolve_relative_uris=True,
-    )
+    try:
+        result = feedparser.parse(
+            io.BytesIO(data),
+            response_headers=headers,
+            sanitize_html=True,
+            resolve_relative_uris=True,
+        )
+    except Exception as crash:  # feedparser trips on some hostile bytes: a bad feed, no crash
+        raise ParseFailed(f"unreadable feed: {type(crash).__name__}: {crash}"[:300]) from crash
     version = result.get("version") or ""
     error = result.get("bozo_exception")
     if version not in _FEEDPARSER_KINDS:

@@ -26,11 +26,11 @@ from typing import Any
 
 from shared.events import new_trace_id
 
-from ingest.accept import Acceptor, Origin
+from ingest.accept import Acceptor, Origin, TooMuchContention
 from ingest.dates import rfc3339
 from ingest.feed_items import EntryRejected, to_candidate
 from ingest.fetch import Fetched, Fetcher, FetchFailed, Validators
-from ingest.parse import ParsedFeed, ParseFailed, parse_feed
+from ingest.parse import Entry, ParsedFeed, ParseFailed, parse_feed
 from ingest.source_state import SourceState, SourceStore
 from ingest.sources import SourceConfig
 
@@ -80,6 +80,10 @@ class PollResult:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _name(entry: Entry) -> str:
+    return (entry.guid or entry.link or repr(entry.title))[:200]
 
 
 class Poller:
@@ -145,13 +149,19 @@ class Poller:
                     fetched_at=fetched_at,
                     future_tolerance=tolerance,
                 )
-            except EntryRejected as error:
+            except ValueError as error:  # EntryRejected, or any invalid value in the entry
                 counts["rejected"] += 1
-                changes["last_rejection"] = f"{entry.guid or entry.link or entry.title!r}: {error}"
+                reason = error if isinstance(error, EntryRejected) else f"invalid entry: {error}"
+                changes["last_rejection"] = f"{_name(entry)}: {reason}"[:500]
                 continue
-            accepted = await self.acceptor.accept(
-                candidate.submission, new_trace_id(), origin, candidate.identity
-            )
+            try:
+                accepted = await self.acceptor.accept(
+                    candidate.submission, new_trace_id(), origin, candidate.identity
+                )
+            except TooMuchContention as error:  # tried again at the next poll
+                counts["rejected"] += 1
+                changes["last_rejection"] = f"{_name(entry)}: {error}"[:500]
+                continue
             uris.append(accepted.uri)
             if candidate.date.clamped and candidate.date.given is not None:
                 counts["clamped"] += 1

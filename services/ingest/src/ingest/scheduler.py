@@ -7,7 +7,9 @@ replica may have just polled it and moved its due time), and polls it in a
 task. The poller moves the due time before the lease is given back, so a
 second replica never polls the same source twice in a row either. A lease
 outlives the longest poll (`lease_s`; each poll is cut off before that), and
-a replica that dies holding one loses it when it expires.
+a replica that dies holding one loses it when it expires. Every minute the
+scheduler also makes sure each enabled source has a due time, so no source
+can drop out of the schedule.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +28,8 @@ from ingest.poller import Poller, failure_delay
 from ingest.source_state import SourceStore
 
 log = logging.getLogger("newsfeed.ingest.scheduler")
+# How often every enabled source is checked to have a due time (self-healing).
+RESCHEDULE_CHECK_S = 60.0
 
 
 def _now() -> datetime:
@@ -53,8 +58,12 @@ class Scheduler:
         self.polls_started = 0
 
     async def run(self) -> None:
+        last_check = 0.0
         while not self._stopping.is_set():
             try:
+                if time.monotonic() - last_check > RESCHEDULE_CHECK_S:
+                    await self.store.ensure_scheduled(self._clock())
+                    last_check = time.monotonic()
                 await self.tick()
             except (RedisConnectionError, RedisTimeoutError) as error:
                 log.warning("scheduler tick failed, Redis unreachable: %s", error)
@@ -98,7 +107,10 @@ class Scheduler:
                     await self.poller.poll(registered.config)
             except Exception as error:  # one source's trouble never stops the others
                 log.exception("polling source %s failed unexpectedly", source_id)
-                await self._record_crash(source_id, registered.config.poll_interval_seconds, error)
+                with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                    await self._record_crash(
+                        source_id, registered.config.poll_interval_seconds, error
+                    )
         finally:
             self._inflight.pop(source_id, None)
             with contextlib.suppress(RedisConnectionError, RedisTimeoutError):

@@ -201,6 +201,13 @@ class SourceStore:
     async def schedule(self, source_id: str, at: datetime) -> None:
         await self.redis.zadd(DUE, {source_id: epoch_ms(at)})
 
+    async def ensure_scheduled(self, now: datetime) -> int:
+        """Give every enabled source without a due time one (now); how many."""
+        enabled = [r.config.id for r in await self.sources() if r.config.enabled]
+        if not enabled:
+            return 0
+        return int(await self.redis.zadd(DUE, dict.fromkeys(enabled, epoch_ms(now)), nx=True))
+
     async def unschedule(self, source_id: str) -> None:
         await self.redis.zrem(DUE, source_id)
 
