@@ -165,9 +165,13 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task  # a crash was already reported through the lifecycle
+            tail.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), settings.tail_block_ms / 1000 + 5)
+            except TimeoutError:
+                task.cancel()
+            except Exception:  # noqa: S110 - a crash was already reported through the lifecycle
+                pass
             await redis.aclose()
 
     app = Starlette(

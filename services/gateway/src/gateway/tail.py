@@ -16,6 +16,7 @@ they missed from the stream itself (`backlog`), up to a bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -184,6 +185,7 @@ class Tail:
         self.closing = False
         self.dropped = 0
         self.events = 0
+        self._stopping = asyncio.Event()
 
     @property
     def ready(self) -> bool:
@@ -207,9 +209,13 @@ class Tail:
         log.info("tailing %s after %s (%d recent kills)", PUBLISHED, self.last_id, len(kills))
 
     async def run(self) -> None:
-        """Follow the stream until cancelled; Redis outages are waited out, other errors raise."""
+        """Follow the stream until `stop`; Redis outages are waited out, other errors raise.
+
+        It stops between reads rather than by cancellation: redis-py (8.1) can
+        swallow a cancellation that lands just after a command was sent and
+        then wait for a reply forever."""
         failing = False
-        while True:
+        while not self._stopping.is_set():
             self._check_stop()
             try:
                 if self.last_id is None:
@@ -223,7 +229,8 @@ class Tail:
                 if not failing:
                     log.warning("tail waiting for redis: %s", error)
                 failing = True
-                await asyncio.sleep(self._retry_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._retry_s)
                 continue
             if failing:
                 log.info("tail reconnected to redis")
@@ -233,6 +240,12 @@ class Tail:
                 change = to_change(entry_id, fields)
                 if change is not None:
                     self.dispatch(change)
+        self._close_all("server stopping")
+
+    def stop(self) -> None:
+        """End `run` after the read in progress (at most `block_ms`); close every stream."""
+        self._stopping.set()
+        self._close_all("server stopping")
 
     async def _after_outage(self) -> None:
         # Events may have been missed while Redis was away: drop cached pages.
@@ -246,10 +259,13 @@ class Tail:
 
     def _check_stop(self) -> None:
         if not self.closing and self._should_stop():
-            self.closing = True
-            for subscriber in list(self.subscribers):
-                subscriber.close("server stopping")
-            self.subscribers.clear()
+            self._close_all("server stopping")
+
+    def _close_all(self, reason: str) -> None:
+        self.closing = True
+        for subscriber in list(self.subscribers):
+            subscriber.close(reason)
+        self.subscribers.clear()
 
     def dispatch(self, change: Change) -> None:
         self.events += 1

@@ -1,0 +1,320 @@
+"""Live updates over a real socket: the gateway under uvicorn in this process, a real
+Redis, publication's handler writing news.published, SSE clients reading it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import redis.asyncio as aioredis
+import uvicorn
+from gateway.app import Settings, build
+from gateway.web import Gateway
+from publication.handler import make_handler
+from shared.delivery import Handler
+from shared.items import Entity, NewsItem, PubStatus
+from shared.readmodel import ReadModelWriter
+from shared.service import Lifecycle
+from shared.streams import PUBLISHED
+from starlette.applications import Starlette
+
+from tests.support.builders import event_for, news_item
+from tests.support.redis_server import RedisServer, free_port
+
+
+@dataclass
+class Live:
+    url: str
+    app: Starlette
+    server: uvicorn.Server
+    redis: aioredis.Redis
+    handle: Handler
+
+    @property
+    def gateway(self) -> Gateway:
+        gateway: Gateway = self.app.state.gateway
+        return gateway
+
+    async def publish(self, *items: NewsItem) -> None:
+        await self.handle([event_for(item) for item in items])
+
+    async def stream_ids(self) -> list[str]:
+        return [entry_id for entry_id, _ in await self.redis.xrange(PUBLISHED)]
+
+
+@contextlib.asynccontextmanager
+async def live_gateway(
+    redis: aioredis.Redis, redis_server: RedisServer, **settings: Any
+) -> AsyncIterator[Live]:
+    lifecycle = Lifecycle()
+    app = build(Settings(redis_url=redis_server.url, tail_block_ms=50, **settings), lifecycle)
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="on", log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    lifecycle.server = server
+    task = asyncio.create_task(server.serve())
+    gateway: Gateway = app.state.gateway
+    while not (server.started and gateway.tail.ready):
+        assert not task.done(), task
+        await asyncio.sleep(0.01)
+    try:
+        yield Live(
+            f"http://127.0.0.1:{port}", app, server, redis, make_handler(ReadModelWriter(redis))
+        )
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+@dataclass
+class Event:
+    id: str | None = None
+    event: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    retry: int | None = None
+
+
+class SSE:
+    """A minimal Server-Sent Events reader over an httpx streaming response."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.aiter_lines()
+        self.comments: list[str] = []
+
+    async def next(self, timeout: float = 5.0) -> Event:
+        event = Event()
+        fields = 0
+        async with asyncio.timeout(timeout):
+            async for line in self._lines:
+                if line == "":
+                    if fields:
+                        return event
+                    continue
+                if line.startswith(":"):
+                    self.comments.append(line[1:].strip())
+                    continue
+                name, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                fields += 1
+                if name == "id":
+                    event.id = value
+                elif name == "event":
+                    event.event = value
+                elif name == "data":
+                    event.data = orjson.loads(value)
+                elif name == "retry":
+                    event.retry = int(value)
+        raise EOFError("the stream ended")
+
+    async def next_named(self, timeout: float = 5.0) -> Event:
+        """The next event that is not just a `retry:` setting."""
+        while True:
+            event = await self.next(timeout)
+            if event.event is not None:
+                return event
+
+
+@contextlib.asynccontextmanager
+async def sse(
+    url: str, path: str = "/v1/stream", headers: dict[str, str] | None = None
+) -> AsyncIterator[SSE]:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+        client.stream("GET", path, headers=headers or {}) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        stream = SSE(response)
+        first = await stream.next()
+        assert first.retry == 3000
+        yield stream
+
+
+async def wait_for(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.02)
+
+
+async def subscribed(live: Live, count: int) -> None:
+    await wait_for(lambda: len(live.gateway.tail.subscribers) == count)
+
+
+async def test_published_updated_and_killed_arrive_with_their_stream_ids(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    async with live_gateway(redis, redis_server) as live, sse(live.url) as stream:
+        await subscribed(live, 1)
+        await live.publish(news_item("urn:a", headline="First"))
+        published = await stream.next_named()
+        assert published.event == "published"
+        assert published.id == (await live.stream_ids())[-1]
+        assert published.data["uri"] == "urn:a"
+        assert published.data["item"]["headline"] == "First"
+        await live.publish(news_item("urn:a", version=2, headline="First, updated"))
+        updated = await stream.next_named()
+        assert (updated.event, updated.data["item"]["headline"]) == ("updated", "First, updated")
+        await live.publish(
+            news_item("urn:a", version=3, pubstatus=PubStatus.canceled, ednote="Withdrawn.")
+        )
+        killed = await stream.next_named()
+        assert killed.event == "killed"
+        assert killed.data["ednote"] == "Withdrawn."
+        assert "item" not in killed.data  # a killed item's content is not sent again
+        assert [published.id, updated.id, killed.id] == await live.stream_ids()
+
+
+async def test_a_client_that_reconnects_with_last_event_id_gets_what_it_missed(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    async with live_gateway(redis, redis_server) as live:
+        async with sse(live.url) as stream:
+            await subscribed(live, 1)
+            await live.publish(news_item("urn:1", minute=1))
+            seen = await stream.next_named()
+        await subscribed(live, 0)
+        await live.publish(news_item("urn:2", minute=2), news_item("urn:3", minute=3))
+        assert seen.id is not None
+        expected = ["urn:2", "urn:3"]
+        for headers, path in (
+            ({"Last-Event-ID": seen.id}, "/v1/stream"),
+            ({}, f"/v1/stream?last_event_id={seen.id}"),  # a first connection, from the page
+        ):
+            async with sse(live.url, path, headers) as resumed:
+                missed = [(await resumed.next_named()).data["uri"] for _ in expected]
+                assert missed == expected
+                await subscribed(live, 1)
+                uri = f"urn:live:{len(expected)}"
+                await live.publish(news_item(uri, minute=10 + len(expected)))
+                nxt = await resumed.next_named()
+                assert nxt.data["uri"] == uri  # live after the backlog, nothing twice
+                expected.append(uri)
+            await subscribed(live, 0)
+
+
+async def test_a_backlog_too_long_or_trimmed_away_gets_a_reset(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    async with live_gateway(redis, redis_server, sse_resume_max=2) as live:
+        await live.publish(*(news_item(f"urn:r:{i}", minute=i) for i in range(5)))
+        ids = await live.stream_ids()
+        async with sse(live.url, headers={"Last-Event-ID": ids[0]}) as stream:
+            assert (await stream.next_named()).event == "reset"
+        async with sse(live.url, headers={"Last-Event-ID": ids[2]}) as stream:
+            assert [(await stream.next_named()).id for _ in range(2)] == ids[3:]
+        await redis.xtrim(PUBLISHED, maxlen=1)
+        async with sse(live.url, headers={"Last-Event-ID": ids[1]}) as stream:
+            assert (await stream.next_named()).event == "reset"
+
+
+async def test_a_filtered_stream_hears_of_its_new_items_and_of_every_removal(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    async with (
+        live_gateway(redis, redis_server) as live,
+        sse(live.url, "/v1/stream?tag=diplomacy") as stream,
+    ):
+        await subscribed(live, 1)
+        other = news_item("urn:other", minute=1)
+        talks = news_item("urn:talks", minute=2).model_copy(
+            update={"subjects": (Entity(name="Diplomacy"),)}
+        )
+        await live.publish(other, talks)
+        await live.publish(other.model_copy(update={"version": 2, "pubstatus": PubStatus.canceled}))
+        first, second = await stream.next_named(), await stream.next_named()
+        assert (first.event, first.data["uri"]) == ("published", "urn:talks")
+        assert (second.event, second.data["uri"]) == ("killed", "urn:other")
+
+
+async def test_heartbeats_keep_an_idle_stream_alive(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    async with (
+        live_gateway(redis, redis_server, sse_heartbeat_s=0.1) as live,
+        sse(live.url) as stream,
+    ):
+        with pytest.raises(TimeoutError):
+            await stream.next(timeout=0.5)
+        assert stream.comments.count("heartbeat") >= 3
+
+
+async def test_streams_beyond_the_cap_get_503_with_retry_after(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    async with live_gateway(redis, redis_server, sse_max_clients=2) as live:
+        async with sse(live.url), sse(live.url):
+            async with httpx.AsyncClient() as client:
+                refused = await client.get(f"{live.url}/v1/stream", timeout=5)
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "5"
+            assert "too many" in refused.json()["error"]
+        await wait_for(lambda: live.gateway.hub.active == 0)
+        async with sse(live.url):
+            assert live.gateway.hub.active == 1
+
+
+def slow_client(url: str) -> socket.socket:
+    """Opens a stream and never reads from it."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.sendall(b"GET /v1/stream HTTP/1.1\r\nHost: gw\r\nAccept: text/event-stream\r\n\r\n")
+    return sock
+
+
+async def test_a_slow_client_is_dropped_and_never_stalls_the_others(
+    redis: aioredis.Redis, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="newsfeed.gateway")
+    count = 40
+    body = "<p>" + "Lorem ipsum dolor sit amet. " * 5000 + "</p>"  # ~140 kB an event
+    async with (
+        live_gateway(redis, redis_server, sse_queue_size=4, sse_send_timeout_s=1.0) as live,
+        sse(live.url) as fast,
+    ):
+        stuck = slow_client(live.url)
+        try:
+            await subscribed(live, 2)
+            received: list[str] = []
+
+            async def read_all() -> None:
+                while len(received) < count:
+                    received.append((await fast.next_named(timeout=10)).data["uri"])
+
+            reader = asyncio.create_task(read_all())
+            started = time.monotonic()
+            for i in range(count):
+                await live.publish(news_item(f"urn:big:{i}", minute=i, body_html=body))
+            await asyncio.wait_for(reader, 20)
+            assert received == [f"urn:big:{i}" for i in range(count)]
+            assert time.monotonic() - started < 15
+            await wait_for(lambda: live.gateway.hub.slow_closed == 1)
+            assert live.gateway.hub.active == 1
+            assert "closing a live-update client" in caplog.text
+        finally:
+            stuck.close()
+
+
+async def test_stopping_the_server_ends_open_streams(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    """uvicorn waits for open connections before it stops: the tail ends the streams."""
+    async with live_gateway(redis, redis_server) as live, sse(live.url) as stream:
+        await subscribed(live, 1)
+        live.server.should_exit = True
+        with pytest.raises(EOFError):
+            await stream.next_named(timeout=5)
