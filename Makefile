@@ -63,3 +63,23 @@ fmt: setup ## format and autofix with ruff
 # chaos: the full fault suite (10,000 items per scenario); make test runs a short form.
 chaos: setup redis-server ## fault suite: kills, restarts, poison, lag; figures in test-output/chaos/
 	$(UV) run pytest -q -s tests/e2e/test_chaos.py --chaos-items=10000 -p no:cacheprovider
+
+# bench: the benchmark of issue 8 (docs/performance.md); never part of `make test`.
+# BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--full for the report run (1M items stored).
+.PHONY: bench
+BENCH_ARGS ?=
+bench: setup redis-server ## benchmark the pipeline and gateway; writes bench/results/latest.json
+	@if command -v wrk >/dev/null 2>&1; then \
+		echo "wrk: $$(command -v wrk)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "wrk: installing with apt-get"; \
+		if apt-get update -qq >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; then \
+			echo "wrk: $$(command -v wrk || echo installed, but not on PATH)"; \
+		else \
+			echo "wrk: apt-get failed; the gateway runs use the Python load generator"; \
+		fi; \
+	else \
+		echo "wrk: not installed and cannot apt-get it; the gateway runs use the Python load generator"; \
+	fi
+	$(UV) run python -m bench $(BENCH_ARGS)

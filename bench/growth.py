@@ -1,0 +1,168 @@
+"""Growth: page latency and Redis memory as the read model holds more items.
+
+One redis-server (no persistence: memory, not disk, is measured) is filled
+step by step to each size (bench.fill: publication's own script and keys).
+At each size:
+
+- page latency through `shared.readmodel.ReadModelReader.page` — what the
+  gateway calls for a page its cache does not hold: ZRANGE BYLEX + MGET + 20
+  NewsItem validations — for the first page and for a deep page (a cursor
+  half-way down the feed), `requests` sequential calls each; also the two
+  Redis round trips alone (no validation), to separate Redis's growth from
+  Python's constant cost;
+- memory: (INFO used_memory now - before the first item) / items, against
+  the mean byte length of the stored JSON documents (STRLEN of a sample).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from shared.readmodel import (
+    FEED_ALL,
+    ReadModelReader,
+    decode_cursor,
+    encode_cursor,
+    item_key,
+    member_uri,
+    state_key,
+)
+from shared.redis_client import connect
+
+from bench.fill import Filler, templates
+from bench.procs import Stack
+from bench.stats import distribution, ratio
+
+
+async def _time_calls(calls: int, fn: Any) -> list[float]:
+    out = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        await fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+async def mid_cursor(client: aioredis.Redis, key: str = FEED_ALL) -> str:
+    size = int(await client.zcard(key))
+    members = await client.zrange(key, "+", "-", desc=True, bylex=True, offset=size // 2, num=1)
+    return encode_cursor(members[0])
+
+
+async def page_latencies(client: aioredis.Redis, requests: int) -> dict[str, Any]:
+    reader = ReadModelReader(client)
+    cursor = await mid_cursor(client)
+    deep_member = "(" + decode_cursor(cursor)
+
+    async def raw(upper: str) -> None:
+        members = await client.zrange(FEED_ALL, upper, "-", desc=True, bylex=True, offset=0, num=21)
+        await client.mget([item_key(member_uri(m)) for m in members[:20]])
+
+    for _ in range(20):  # warm the connection and the caches
+        await reader.page(20)
+    result: dict[str, Any] = {}
+    for name, call in (
+        ("first", lambda: reader.page(20)),
+        ("deep", lambda: reader.page(20, cursor)),
+        ("first_redis_only", lambda: raw("+")),
+        ("deep_redis_only", lambda: raw(deep_member)),
+    ):
+        result[name] = distribution(await _time_calls(requests, call))
+    return result
+
+
+async def memory_used(client: aioredis.Redis) -> int:
+    return int((await client.info("memory"))["used_memory"])
+
+
+async def mean_doc_bytes(client: aioredis.Redis, count: int, sample: int = 2000) -> float:
+    rng = random.Random(count)
+    picks = [rng.randrange(count) for _ in range(min(sample, count))]
+    async with client.pipeline(transaction=False) as pipe:
+        for index in picks:
+            pipe.strlen(item_key(f"urn:bench:stored:{index:08d}"))
+        lengths = await pipe.execute()
+    return sum(int(n) for n in lengths) / len(lengths)
+
+
+async def memory_breakdown(
+    client: aioredis.Redis, count: int, sample: int = 500
+) -> dict[str, float]:
+    """Bytes per item by kind of key (MEMORY USAGE): document, state hash, feed sets."""
+    rng = random.Random(count + 1)
+    picks = [f"urn:bench:stored:{rng.randrange(count):08d}" for _ in range(min(sample, count))]
+    async with client.pipeline(transaction=False) as pipe:
+        for uri in picks:
+            pipe.memory_usage(item_key(uri), samples=0)
+            pipe.memory_usage(state_key(uri), samples=0)
+        usage = await pipe.execute()
+    memberships = [
+        len(orjson.loads(await client.hget(state_key(uri), "indexes") or "[]"))
+        for uri in picks[:100]
+    ]
+    feeds = 0
+    feed_keys = 0
+    async for key in client.scan_iter(match=FEED_ALL.rsplit(":", 1)[0] + ":*", count=1000):
+        feeds += int(await client.memory_usage(key, samples=0) or 0)
+        feed_keys += 1
+    return {
+        "document": sum(int(u or 0) for u in usage[::2]) / len(picks),
+        "state": sum(int(u or 0) for u in usage[1::2]) / len(picks),
+        "feed_sets": feeds / count,
+        "feed_set_keys": feed_keys,
+        "index_memberships": sum(memberships) / len(memberships),
+    }
+
+
+async def _growth(url: str, sizes: Sequence[int], requests: int, rounds: int) -> dict[str, Any]:
+    client = connect(url)
+    try:
+        items, made_by = templates()
+        filler = Filler(client, items)
+        await client.script_load("return 1")  # script cache and client buffers exist before
+        empty = await memory_used(client)
+        steps = []
+        for size in sorted(sizes):
+            started = time.monotonic()
+            await filler.fill_to(size)
+            fill_s = time.monotonic() - started
+            used = await memory_used(client)
+            per_item = (used - empty) / size
+            doc = await mean_doc_bytes(client, size)
+            runs = [await page_latencies(client, requests) for _ in range(rounds)]
+            step: dict[str, Any] = {
+                "items": size,
+                "fill_seconds": fill_s,
+                "memory_bytes_per_item": per_item,
+                "json_bytes_per_item": doc,
+                "memory_ratio": ratio(per_item, doc),
+                "keys": int(await client.dbsize()),
+                "memory_breakdown_bytes_per_item": await memory_breakdown(client, size),
+            }
+            for name in runs[0]:
+                for stat in ("p50", "p99"):
+                    values = sorted(run[name][stat] for run in runs)
+                    step[f"{name}_{stat}_ms"] = values[len(values) // 2]
+            steps.append(step)
+        return {"templates": made_by, "steps": steps}
+    finally:
+        await client.aclose()
+
+
+def growth_run(workdir: Path, sizes: Sequence[int], requests: int, rounds: int) -> dict[str, Any]:
+    with Stack(workdir, aof=False).start_redis() as stack:
+        result = asyncio.run(_growth(stack.redis_url, sizes, requests, rounds))
+    steps = result["steps"]
+    small, large = steps[0], steps[-1]
+    result["first_page_ratio"] = ratio(large["first_p50_ms"], small["first_p50_ms"])
+    result["deep_page_ratio"] = ratio(large["deep_p50_ms"], small["deep_p50_ms"])
+    result["page_ratio"] = max(result["first_page_ratio"], result["deep_page_ratio"])
+    result["memory_ratio"] = large["memory_ratio"]
+    return result

@@ -1,0 +1,381 @@
+"""Throughput: the pipeline end to end, its transport alone, and the bare relay.
+
+Three kinds of run, each on a fresh redis-server with fresh processes:
+
+- `e2e`: every item POSTed to ingest (single-item POST /v1/items over
+  keep-alive connections; ingest has no batch endpoint), ingest, enrichment,
+  publication and gateway as processes, until news.published holds every item;
+  the gateway is then asked for the items (spot check and a walk of the feed).
+- `transport`: the items are pre-loaded into news.ingested as ingest would
+  write them (shared.events.encode), then enrichment (as configured, or the
+  no-op stand-in), publication and gateway move them to news.published.
+- `baseline`: the same pre-loaded entries through three bare redis-py relay
+  hops (bench.relay): news.ingested -> news.enriched -> news.published -> a sink.
+
+Pre-loaded runs start fairly: the entries are written before any consumer
+runs, the first consumer group is created at `$` (after them), the consumers
+start and settle, and the clock starts when the group is moved back to `0`
+and one more entry is appended (which wakes the blocked readers). The clock
+stops when the last stream holds every item. CPU is read from /proc for every
+process of the run and the redis-server over exactly that window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import redis
+from shared.streams import (
+    DEAD_LETTER,
+    ENRICHED,
+    ENRICHMENT_GROUP,
+    INGESTED,
+    PUBLISHED,
+)
+
+from bench.httpload import post_all, post_requests
+from bench.procs import TOKEN, Stack, cpu_delta, cpu_snapshot, self_cpu_seconds, wait_for
+
+SINK = "bench.sink"
+RELAY_HOPS = (
+    (INGESTED, ENRICHED, "relay-1"),
+    (ENRICHED, PUBLISHED, "relay-2"),
+    (PUBLISHED, SINK, "relay-3"),
+)
+
+
+@dataclass
+class RunResult:
+    kind: str
+    items: int
+    seconds: float
+    cpu_s: dict[str, float]
+    client_cpu_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def items_per_s(self) -> float:
+        return self.items / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def cpu_us_per_item(self) -> float:
+        return sum(self.cpu_s.values()) * 1e6 / self.items
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "items": self.items,
+            "seconds": self.seconds,
+            "items_per_s": self.items_per_s,
+            "cpu_us_per_item": self.cpu_us_per_item,
+            "cpu_us_per_item_by_process": {
+                name: seconds * 1e6 / self.items for name, seconds in self.cpu_s.items()
+            },
+            "client_cpu_us_per_item": self.client_cpu_s * 1e6 / self.items,
+            **self.extra,
+        }
+
+
+def preload(client: redis.Redis, stream: str, entries: Sequence[dict[str, str]]) -> None:
+    for start in range(0, len(entries), 500):
+        with client.pipeline(transaction=False) as pipe:
+            for fields in entries[start : start + 500]:
+                pipe.xadd(stream, fields)
+            pipe.execute()
+
+
+def release(client: redis.Redis, stream: str, group: str, kick: dict[str, str]) -> None:
+    """Let `group` read `stream` from the start; the appended entry wakes blocked readers."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.xgroup_setid(stream, group, "0")
+        pipe.xadd(stream, kick)
+        pipe.execute()
+
+
+def timeout_for(items: int) -> float:
+    # Generous: enrichment as configured runs a few hundred items/s on two busy cores.
+    return max(120.0, items / 40)
+
+
+class Profiler:
+    """py-spy on each python process of a run, while the clock runs (optional)."""
+
+    def __init__(self, exe: str | None, outdir: Path | None, label: str) -> None:
+        self.exe, self.outdir, self.label = exe, outdir, label
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, pids: dict[str, int]) -> None:
+        if not self.exe or self.outdir is None:
+            return
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        for name, pid in pids.items():
+            if name == "redis":
+                continue
+            out = self.outdir / f"{self.label}-{name}.txt"
+            self.procs.append(
+                subprocess.Popen(  # noqa: S603 - py-spy on our own processes
+                    [
+                        self.exe,
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "200",
+                        "--nonblocking",
+                        "--output",
+                        str(out),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        time.sleep(0.5)  # let the samplers attach before the clock starts
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+
+def gateway_check(gateway_url: str, uris: Sequence[str], walk: bool) -> dict[str, Any]:
+    """Spot-check items through the gateway; optionally count the whole feed."""
+    out: dict[str, Any] = {}
+    with httpx.Client(timeout=30) as http:
+        sample = [uris[0], uris[len(uris) // 2], uris[-1]]
+        out["spot_check_ok"] = all(
+            http.get(f"{gateway_url}/v1/items/{uri}").status_code == 200 for uri in sample
+        )
+        if walk:
+            seen = 0
+            cursor: str | None = None
+            while True:
+                params: dict[str, str | int] = {"limit": 100}
+                if cursor:
+                    params["cursor"] = cursor
+                page = http.get(f"{gateway_url}/v1/feed", params=params).json()
+                seen += len(page["items"])
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+            out["feed_count"] = seen
+    return out
+
+
+def command_stats(client: redis.Redis, items: int) -> dict[str, dict[str, float]]:
+    """Redis commands of the measured window, per item: calls and server time (µs).
+
+    Read after `CONFIG RESETSTAT` at the start of the window; shows round trips
+    per item (the per-batch commands divided by items give the batch size)."""
+    stats = client.info("commandstats")
+    out = {}
+    for name, value in stats.items():
+        if isinstance(value, dict) and value.get("calls"):
+            out[name.removeprefix("cmdstat_")] = {
+                "calls_per_item": int(value["calls"]) / items,
+                "usec_per_item": float(value["usec"]) / items,
+            }
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["usec_per_item"]))
+
+
+def stream_health(client: redis.Redis) -> dict[str, int]:
+    pending = 0
+    for stream in (INGESTED, ENRICHED):
+        with contextlib.suppress(redis.ResponseError):
+            pending += sum(int(g["pending"]) for g in client.xinfo_groups(stream))
+    return {"dead_letters": int(client.xlen(DEAD_LETTER)), "pending_after": pending}
+
+
+def start_workers(stack: Stack, enrichment: str) -> None:
+    module = "bench.noop_enrichment" if enrichment == "noop" else "enrichment"
+    stack.spawn("enrichment", module)
+    stack.spawn("publication")
+    stack.spawn("gateway")
+    for name in ("enrichment", "publication", "gateway"):
+        stack.procs[name].wait_http()
+
+
+def transport_run(
+    workdir: Path,
+    entries: Sequence[dict[str, str]],
+    uris: Sequence[str],
+    *,
+    enrichment: str,
+    aof: bool,
+    verify: bool,
+    profiler: Profiler | None = None,
+) -> RunResult:
+    with Stack(workdir, aof=aof).start_redis() as stack:
+        r = stack.redis
+        preload(r, INGESTED, entries[:-1])
+        r.xgroup_create(INGESTED, ENRICHMENT_GROUP, id="$", mkstream=True)
+        start_workers(stack, enrichment)
+        time.sleep(1.0)  # let start-up work (imports, lazy loads, the tail's prime) finish
+        pids = stack.pids()
+        if profiler:
+            profiler.start(pids)
+        before, client_before = cpu_snapshot(pids), self_cpu_seconds()
+        r.config_resetstat()
+        started = time.monotonic()
+        release(r, INGESTED, ENRICHMENT_GROUP, entries[-1])
+        ended = wait_for(
+            lambda: int(r.xlen(PUBLISHED)) >= len(entries) or _died(stack),
+            timeout_for(len(entries)),
+            what="news.published to hold every item",
+        )
+        after, client_after = cpu_snapshot(pids), self_cpu_seconds()
+        if profiler:
+            profiler.stop()
+        stack.check_alive()
+        commands = command_stats(r, len(entries))
+        extra = gateway_check(stack.procs["gateway"].url, uris, verify)
+        extra.update(stream_health(r))
+        extra["redis_commands"] = commands
+        extra["enrichment"] = enrichment
+        return RunResult(
+            f"transport-{enrichment}",
+            len(entries),
+            ended - started,
+            cpu_delta(before, after),
+            client_after - client_before,
+            extra,
+        )
+
+
+def baseline_run(
+    workdir: Path, entries: Sequence[dict[str, str]], *, aof: bool, batch: int = 200
+) -> RunResult:
+    with Stack(workdir, aof=aof).start_redis() as stack:
+        r = stack.redis
+        preload(r, INGESTED, entries[:-1])
+        for source, _, name in RELAY_HOPS:
+            first = source == INGESTED
+            r.xgroup_create(source, name, id="$" if first else "0", mkstream=True)
+        for source, sink, name in RELAY_HOPS:
+            stack.spawn(
+                name,
+                "bench.relay",
+                args=(
+                    "--redis-url",
+                    stack.redis_url,
+                    "--source",
+                    source,
+                    "--sink",
+                    sink,
+                    "--group",
+                    name,
+                    "--name",
+                    name,
+                    "--batch",
+                    str(batch),
+                ),
+            )
+        wait_for(
+            lambda: all(r.exists(f"bench:ready:{n}") for *_, n in RELAY_HOPS) or _died(stack),
+            60,
+            interval=0.05,
+            what="relays to start",
+        )
+        stack.check_alive()
+        time.sleep(0.5)
+        pids = stack.pids()
+        before, client_before = cpu_snapshot(pids), self_cpu_seconds()
+        r.config_resetstat()
+        started = time.monotonic()
+        release(r, INGESTED, RELAY_HOPS[0][2], entries[-1])
+        ended = wait_for(
+            lambda: int(r.xlen(SINK)) >= len(entries) or _died(stack),
+            timeout_for(len(entries)),
+            what="the relay's sink to hold every item",
+        )
+        after, client_after = cpu_snapshot(pids), self_cpu_seconds()
+        stack.check_alive()
+        commands = command_stats(r, len(entries))
+        r.set("bench:stop", "1")
+        return RunResult(
+            "baseline",
+            len(entries),
+            ended - started,
+            cpu_delta(before, after),
+            client_after - client_before,
+            {"batch": batch, "redis_commands": commands},
+        )
+
+
+def e2e_run(
+    workdir: Path,
+    submissions: Sequence[dict[str, Any]],
+    *,
+    aof: bool,
+    concurrency: int,
+    verify: bool,
+    log_level: str = "WARNING",
+    profiler: Profiler | None = None,
+) -> RunResult:
+    with Stack(workdir, aof=aof, log_level=log_level).start_redis() as stack:
+        r = stack.redis
+        start_workers(stack, "configured")
+        ingest = stack.spawn("ingest")
+        ingest.wait_http()
+        requests = post_requests(
+            f"{ingest.url}/v1/items", TOKEN, [orjson.dumps(sub) for sub in submissions]
+        )
+        time.sleep(1.0)
+        pids = stack.pids()
+        if profiler:
+            profiler.start(pids)
+        before, client_before = cpu_snapshot(pids), self_cpu_seconds()
+        r.config_resetstat()
+        started = time.monotonic()
+        sent = asyncio.run(post_all(f"{ingest.url}/v1/items", requests, concurrency))
+        submitted = max(sent.acked_at.values(), default=started)
+        if sent.failures:
+            first = next(iter(sent.failures.values()))
+            raise RuntimeError(f"{len(sent.failures)} submissions failed, e.g. {first}")
+        ended = wait_for(
+            lambda: int(r.xlen(PUBLISHED)) >= len(submissions) or _died(stack),
+            timeout_for(len(submissions)),
+            what="news.published to hold every item",
+        )
+        after, client_after = cpu_snapshot(pids), self_cpu_seconds()
+        if profiler:
+            profiler.stop()
+        stack.check_alive()
+        commands = command_stats(r, len(submissions))
+        extra = gateway_check(stack.procs["gateway"].url, [s["uri"] for s in submissions], verify)
+        extra.update(stream_health(r))
+        extra["redis_commands"] = commands
+        extra["submit_seconds"] = submitted - started
+        extra["ingest_accept_per_s"] = len(submissions) / (submitted - started)
+        extra["concurrency"] = concurrency
+        extra["log_level"] = log_level
+        return RunResult(
+            "e2e",
+            len(submissions),
+            ended - started,
+            cpu_delta(before, after),
+            client_after - client_before,
+            extra,
+        )
+
+
+def _died(stack: Stack) -> bool:
+    if any(not proc.alive() for proc in stack.procs.values()):
+        stack.check_alive()  # raises with the log tail
+    return False

@@ -1,0 +1,225 @@
+"""Processes of a measured run: its own redis-server, the services, CPU accounting.
+
+Each measured thing gets a `Stack`: a fresh redis-server on a free port
+(tests.support.redis_server, never the machine's 6379) and the processes it
+needs, each `python -m <module>` with NEWSFEED_* settings. CPU time is read
+from /proc/<pid>/stat (utime + stime of all the process's threads) before
+and after the measured window.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+from tests.support.redis_server import RedisServer, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a local test stack's
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def parse_stat_ticks(stat: str) -> int:
+    """utime + stime (clock ticks) from the text of /proc/<pid>/stat.
+
+    The command name (field 2) is in parentheses and may hold spaces, so the
+    fields are counted from the last ')': utime and stime are fields 14 and 15.
+    """
+    rest = stat[stat.rindex(")") + 2 :].split()
+    # rest[0] is field 3 (state); field n is rest[n - 3].
+    return int(rest[11]) + int(rest[12])
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    return parse_stat_ticks(text) / CLOCK_TICKS
+
+
+def cpu_snapshot(pids: Mapping[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in before if name in after}
+
+
+def self_cpu_seconds() -> float:
+    """CPU of the harness process itself (its load generator and pollers)."""
+    return time.process_time()
+
+
+@dataclass
+class Proc:
+    """One process the harness started: `python -m module`, logging to a file."""
+
+    name: str
+    module: str
+    env: dict[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    args: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> Proc:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", self.module, *self.args],
+            cwd=REPO,
+            env={**os.environ, **self.env, "NEWSFEED_PORT": str(self.port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_http(self, path: str = "/readyz", timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}{path}", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@dataclass
+class Stack:
+    """A redis-server of its own plus the processes of one measured run."""
+
+    workdir: Path
+    aof: bool = True
+    log_level: str = "WARNING"
+    redis_server: RedisServer | None = None
+    procs: dict[str, Proc] = field(default_factory=dict)
+    _client: redis.Redis | None = None
+
+    def start_redis(self) -> Stack:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.redis_server = RedisServer(workdir=self.workdir / "redis", appendonly=self.aof)
+        self.redis_server.start()
+        return self
+
+    @property
+    def redis_url(self) -> str:
+        assert self.redis_server is not None
+        return self.redis_server.url
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        return self._client
+
+    def base_env(self) -> dict[str, str]:
+        return {
+            "NEWSFEED_REDIS_URL": self.redis_url,
+            "NEWSFEED_INGEST_TOKEN": TOKEN,
+            "NEWSFEED_LOG_LEVEL": self.log_level,
+            # No feed sources in a benchmark: keep ingest's poller quiet.
+            "NEWSFEED_SCHEDULER_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def spawn(
+        self,
+        name: str,
+        module: str | None = None,
+        env: Mapping[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> Proc:
+        proc = Proc(
+            name=name,
+            module=module or name,
+            env={**self.base_env(), **(env or {})},
+            log_path=self.workdir / f"{name}.log",
+            args=args,
+        )
+        self.procs[name] = proc.start()
+        return proc
+
+    def pids(self) -> dict[str, int]:
+        assert self.redis_server is not None
+        assert self.redis_server.process is not None
+        pids = {name: proc.pid for name, proc in self.procs.items()}
+        pids["redis"] = self.redis_server.process.pid
+        return pids
+
+    def check_alive(self) -> None:
+        for proc in self.procs.values():
+            if not proc.alive():
+                raise RuntimeError(f"{proc.name} died:\n{proc.log_tail()}")
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.procs.values())):
+            proc.stop()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self.redis_server is not None:
+            self.redis_server.stop()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float, interval: float = 0.005, what: str = "condition"
+) -> float:
+    """Poll until `condition()`; return the monotonic time it first held."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def redis_version(client: redis.Redis) -> str:
+    return str(client.info("server").get("redis_version", "?"))

@@ -1,0 +1,630 @@
+"""`python -m bench`: run the benchmarks of issue 8, print a table, write JSON.
+
+Scenarios (all by default; pick with --only):
+  costs      per-step CPU cost, in this process (bench.costs)
+  transport  pre-loaded entries through enrichment (configured and no-op) +
+             publication + gateway, against the bare three-hop relay, paired
+             per round (bench.pipeline)
+  pipeline   items POSTed through ingest, end to end (bench.pipeline)
+  latency    steady rate, ingest 202 -> announced by the gateway (bench.latency)
+  gateway    wrk against the gateway and bare Starlette (bench.gateway)
+  growth     page latency and memory at growing read-model sizes (bench.growth)
+
+Sizes: the default run fits in about ten minutes on two quiet cores;
+--quick is a smoke run (about two minutes); --full is the issue's report run
+(1M items in the growth step: about 10 GB of Redis and 5 more minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.items import utcnow
+
+from bench import costs, gateway, growth, latency, pipeline
+from bench.items import corpus, ingested_fields, word_count
+from bench.procs import REPO, Stack, redis_version
+from bench.profiles import summarize_file
+from bench.stats import clean, evaluate, figure, median, paired_ratios
+from bench.wrk import wrk_path
+
+SCENARIOS = ("costs", "transport", "pipeline", "latency", "gateway", "growth")
+RESULTS = REPO / "bench" / "results"
+
+
+@dataclass
+class Plan:
+    items: int
+    runs: int
+    latency_rate: float
+    latency_seconds: float
+    latency_warmup_seconds: float
+    gateway_items: int
+    wrk_seconds: float
+    connections: int
+    threads: int
+    growth_sizes: list[int]
+    growth_requests: int
+    cost_items: int
+    concurrency: int
+    info_run: bool
+
+
+PROFILES: dict[str, Plan] = {
+    "quick": Plan(2000, 1, 500, 3, 1, 5000, 2, 50, 2, [10_000, 50_000], 100, 100, 16, False),
+    "default": Plan(
+        20_000, 3, 500, 10, 2, 20_000, 5, 50, 2, [10_000, 100_000], 300, 300, 16, False
+    ),
+    "full": Plan(
+        20_000, 3, 500, 20, 2, 20_000, 5, 50, 2, [10_000, 100_000, 1_000_000], 300, 300, 16, True
+    ),
+}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smoke run: small sizes, one round")
+    size.add_argument("--full", action="store_true", help="the report run: growth up to 1M")
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated scenarios (default all: {','.join(SCENARIOS)})",
+    )
+    parser.add_argument("--items", type=int, help="items per throughput run (default 20000)")
+    parser.add_argument("--runs", type=int, help="rounds per figure; medians are taken")
+    parser.add_argument("--latency-rate", type=float, help="items/s of the latency run (500)")
+    parser.add_argument("--latency-seconds", type=float, help="measured seconds per latency run")
+    parser.add_argument("--gateway-items", type=int, help="items stored for the gateway runs")
+    parser.add_argument("--wrk-seconds", type=float, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, help="wrk connections (50)")
+    parser.add_argument("--growth-sizes", help="comma-separated read-model sizes")
+    parser.add_argument("--concurrency", type=int, help="ingest POST connections (16)")
+    parser.add_argument(
+        "--info-run",
+        action="store_true",
+        help="one more end-to-end run with the services at INFO logging",
+    )
+    parser.add_argument(
+        "--no-aof",
+        action="store_true",
+        help="throughput and latency Redis without AOF (default: AOF everysec)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more e2e and transport run under py-spy (if on PATH); "
+        "stacks in bench/results/profiles/",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where Redis files and service logs go (default: a temp dir)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the workdir")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="run the services from this checkout (a git worktree of another "
+        "commit, say) instead of the work tree; see bench/code.py",
+    )
+    return parser.parse_args(argv)
+
+
+def make_plan(args: argparse.Namespace) -> tuple[str, Plan]:
+    name = "quick" if args.quick else "full" if args.full else "default"
+    plan = Plan(**vars(PROFILES[name]))
+    overrides = {
+        "items": args.items,
+        "runs": args.runs,
+        "latency_rate": args.latency_rate,
+        "latency_seconds": args.latency_seconds,
+        "gateway_items": args.gateway_items,
+        "wrk_seconds": args.wrk_seconds,
+        "connections": args.connections,
+        "concurrency": args.concurrency,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(plan, key, value)
+    if args.growth_sizes:
+        plan.growth_sizes = [int(s) for s in args.growth_sizes.split(",") if s]
+    if args.info_run:
+        plan.info_run = True
+    return name, plan
+
+
+# -- machine and provenance -----------------------------------------------------
+
+
+def _run(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(  # noqa: S603 - git and wrk, fixed arguments
+            cmd, capture_output=True, text=True, cwd=REPO, timeout=10, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def http_stack() -> str:
+    try:
+        import httptools  # type: ignore[import-not-found]  # noqa: F401
+
+        http = "httptools"
+    except ImportError:
+        http = "h11"
+    try:
+        import uvloop  # type: ignore[import-not-found]  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    return f"uvicorn {http} + {loop}"
+
+
+def machine(workdir: Path) -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    with Stack(workdir / "probe", aof=False).start_redis() as stack:
+        redis_ver = redis_version(stack.redis)
+    wrk = wrk_path()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "redis": redis_ver,
+        "wrk": (_run([wrk, "--version"]).splitlines() or ["?"])[0] if wrk else None,
+        "http": http_stack(),
+        "loadavg_at_start": list(os.getloadavg()),
+    }
+
+
+def git_info(code: Path | None = None) -> dict[str, Any]:
+    def at(root: Path) -> dict[str, Any]:
+        return {
+            "commit": _run(["git", "-C", str(root), "rev-parse", "HEAD"]) or None,
+            "dirty": bool(
+                _run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+            ),
+        }
+
+    info = at(REPO)
+    if code is not None:
+        info["services_from"] = {"path": str(code), **at(code)}
+    return info
+
+
+# -- scenarios --------------------------------------------------------------------
+
+
+def _by_process(runs: Sequence[pipeline.RunResult]) -> dict[str, float]:
+    names = runs[0].cpu_s.keys()
+    return {n: median(r.cpu_s[n] * 1e6 / r.items for r in runs) for n in names}
+
+
+def _summary(runs: Sequence[pipeline.RunResult]) -> dict[str, Any]:
+    return {
+        "items_per_s": figure([r.items_per_s for r in runs], "items/s"),
+        "cpu_us_per_item": figure([r.cpu_us_per_item for r in runs], "us/item"),
+        "cpu_us_per_item_by_process": _by_process(runs),
+        "client_cpu_us_per_item": median(r.client_cpu_s * 1e6 / r.items for r in runs),
+        "runs": [r.as_dict() for r in runs],
+    }
+
+
+def run_throughput(
+    plan: Plan,
+    workdir: Path,
+    args: argparse.Namespace,
+    scenarios: set[str],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    subs = corpus(plan.items)
+    now = utcnow()
+    entries = [ingested_fields(s, now) for s in subs]
+    uris = [s["uri"] for s in subs]
+    aof = not args.no_aof
+    base: list[pipeline.RunResult] = []
+    noop: list[pipeline.RunResult] = []
+    conf: list[pipeline.RunResult] = []
+    e2e: list[pipeline.RunResult] = []
+    for round_ in range(plan.runs):
+        tag = f"round {round_ + 1}/{plan.runs}"
+        if "transport" in scenarios:
+            say(f"transport {tag}: bare relay baseline, {plan.items} items")
+            base.append(pipeline.baseline_run(workdir / f"base-{round_}", entries, aof=aof))
+            say(f"  {base[-1].items_per_s:,.0f} items/s")
+            say(f"transport {tag}: enrichment no-op (stand-in)")
+            noop.append(
+                pipeline.transport_run(
+                    workdir / f"noop-{round_}",
+                    entries,
+                    uris,
+                    enrichment="noop",
+                    aof=aof,
+                    verify=round_ == 0,
+                )
+            )
+            say(f"  {noop[-1].items_per_s:,.0f} items/s")
+            say(f"transport {tag}: enrichment as configured")
+            conf.append(
+                pipeline.transport_run(
+                    workdir / f"conf-{round_}",
+                    entries,
+                    uris,
+                    enrichment="configured",
+                    aof=aof,
+                    verify=round_ == 0,
+                )
+            )
+            say(f"  {conf[-1].items_per_s:,.0f} items/s")
+        if "pipeline" in scenarios:
+            say(f"pipeline {tag}: {plan.items} items POSTed through ingest")
+            e2e.append(
+                pipeline.e2e_run(
+                    workdir / f"e2e-{round_}",
+                    subs,
+                    aof=aof,
+                    concurrency=plan.concurrency,
+                    verify=True,
+                )
+            )
+            say(f"  {e2e[-1].items_per_s:,.0f} items/s")
+    out: dict[str, Any] = {}
+    if base:
+        noop_ratios = paired_ratios([r.items_per_s for r in noop], [r.items_per_s for r in base])
+        conf_ratios = paired_ratios([r.items_per_s for r in conf], [r.items_per_s for r in base])
+        out["transport"] = {
+            "items": plan.items,
+            "baseline": _summary(base),
+            "noop": {
+                **_summary(noop),
+                "note": "STAND-IN: bench.noop_enrichment (enrichment "
+                "has no setting that switches its enrichers off)",
+            },
+            "configured": _summary(conf),
+            "noop_ratio": figure(
+                noop_ratios, "x", of="noop items/s / baseline items/s, paired per round"
+            ),
+            "configured_ratio": figure(
+                conf_ratios, "x", of="configured items/s / baseline items/s, paired per round"
+            ),
+            "noop_cpu_ratio": figure(
+                paired_ratios([r.cpu_us_per_item for r in base], [r.cpu_us_per_item for r in noop]),
+                "x",
+                of="baseline CPU/item / noop CPU/item (noise-robust efficiency)",
+            ),
+        }
+    if e2e:
+        summary = _summary(e2e)
+        summary["ingest_accept_per_s"] = figure(
+            [r.extra["ingest_accept_per_s"] for r in e2e], "items/s"
+        )
+        if base:
+            summary["ratio_vs_baseline"] = figure(
+                paired_ratios([r.items_per_s for r in e2e], [r.items_per_s for r in base]), "x"
+            )
+        summary["feed_count_ok"] = all(r.extra.get("feed_count") == r.items for r in e2e)
+        if plan.info_run:
+            say("pipeline: one more run with the services at INFO logging")
+            info = pipeline.e2e_run(
+                workdir / "e2e-info",
+                subs,
+                aof=aof,
+                concurrency=plan.concurrency,
+                verify=False,
+                log_level="INFO",
+            )
+            summary["info_logging"] = {
+                "items_per_s": info.items_per_s,
+                "cpu_us_per_item": info.cpu_us_per_item,
+                "cpu_us_per_item_by_process": {
+                    n: s * 1e6 / info.items for n, s in info.cpu_s.items()
+                },
+            }
+        out["pipeline"] = summary
+    return out
+
+
+def run_profiles(
+    plan: Plan, workdir: Path, args: argparse.Namespace, say: Callable[[str], None]
+) -> dict[str, Any]:
+    exe = shutil.which("py-spy")
+    if exe is None:
+        return {"skipped": "py-spy not on PATH (it is not in the lock; see docs/performance.md)"}
+    outdir = RESULTS / "profiles"
+    subs = corpus(plan.items)
+    now = utcnow()
+    entries = [ingested_fields(s, now) for s in subs]
+    say("profile: e2e run under py-spy (not counted in the figures)")
+    pipeline.e2e_run(
+        workdir / "prof-e2e",
+        subs,
+        aof=not args.no_aof,
+        concurrency=plan.concurrency,
+        verify=False,
+        profiler=pipeline.Profiler(exe, outdir, "e2e"),
+    )
+    say("profile: transport run (enrichment no-op) under py-spy")
+    pipeline.transport_run(
+        workdir / "prof-noop",
+        entries,
+        [s["uri"] for s in subs],
+        enrichment="noop",
+        aof=not args.no_aof,
+        verify=False,
+        profiler=pipeline.Profiler(exe, outdir, "noop"),
+    )
+    return {path.stem: summarize_file(path) for path in sorted(outdir.glob("*.txt"))}
+
+
+def run_latency(
+    plan: Plan, workdir: Path, args: argparse.Namespace, say: Callable[[str], None]
+) -> dict[str, Any]:
+    warm_n = int(plan.latency_rate * plan.latency_warmup_seconds)
+    n = int(plan.latency_rate * plan.latency_seconds)
+    runs = []
+    for round_ in range(plan.runs):
+        say(f"latency round {round_ + 1}/{plan.runs}: {n} items at {plan.latency_rate:g}/s")
+        warm = corpus(warm_n, prefix=f"urn:bench:warm{round_}")
+        measured = corpus(n, prefix=f"urn:bench:lat{round_}")
+        result = latency.latency_run(
+            workdir / f"lat-{round_}", warm, measured, rate=plan.latency_rate, aof=not args.no_aof
+        )
+        runs.append(result)
+        say(
+            f"  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
+            f"max {result['max_ms']:.1f} ms"
+        )
+    return {
+        "rate_per_s": plan.latency_rate,
+        "items_per_run": n,
+        "p50_ms": figure([r["p50_ms"] for r in runs], "ms"),
+        "p99_ms": figure([r["p99_ms"] for r in runs], "ms"),
+        "max_ms": figure([r["max_ms"] for r in runs], "ms", worst=max(r["max_ms"] for r in runs)),
+        "from_send_p99_ms": figure(
+            [r["from_send_p99_ms"] for r in runs],
+            "ms",
+            of="request sent -> announced (includes ingest's own time)",
+        ),
+        "missing": sum(int(r["missing"]) for r in runs),
+        "runs": runs,
+    }
+
+
+def run_costs(plan: Plan, say: Callable[[str], None]) -> dict[str, Any]:
+    say(f"costs: per-step CPU over {plan.cost_items} items, in-process")
+    return costs.step_costs(plan.cost_items, rounds=max(plan.runs, 1))
+
+
+def run_gateway(plan: Plan, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    say(
+        f"gateway: {plan.gateway_items} items stored; {plan.runs} rounds of "
+        f"{plan.wrk_seconds:g}s per endpoint, {plan.connections} connections"
+    )
+    return gateway.gateway_run(
+        workdir / "gateway",
+        items=plan.gateway_items,
+        runs=plan.runs,
+        seconds=plan.wrk_seconds,
+        connections=plan.connections,
+        threads=plan.threads,
+    )
+
+
+def run_growth(plan: Plan, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    say(f"growth: read model at {', '.join(f'{s:,}' for s in plan.growth_sizes)} items")
+    return growth.growth_run(
+        workdir / "growth", plan.growth_sizes, plan.growth_requests, rounds=max(plan.runs, 1)
+    )
+
+
+# -- output -----------------------------------------------------------------------
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.{2 if abs(value) < 10 else digits}f}"
+    return str(value)
+
+
+def _runs(fig: dict[str, Any]) -> str:
+    return " ".join(_fmt(r) for r in fig.get("runs", []))
+
+
+def table(result: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str, str]] = []
+    f = result["figures"]
+
+    def add(name: str, fig: dict[str, Any] | None, unit: str | None = None) -> None:
+        if fig:
+            rows.append((name, _fmt(fig.get("median")), fig.get("unit", unit or ""), _runs(fig)))
+
+    if "transport" in f:
+        t = f["transport"]
+        for key, label in (
+            ("baseline", "bare relay (3 hops)"),
+            ("noop", "transport, no-op enrichment*"),
+            ("configured", "transport, enrichment"),
+        ):
+            add(f"{label}: items/s", t[key]["items_per_s"])
+            add(f"{label}: CPU/item", t[key]["cpu_us_per_item"])
+        add("transport no-op / bare relay", t["noop_ratio"])
+        add("transport enrichment / bare relay", t["configured_ratio"])
+        add("bare CPU/item / no-op CPU/item", t["noop_cpu_ratio"])
+    if "pipeline" in f:
+        p = f["pipeline"]
+        add("pipeline via ingest: items/s", p["items_per_s"])
+        add("pipeline via ingest: CPU/item", p["cpu_us_per_item"])
+        add("ingest accepted: items/s", p["ingest_accept_per_s"])
+        add("pipeline / bare relay", p.get("ratio_vs_baseline"))
+        if "info_logging" in p:
+            rows.append(
+                (
+                    "pipeline at INFO logging: items/s",
+                    _fmt(p["info_logging"]["items_per_s"]),
+                    "items/s",
+                    "",
+                )
+            )
+    if "latency" in f:
+        lat = f["latency"]
+        add(f"latency @{_fmt(lat['rate_per_s'])}/s p50", lat["p50_ms"])
+        add(f"latency @{_fmt(lat['rate_per_s'])}/s p99", lat["p99_ms"])
+        add(f"latency @{_fmt(lat['rate_per_s'])}/s max", lat["max_ms"])
+    if "gateway" in f:
+        g = f["gateway"]
+        for name, e in g["endpoints"].items():
+            add(f"gateway {name}: req/s", e["rps"])
+            add(f"gateway {name}: p99", e["p99_ms"])
+        add("hot page / bare Starlette", g["hot_page_ratio"])
+        add("deep page / bare 2-round-trip page", g["deep_vs_redis2_ratio"])
+    if "growth" in f:
+        for step in f["growth"]["steps"]:
+            n = f"{step['items']:,}"
+            rows.append((f"growth {n}: first page p50", _fmt(step["first_p50_ms"]), "ms", ""))
+            rows.append((f"growth {n}: deep page p50", _fmt(step["deep_p50_ms"]), "ms", ""))
+            rows.append(
+                (
+                    f"growth {n}: memory/item / JSON",
+                    _fmt(step["memory_ratio"]),
+                    "x",
+                    f"{step['memory_bytes_per_item']:,.0f} B / "
+                    f"{step['json_bytes_per_item']:,.0f} B",
+                )
+            )
+        rows.append(
+            ("growth page latency largest/smallest", _fmt(f["growth"]["page_ratio"]), "x", "")
+        )
+    if "costs" in f:
+        for step, us in f["costs"]["steps"].items():
+            rows.append((f"cost {step}", _fmt(us), "us", ""))
+    width = max((len(r[0]) for r in rows), default=10)
+    lines = [f"{'figure':<{width}}  {'median':>10}  {'unit':<8}  runs"]
+    lines += [f"{a:<{width}}  {b:>10}  {c:<8}  {d}" for a, b, c, d in rows]
+    lines.append("")
+    lines.append("targets (issue 8):")
+    for verdict in result["targets"]:
+        lines.append(
+            f"  {verdict['status']:<13} {verdict['description']}: "
+            f"{_fmt(verdict['value'])} (target {verdict['target']})"
+        )
+    if "transport" in f:
+        lines.append(
+            "* no-op enrichment is a stand-in (bench.noop_enrichment): see docs/performance.md"
+        )
+    return "\n".join(lines)
+
+
+def write(result: dict[str, Any], out: Path, final: bool) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(clean(result), indent=2) + "\n")
+    if final:
+        tmp.replace(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    profile_name, plan = make_plan(args)
+    scenarios = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = scenarios - set(SCENARIOS)
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="newsfeed-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.0f}s] {message}", flush=True)
+
+    sample = corpus(50)
+    result: dict[str, Any] = {
+        "schema": 1,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "profile": profile_name,
+        "plan": vars(plan),
+        "scenarios": sorted(scenarios, key=SCENARIOS.index),
+        "aof": not args.no_aof,
+        "git": git_info(args.code),
+        "machine": machine(workdir),
+        "item": {"words_mean": sum(map(word_count, sample)) / len(sample)},
+        "figures": {},
+        "errors": {},
+    }
+    load1 = result["machine"]["loadavg_at_start"][0]
+    say(
+        f"profile {profile_name}; workdir {workdir}; load average {load1:.2f}"
+        + (" (BUSY: figures will be noisy)" if load1 > 0.5 else "")
+    )
+    figures: dict[str, Any] = result["figures"]
+
+    def attempt(name: str, fn: Callable[[], dict[str, Any]]) -> None:
+        try:
+            figures.update(fn())
+        except Exception as error:  # one broken scenario must not lose the others
+            result["errors"][name] = f"{type(error).__name__}: {error}"
+            say(f"{name} FAILED: {type(error).__name__}: {error}")
+            traceback.print_exc()
+        result["targets"] = evaluate(figures)
+        write(result, args.out, final=False)
+
+    if "costs" in scenarios:
+        attempt("costs", lambda: {"costs": run_costs(plan, say)})
+    if scenarios & {"transport", "pipeline"}:
+        attempt("throughput", lambda: run_throughput(plan, workdir, args, scenarios, say))
+    if "latency" in scenarios:
+        attempt("latency", lambda: {"latency": run_latency(plan, workdir, args, say)})
+    if "gateway" in scenarios:
+        attempt("gateway", lambda: {"gateway": run_gateway(plan, workdir, say)})
+    if "growth" in scenarios:
+        attempt("growth", lambda: {"growth": run_growth(plan, workdir, say)})
+    if args.profile:
+        attempt("profiles", lambda: {"profiles": run_profiles(plan, workdir, args, say)})
+
+    result["machine"]["loadavg_at_end"] = list(os.getloadavg())
+    result["seconds"] = time.monotonic() - started
+    result["targets"] = evaluate(figures)
+    write(result, args.out, final=True)
+    print()
+    print(table(result))
+    print(f"\nwritten to {args.out} in {result['seconds']:.0f}s")
+    if not args.keep and args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if result["errors"] else 0
