@@ -124,7 +124,7 @@ def test_a_rendered_body_is_served_plain_gzipped_or_not_modified() -> None:
 
 def test_small_bodies_are_not_compressed() -> None:
     rendered = render(b"{}", "application/json", "no-store")
-    assert rendered.gzipped is None
+    assert not rendered.compressible
     assert "content-encoding" not in respond(request({"accept-encoding": "gzip"}), rendered).headers
 
 

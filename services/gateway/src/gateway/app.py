@@ -134,6 +134,7 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
     )
     gateway = Gateway(
         reader=ReadModelReader(redis),
+        redis=redis,
         cache=cache,
         tail=tail,
         hub=hub,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -62,18 +61,77 @@ def raw_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
-@dataclass(frozen=True, slots=True)
 class Rendered:
-    body: bytes
-    media_type: str
-    cache_control: str
-    etag: str
-    gzipped: bytes | None
-    gzip_etag: str | None
-    raw_plain: list[tuple[bytes, bytes]] = field(repr=False)
-    raw_gzip: list[tuple[bytes, bytes]] | None = field(repr=False)
-    raw_not_modified: list[tuple[bytes, bytes]] = field(repr=False)
-    raw_not_modified_gzip: list[tuple[bytes, bytes]] | None = field(repr=False)
+    """A body with its validators and header lists; the gzip'd copy is made on first
+    demand and kept (so a cached page is compressed at most once)."""
+
+    __slots__ = (
+        "_common",
+        "_gzip",
+        "body",
+        "cache_control",
+        "etag",
+        "gzip_etag",
+        "gzip_level",
+        "media_type",
+        "raw_not_modified",
+        "raw_not_modified_gzip",
+        "raw_plain",
+    )
+
+    def __init__(
+        self,
+        body: bytes,
+        media_type: str,
+        cache_control: str,
+        headers: Sequence[tuple[str, str]],
+        gzip_level: int,
+    ) -> None:
+        digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+        self.body = body
+        self.media_type = media_type
+        self.cache_control = cache_control
+        self.gzip_level = gzip_level
+        self.etag = f'"{digest}"'
+        common = [("cache-control", cache_control), *headers]
+        self.gzip_etag: str | None = None
+        self.raw_not_modified_gzip: list[tuple[bytes, bytes]] | None = None
+        if len(body) >= GZIP_MIN_BYTES:
+            self.gzip_etag = f'"{digest}-gz"'
+            common.append(("vary", "accept-encoding"))
+            self.raw_not_modified_gzip = raw_headers([("etag", self.gzip_etag), *common])
+        self._common = common
+        self._gzip: tuple[bytes, list[tuple[bytes, bytes]]] | None = None
+        self.raw_plain = raw_headers(
+            [
+                ("content-type", media_type),
+                ("content-length", str(len(body))),
+                ("etag", self.etag),
+                *common,
+            ]
+        )
+        self.raw_not_modified = raw_headers([("etag", self.etag), *common])
+
+    @property
+    def compressible(self) -> bool:
+        return self.gzip_etag is not None
+
+    def gzipped(self) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The gzip'd body and its headers (call only when `compressible`)."""
+        if self._gzip is None:
+            assert self.gzip_etag is not None
+            data = gzip.compress(self.body, compresslevel=self.gzip_level, mtime=0)
+            headers = raw_headers(
+                [
+                    ("content-type", self.media_type),
+                    ("content-length", str(len(data))),
+                    ("content-encoding", "gzip"),
+                    ("etag", self.gzip_etag),
+                    *self._common,
+                ]
+            )
+            self._gzip = (data, headers)
+        return self._gzip
 
 
 def render(
@@ -81,44 +139,11 @@ def render(
     media_type: str,
     cache_control: str,
     headers: Sequence[tuple[str, str]] = API_HEADERS,
+    *,
+    gzip_level: int = 6,
 ) -> Rendered:
-    digest = hashlib.blake2b(body, digest_size=16).hexdigest()
-    etag = f'"{digest}"'
-    common = [("cache-control", cache_control), *headers]
-    gzipped = gzip_etag = raw_gzip = raw_nm_gzip = None
-    if len(body) >= GZIP_MIN_BYTES:
-        gzipped = gzip.compress(body, compresslevel=6, mtime=0)
-        gzip_etag = f'"{digest}-gz"'
-        common.append(("vary", "accept-encoding"))
-        raw_gzip = raw_headers(
-            [
-                ("content-type", media_type),
-                ("content-length", str(len(gzipped))),
-                ("content-encoding", "gzip"),
-                ("etag", gzip_etag),
-                *common,
-            ]
-        )
-        raw_nm_gzip = raw_headers([("etag", gzip_etag), *common])
-    return Rendered(
-        body=body,
-        media_type=media_type,
-        cache_control=cache_control,
-        etag=etag,
-        gzipped=gzipped,
-        gzip_etag=gzip_etag,
-        raw_plain=raw_headers(
-            [
-                ("content-type", media_type),
-                ("content-length", str(len(body))),
-                ("etag", etag),
-                *common,
-            ]
-        ),
-        raw_gzip=raw_gzip,
-        raw_not_modified=raw_headers([("etag", etag), *common]),
-        raw_not_modified_gzip=raw_nm_gzip,
-    )
+    """`gzip_level`: 6 for what is cached and served many times, 1 for one-off bodies."""
+    return Rendered(body, media_type, cache_control, headers, gzip_level)
 
 
 class Prebuilt(Response):
@@ -176,14 +201,15 @@ def _header(scope: Scope, name: bytes) -> str:
 def respond(request: Request, rendered: Rendered, status: int = 200) -> Response:
     """The representation the request asks for: 304, gzip'd or plain."""
     scope = request.scope
-    use_gzip = rendered.gzipped is not None and accepts_gzip(_header(scope, b"accept-encoding"))
+    use_gzip = rendered.compressible and accepts_gzip(_header(scope, b"accept-encoding"))
     inm = _header(scope, b"if-none-match")
     if inm and status == 200 and none_match(inm, rendered.etag, rendered.gzip_etag):
         if use_gzip and rendered.raw_not_modified_gzip is not None:
             return Prebuilt(304, b"", rendered.raw_not_modified_gzip)
         return Prebuilt(304, b"", rendered.raw_not_modified)
-    if use_gzip and rendered.gzipped is not None and rendered.raw_gzip is not None:
-        return Prebuilt(status, rendered.gzipped, rendered.raw_gzip)
+    if use_gzip:
+        data, headers = rendered.gzipped()
+        return Prebuilt(status, data, headers)
     return Prebuilt(status, rendered.body, rendered.raw_plain)
 
 

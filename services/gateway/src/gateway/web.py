@@ -14,9 +14,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
+import redis.asyncio as aioredis
 from shared.items import URI_MAX, NewsItem
 from shared.readmodel import BadCursor, FeedPage, ItemLookup, ReadModelReader
 from starlette.exceptions import HTTPException
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway import rawpage
 from gateway.cache import PageCache
 from gateway.query import (
     DEFAULT_LIMIT,
@@ -34,6 +36,7 @@ from gateway.query import (
     parse_none,
     parse_stream,
 )
+from gateway.rawpage import RawPage, raw_page
 from gateway.render import api, jsonfeed, syndication
 from gateway.render.html import HtmlRenderer
 from gateway.render.links import FeedLinks
@@ -79,17 +82,18 @@ class WebConfig:
     retry_after_s: int
 
 
-Renderer = Callable[[FeedPage, FeedQuery, str, str | None], bytes]
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
-class Output:
-    """One way to show a feed page: its media type, renderer and caching."""
+class Output(Generic[P]):
+    """One way to show a feed page: how it is read, rendered and cached."""
 
     name: str
     media_type: str
     default_limit: int
-    render: Renderer
+    load: Callable[[FeedQuery], Awaitable[P]]
+    render: Callable[[P, FeedQuery, str, str | None], bytes]
     html: bool = False
     needs_base: bool = False
     first_cache: str = LIVE_FEED
@@ -132,6 +136,7 @@ class Gateway:
         self,
         *,
         reader: ReadModelReader,
+        redis: aioredis.Redis,
         cache: PageCache,
         tail: Tail,
         hub: StreamHub,
@@ -141,6 +146,7 @@ class Gateway:
         static: dict[str, tuple[str, bytes]],
     ) -> None:
         self.reader = reader
+        self.redis = redis
         self.cache = cache
         self.tail = tail
         self.hub = hub
@@ -183,16 +189,23 @@ class Gateway:
 
     # --- feeds --------------------------------------------------------------
 
-    def outputs(self) -> dict[str, Output]:
+    def outputs(self) -> dict[str, Output[Any]]:
         config, html = self.config, self.html
         title, description = config.site_title, config.description
         size = config.page_size
+        reader, redis = self.reader, self.redis
 
         def links(query: FeedQuery, base: str) -> FeedLinks:
             return FeedLinks(base, query, size)
 
-        def api_page(page: FeedPage, _: FeedQuery, __: str, ___: str | None) -> bytes:
-            return api.feed_body(page.items, page.next_cursor)
+        async def items(query: FeedQuery) -> FeedPage:
+            return await reader.page(query.limit, query.cursor, query.facet)
+
+        async def documents(query: FeedQuery) -> RawPage:
+            return await raw_page(redis, query.limit, query.cursor, query.facet)
+
+        def api_page(page: RawPage, _: FeedQuery, __: str, ___: str | None) -> bytes:
+            return rawpage.feed_body(page)
 
         def json_feed(page: FeedPage, query: FeedQuery, base: str, _: str | None) -> bytes:
             doc = jsonfeed.json_feed(
@@ -230,16 +243,18 @@ class Gateway:
             return html.fragment_feed(page.items, page.next_cursor, query)
 
         return {
-            "api": Output("api", JSON, DEFAULT_LIMIT, api_page),
-            "json": Output("json", jsonfeed.MEDIA_TYPE, size, json_feed, needs_base=True),
-            "rss": Output("rss", syndication.RSS_MEDIA_TYPE, size, rss, needs_base=True),
-            "atom": Output("atom", syndication.ATOM_MEDIA_TYPE, size, atom, needs_base=True),
-            "page": Output("page", HTML, size, page_html, html=True, first_cache=REVALIDATE),
-            "fragment": Output("fragment", HTML, size, fragment, html=True, first_cache=REVALIDATE),
+            "api": Output("api", JSON, DEFAULT_LIMIT, documents, api_page),
+            "json": Output("json", jsonfeed.MEDIA_TYPE, size, items, json_feed, needs_base=True),
+            "rss": Output("rss", syndication.RSS_MEDIA_TYPE, size, items, rss, needs_base=True),
+            "atom": Output("atom", syndication.ATOM_MEDIA_TYPE, size, items, atom, needs_base=True),
+            "page": Output("page", HTML, size, items, page_html, html=True, first_cache=REVALIDATE),
+            "fragment": Output(
+                "fragment", HTML, size, items, fragment, html=True, first_cache=REVALIDATE
+            ),
         }
 
-    def feed_endpoint(self, output: Output) -> Callable[[Request], Awaitable[Response]]:
-        cache, reader, tail = self.cache, self.reader, self.tail
+    def feed_endpoint(self, output: Output[Any]) -> Callable[[Request], Awaitable[Response]]:
+        cache, tail = self.cache, self.tail
         default = FeedQuery(output.default_limit)
         headers = self.page_headers if output.html else API_HEADERS
         public_url = self.config.public_url
@@ -264,13 +279,16 @@ class Gateway:
             generation = cache.generation
             since = tail.last_id
             try:
-                page = await reader.page(query.limit, query.cursor, query.facet)
+                page = await output.load(query)
             except BadCursor as error:
                 return self.bad_request(request, BadRequest(str(error)), html=output.html)
-            cache_control = output.first_cache if query.cursor is None else output.older_cache
-            rendered = render(
-                output.render(page, query, base, since), output.media_type, cache_control, headers
-            )
+            body = output.render(page, query, base, since)
+            if key is None:  # an older page: served once, compressed cheaply
+                rendered = render(
+                    body, output.media_type, output.older_cache, headers, gzip_level=1
+                )
+            else:
+                rendered = render(body, output.media_type, output.first_cache, headers)
             if key is not None:
                 cache.put(key, rendered, generation)
             return respond(request, rendered)
