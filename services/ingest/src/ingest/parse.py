@@ -8,10 +8,14 @@ Safety first:
   file. A file object is only ever read.
 - Before any XML parser sees the document, its prolog is checked: a
   document type declaration may name an external DTD (it is never loaded)
-  and declare a few harmless character entities (`&nbsp;` as `&#160;`), and
-  nothing else. External entities (XXE), parameter entities, entities made of
-  other entities (billion laughs) or long ones (quadratic blow-up) are
-  refused with a reason, before parsing.
+  and declare a few harmless entities (`&nbsp;` as `&#160;`, or up to 8
+  characters of text), and nothing else; those are applied here and the
+  DOCTYPE dropped, so no parser ever expands a declared entity. External
+  entities (XXE), parameter entities, entities made of other entities
+  (billion laughs) or long ones (quadratic blow-up) are refused with a
+  reason, before parsing.
+- feedparser itself trips on some hostile bytes (bad encoding declarations,
+  NULs): that is a parse failure with a reason, never a crash.
 - JSON Feed is read with orjson (depth-limited) from bytes.
 """
 
