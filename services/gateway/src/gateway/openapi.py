@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from shared.items import NewsItem
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from gateway.query import FeedParams, ItemParams, StreamParams
 from gateway.render.api import ErrorResponse, FeedResponse, VersionsResponse
@@ -49,7 +49,7 @@ class _Atom(Response):
     media_type = "application/atom+xml"
 
 
-class _JsonFeed(Response):
+class _JsonFeed(JSONResponse):
     media_type = "application/feed+json"
 
 
@@ -58,7 +58,9 @@ class _EventStream(Response):
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorResponse, "description": description}
+    """An error answer: always JSON, whatever the operation's own media type."""
+    schema = {"$ref": "#/components/schemas/ErrorResponse"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -175,15 +177,9 @@ def routes() -> list[APIRoute]:
             _feed,
             methods=get,
             response_class=_JsonFeed,
+            response_model=JsonFeed,
             responses={
-                200: {
-                    "description": "JSON Feed 1.1. " + FEED_PAGE,
-                    "content": {
-                        "application/feed+json": {
-                            "schema": {"$ref": "#/components/schemas/JsonFeed"}
-                        }
-                    },
-                },
+                200: {"description": "JSON Feed 1.1. " + FEED_PAGE},
                 **NOT_MODIFIED,
                 **BAD,
             },

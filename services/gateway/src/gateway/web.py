@@ -430,7 +430,10 @@ class Gateway:
         message = messages.get(error.status_code, str(error.detail))
         if self.wants_html(request):
             message = {404: "There is nothing at this address."}.get(error.status_code, message)
-        return self.error(request, error.status_code, message, html=self.wants_html(request))
+        headers = tuple((error.headers or {}).items())  # e.g. Allow on a 405
+        return self.error(
+            request, error.status_code, message, html=self.wants_html(request), headers=headers
+        )
 
     async def server_error(self, request: Request, error: Exception) -> Response:
         log.exception("error answering %s %s", request.method, request.url.path, exc_info=error)
