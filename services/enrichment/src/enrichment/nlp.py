@@ -23,55 +23,24 @@ UPPER = "A-Z" + "".join(
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _APOSTROPHES = ("'s", "’s", "'", "’")
 
+
+def words(text: str) -> frozenset[str]:
+    """The whitespace-separated words of `text` (keeps word lists readable)."""
+    return frozenset(text.split())
+
+
 # Case endings of Ukrainian and Russian nouns and adjectives, longest first.
 # Stripping them lets "Україною", "України" and "Україні" all meet "Україна".
+# Not the plural genitive "-ів"/"-ов": Харків and Лавров end so in the nominative.
 _ENDINGS = tuple(
     sorted(
-        {
-            "ами",
-            "ями",
-            "ого",
-            "ому",
-            "ему",
-            "ими",
-            "ыми",
-            "ої",
-            "ою",
-            "ею",
-            "єю",
-            "ий",
-            "ій",
-            "ой",
-            "ей",
-            "ый",
-            "им",
-            "ым",
-            "ом",
-            "ем",
-            "ах",
-            "ях",
-            "ів",
-            "ов",
-            "ам",
-            "ям",
-            "ая",
-            "яя",
-            "а",
-            "я",
-            "у",
-            "ю",
-            "і",
-            "ї",
-            "и",
-            "ы",
-            "е",
-            "є",
-            "о",
-            "й",
-            "ь",
-        },
-        key=len,
-        reverse=True,
+        words(
+            """
+            ами ями ого ому ему ими ыми ої ою ею єю ий ій ой ей ый им ым ом ем ах ях ам ям ая
+            яя а я у ю і ї и ы е є о й ь
+            """
+        ),
+        key=lambda ending: (-len(ending), ending),
     )
 )
 _MIN_STEM = 3
@@ -82,6 +51,21 @@ class Token:
     text: str
     start: int
     end: int
+
+
+_WORDS = re.compile(r"\w+(?:['’\-]\w+)*")
+
+
+@lru_cache(maxsize=16)
+def word_list(text: str) -> tuple[str, ...]:
+    """The words of `text`, as counted for word counts and matched by tag
+    rules. Cached: several enrichers read the words of the same body."""
+    return tuple(_WORDS.findall(text))
+
+
+def name_words(text: str) -> list[str]:
+    """The words of a name, acronyms with dots kept whole ("U.S.")."""
+    return _TOKEN.findall(text)
 
 
 def tokens(text: str) -> list[Token]:
@@ -118,6 +102,7 @@ def norm_uncached(word: str) -> str:
 norm = lru_cache(maxsize=8192)(norm_uncached)
 
 
+@lru_cache(maxsize=16384)
 def fold(text: str) -> str:
     """Case- and accent-insensitive form, for comparing names."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

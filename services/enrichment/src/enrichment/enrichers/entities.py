@@ -41,7 +41,7 @@ from shared.items import Entity, NewsItem
 from enrichment import lexicon
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
 from enrichment.gazetteer import Entry, Gazetteer, Kind, fingerprint_of, load
-from enrichment.nlp import UPPER, fold, norm, slug
+from enrichment.nlp import UPPER, fold, norm, slug, words
 
 NAME = "entities"
 VERSION = "1"
@@ -59,7 +59,7 @@ _WORD = re.compile(r"(?:[A-ZА-Я]\.){2,}|\w+(?:['’\-]\w+)*")
 _SENTENCE_BREAK = frozenset('.!?:;\n"“”«»()')
 _WORD_INSIDE = frozenset("'’-")
 _POSSESSIVE = ("'s", "’s")
-_ADVERBS = lexicon.words("also has had have later then previously earlier reportedly")
+_ADVERBS = words("also has had have later then previously earlier reportedly")
 MAX_NAME = 300
 
 # How sure each way of finding a name is.
@@ -101,11 +101,15 @@ class _Text:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.caps: list[Word] = [
-            (m.group(), m.start(), m.end())
-            for m in _CAPITALIZED.finditer(text)
-            if m.start() == 0 or not self.inside_word(m.start())
-        ]
+        caps: list[Word] = []
+        for match in _CAPITALIZED.finditer(text):
+            start, end = match.span()
+            if start:
+                before = text[start - 1]
+                if before.isalnum() or before in _WORD_INSIDE:
+                    continue  # "iPhone", "McDonald"
+            caps.append((match.group(), start, end))
+        self.caps = caps
         self.used: set[int] = set()  # start offsets of words already claimed
 
     def inside_word(self, start: int) -> bool:
@@ -159,6 +163,9 @@ class EntityFinder:
     gazetteer: Gazetteer
     # Names that start with a lowercase word ("von der Leyen"): those words.
     lower_first: tuple[str, ...] = field(init=False)
+    _memo: dict[str, tuple[str, Entry | None, frozenset[str] | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # Only the newsroom's own: the world's lowercase names are noise ("the ...").
@@ -180,94 +187,150 @@ class EntityFinder:
                 at = text.find(word + " ", at + 1)
         return sorted(t.caps + lower, key=lambda w: w[1]) if lower else t.caps
 
+    def _lookup(self, word: str) -> tuple[str, Entry | None, frozenset[str] | None]:
+        """A word's key, the entry it names alone, and the first letters of the
+        words that can follow it in a longer name. Memoized per word."""
+        known = self._memo.get(word)
+        if known is None:
+            key = norm(word)
+            known = (key, self.gazetteer.keys.get(key), self.gazetteer.prefixes.get(key))
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            self._memo[word] = known
+        return known
+
     def _gazetteer_pass(self, t: _Text, found: list[Found]) -> None:
         keys = self.gazetteer.keys
         prefixes = self.gazetteer.prefixes
+        used = t.used
+        text = t.text
+        lookup = self._lookup
         for word, start, end in self._candidates(t):
-            if start in t.used:
+            if start in used:
                 continue
-            key = norm(word)
-            entry = keys.get(key)
-            best: tuple[int, Entry] | None = (1, entry) if entry is not None else None
-            matched: list[Word] = [(word, start, end)]
-            while key in prefixes:  # "New" -> "New York" -> "New York City"
-                following = t.next_word(matched[-1][2])
-                if following is None:
-                    break
-                matched.append(following)
-                key = f"{key} {norm(following[0])}"
-                entry = keys.get(key)
-                if entry is not None:
-                    best = (len(matched), entry)
-            if best is None:
-                continue
-            length, entry = best
-            words = matched[:length]
-            if entry.world:
-                full_key = key if length == len(matched) else ""
-                confidence = self._place_confidence(t, words, full_key)
+            key, entry, firsts = lookup(word)
+            if firsts is None:  # no longer name starts here: the common case
+                if entry is None:
+                    continue
+                length, last_end, matched = 1, end, None
+            else:
+                # "New" -> "New York" -> "New York City"; the next word's
+                # first letter rules most continuations out before any work
+                length, last_end = (1, end) if entry is not None else (0, end)
+                matched = [(word, start, end, key)]
+                after = end
+                while firsts is not None and text[after + 1 : after + 2] in firsts:
+                    following = t.next_word(after)
+                    if following is None:
+                        break
+                    key = f"{key} {norm(following[0])}"
+                    matched.append((*following, key))
+                    longer = keys.get(key)
+                    if longer is not None:
+                        entry, length, last_end = longer, len(matched), following[2]
+                    firsts = prefixes.get(key)
+                    after = following[2]
+                if entry is None:
+                    continue
+                key = matched[length - 1][3]
+            if entry.kind == "place":
+                confidence = self._place_confidence(t, start, last_end, key, entry.world)
                 if not confidence:
                     continue
+            elif entry.kind == "person" and length == 1 and self._other_first_name(t, start):
+                continue  # "Oleksii Kuleba" is not the gazetteer's Dmytro Kuleba
             else:
                 confidence = CONFIDENCE_NEWSROOM
-            t.used.update(w[1] for w in words)
             found.append(
                 Found(
                     entry.kind, entry.name, entry.uri, entry.literal, start, confidence, GAZETTEER
                 )
             )
+            if matched is None or length == 1:
+                used.add(start)
+                continue
+            used.update(w[1] for w in matched[:length])
+            if word.endswith(_POSSESSIVE):
+                # "Ukraine's General Staff" names Ukraine too
+                owner = keys.get(norm(word))
+                if owner is not None and owner.kind == "place":
+                    found.append(
+                        Found(
+                            "place",
+                            owner.name,
+                            owner.uri,
+                            owner.literal,
+                            start,
+                            CONFIDENCE_WORLD,
+                            GAZETTEER,
+                        )
+                    )
 
-    def _place_confidence(self, t: _Text, words: list[Word], key: str) -> float:
-        """How sure we are that a world-gazetteer name is a place here (0: it is not)."""
-        start, end = words[0][1], words[-1][2]
+    def _other_first_name(self, t: _Text, start: int) -> bool:
+        """A capitalized unknown word right before a surname: someone else's first name."""
         previous = t.prev_word(start)
-        key = key or " ".join(norm(w[0]) for w in words)
+        return (
+            previous is not None
+            and previous[1] not in t.used
+            and not t.sentence_initial(previous[1])
+            and lexicon.is_name_word(previous[0])
+        )
+
+    def _place_confidence(self, t: _Text, start: int, end: int, key: str, world: bool) -> float:
+        """How sure we are that a gazetteer place name is a place here (0: it is not)."""
+        text = t.text
+        previous = t.prev_word(start) if text[start - 2 : start - 1].isalnum() else None
         if key in self.gazetteer.ambiguous:
             if previous is not None and previous[0] in lexicon.LOCATIVES:
                 return CONFIDENCE_WORLD_AMBIGUOUS
             return 0.0
-        if previous is not None and previous[0][0].isupper():
+        if previous is not None and previous[0][0].isupper() and previous[1] not in t.used:
             word = previous[0]
             opener = t.sentence_initial(previous[1]) and word.lower().endswith(("ing", "ed", "ly"))
             if not (
-                previous[1] in t.used
-                or opener
+                opener
                 or word.endswith(_POSSESSIVE)
-                or lexicon.is_not_name(word)
-                or lexicon.is_title(word)
+                or lexicon.classify(word) & (lexicon.NOT_A_NAME | lexicon.TITLE)
             ):
                 return 0.0  # "Andrew Jackson", "Alexander Pushkin"
-        following = t.next_word(end)
-        if (
-            following is not None
-            and following[0][0].isupper()
-            and not lexicon.is_title(following[0])
-            and not lexicon.is_not_name(following[0])
-        ):
-            return 0.0  # "Washington Post", "Kyiv City Council", "Sofia Ivanova"
-        return CONFIDENCE_WORLD
+        confident = CONFIDENCE_WORLD if world else CONFIDENCE_NEWSROOM
+        if "\u0400" <= text[end - 1] <= "\u04ff":
+            # "міністр закордонних справ Росії Михайло Галузін": a genitive
+            # place is often followed by a name.
+            return confident
+        if text[end : end + 1] == " " and text[end + 1 : end + 2].isupper():
+            following = t.next_word(end)
+            if following is not None and not lexicon.classify(following[0]) & (
+                lexicon.NOT_A_NAME | lexicon.TITLE
+            ):
+                return 0.0  # "Washington Post", "Kyiv University", "Sofia Ivanova"
+        return confident
 
     # -- pass 2: heuristics --------------------------------------------------
 
     def _runs(self, t: _Text, body_from: int) -> list[list[Word]]:
         """Runs of unclaimed capitalized words one space apart, with particles
-        ("von der") and, after an organisation word, joiners ("of") inside."""
+        ("von der") and, once an organisation word is in, joiners inside
+        ("Coordination Headquarters for the Treatment of Prisoners of War")."""
         runs: list[list[Word]] = []
         run: list[Word] = []
+        has_head = False
         for word in t.caps:
             if word[1] in t.used or word[1] < body_from:
                 continue
-            if run and self._continues(t, run[-1], word):
+            if run and self._continues(t, run[-1], word, has_head):
                 run.append(word)
+                has_head = has_head or lexicon.is_org_head(word[0])
                 continue
             if run:
                 runs.append(run)
             run = [word]
+            has_head = lexicon.is_org_head(word[0])
         if run:
             runs.append(run)
         return runs
 
-    def _continues(self, t: _Text, last: Word, word: Word) -> bool:
+    def _continues(self, t: _Text, last: Word, word: Word, has_head: bool) -> bool:
         if last[0].endswith(_POSSESSIVE):
             return False  # "Zelensky's Chief of Staff": a name ends at the possessive
         gap = t.text[last[2] : word[1]]
@@ -278,7 +341,7 @@ class EntityFinder:
             return False
         if all(w in lexicon.NAME_PARTICLES for w in inner):
             return True
-        return len(inner) == 1 and inner[0] in lexicon.ORG_JOINERS and lexicon.is_org_head(last[0])
+        return has_head and all(w in lexicon.ORG_JOINERS for w in inner)
 
     def _heuristic_pass(self, t: _Text, body_from: int, found: list[Found]) -> None:
         for run in self._runs(t, body_from):
@@ -294,11 +357,7 @@ class EntityFinder:
         if not heads:
             return 0
         first = 0
-        while (
-            first < len(run) - 1
-            and lexicon.is_not_name(words[first])
-            and not _demonym(words[first])
-        ):
+        while first < len(run) - 1 and words[first].lower() in lexicon.OPENERS:
             first += 1
         # "Ministry of Foreign Affairs" runs to the end; otherwise end at the head.
         joined = any(
@@ -307,20 +366,28 @@ class EntityFinder:
         last = len(run) - 1 if joined else heads[-1]
         if last - first < 1 or any(lexicon.is_title(w) for w in words[first : last + 1]):
             return 0
-        name = _strip_possessive(t.text[run[first][1] : run[last][2]])[:MAX_NAME]
+        start, end = run[first][1], run[last][2]
+        end = self._of_place(t, end, found)  # "National Union of Journalists of Ukraine"
+        name = _strip_possessive(t.text[start:end])[:MAX_NAME]
         t.used.update(w[1] for w in run[first : last + 1])
         found.append(
-            Found(
-                "organisation",
-                name,
-                None,
-                slug(name),
-                run[first][1],
-                CONFIDENCE_ORGANISATION,
-                HEURISTIC,
-            )
+            Found("organisation", name, None, slug(name), start, CONFIDENCE_ORGANISATION, HEURISTIC)
         )
         return last + 1
+
+    def _of_place(self, t: _Text, end: int, found: list[Found]) -> int:
+        """Where an organisation's name ends if "of <place>" follows it: the
+        place found there becomes part of the name."""
+        if t.text[end : end + 4] != " of ":
+            return end
+        for index, mention in enumerate(found):
+            if mention.start == end + 4 and mention.kind == "place":
+                place = t.next_word(end + 3)
+                if place is None:
+                    return end
+                del found[index]
+                return place[2]
+        return end
 
     def _person(self, t: _Text, run: list[Word], found: list[Found]) -> bool:
         words = [w[0] for w in run]
@@ -339,8 +406,8 @@ class EntityFinder:
         if count > 4 or any(w.lower() in self.gazetteer.not_names for w in words[first : last + 1]):
             return False
         start, end = run[first][1], run[last][2]
-        if first == 0:
-            titled = self._title_before(t, start)
+        if not titled:
+            titled = self._title_before(t, run[0][1])
         described = self._title_after(t, end)
         speaking = self._speech_after(t, end) or self._speech_before(t, start)
         if count == 1:
@@ -362,19 +429,24 @@ class EntityFinder:
 
     def _title_before(self, t: _Text, start: int) -> bool:
         """A title just before the name: "analyst Ivan Fechko", "Chief of Staff,
-        Andriy Yermak", "міністр закордонних справ Андрій Сибіга"."""
+        Andriy Yermak", "міністр закордонних справ Андрій Сибіга", "очільник
+        Одеської обласної військової адміністрації Олег Кіпер"."""
         text = t.text
         if text[start - 2 : start] == ", ":
             previous = t.word_ending(start - 2)
             return previous is not None and lexicon.is_title(previous[0])
         position = start
-        for _ in range(4):  # the title, and up to three lowercase words after it
+        inside_organisation = False
+        for _ in range(8):  # the title, and the words that qualify it
             previous = t.prev_word(position)
             if previous is None:
                 return False
-            if lexicon.is_title(previous[0]):
+            word = previous[0]
+            if lexicon.is_title(word):
                 return True
-            if previous[0][0].isupper():
+            if lexicon.is_org_head(word):
+                inside_organisation = True  # "... of the Regional Administration Name"
+            elif word[0].isupper() and not inside_organisation:
                 return False
             position = previous[1]
         return False
@@ -473,29 +545,40 @@ def _entity(
 def to_entities(found: Sequence[Found], body_from: int) -> dict[Kind, list[Entity]]:
     """Mentions grouped into one entity per (kind, name), in order of first mention."""
     groups: dict[tuple[Kind, str], list[Found]] = {}
-    for mention in sorted(found, key=lambda m: m.start):
-        groups.setdefault((mention.kind, mention.name), []).append(mention)
+    for mention in sorted(found, key=_start):
+        key = (mention.kind, mention.name)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [mention]
+        else:
+            group.append(mention)
     out: dict[Kind, list[Entity]] = {"person": [], "organisation": [], "place": []}
     for (kind, name), mentions in groups.items():
         best = mentions[0]
+        confidence = best.confidence
         for mention in mentions[1:]:
+            confidence = max(confidence, mention.confidence)
             if (mention.creator == GAZETTEER, mention.confidence) > (
                 best.creator == GAZETTEER,
                 best.confidence,
             ):
                 best = mention
-        in_headline = mentions[0].start < body_from
+        relevance = min(100, (40 if mentions[0].start < body_from else 0) + 20 * len(mentions))
         out[kind].append(
             _entity(
                 name,
                 best.uri,
                 best.literal if best.uri is None else None,
-                round(max(m.confidence for m in mentions), 2),
-                float(min(100, (40 if in_headline else 0) + 20 * len(mentions))),
+                confidence,
+                float(relevance),
                 best.creator,
             )
         )
     return out
+
+
+def _start(mention: Found) -> int:
+    return mention.start
 
 
 def merged(upstream: Sequence[Entity], ours: list[Entity]) -> tuple[Entity, ...]:
@@ -524,17 +607,24 @@ class EntityEnricher:
     world: bool = True
     NAME: str = NAME
     VERSION: str = field(init=False)
+    _finder: list[EntityFinder] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         version = f"{VERSION}+{fingerprint_of(self.config, self.world)}"
         object.__setattr__(self, "VERSION", version)
+
+    def finder(self) -> EntityFinder:
+        """Built on first use (the gazetteer loads then), then kept."""
+        if not self._finder:
+            self._finder.append(finder(self.config, self.world))
+        return self._finder[0]
 
     def enrich(self, item: NewsItem) -> dict[str, Any]:
         body = item.text.body_text[: self.config.analysis_max_chars] if item.text else ""
         headline = item.headline.strip()
         text = f"{headline}\n{body}" if headline else body
         body_from = len(headline) + 1 if headline else 0
-        entities = to_entities(finder(self.config, self.world).find(text, body_from), body_from)
+        entities = to_entities(self.finder().find(text, body_from), body_from)
         return {
             field_name: merged(getattr(item, field_name), entities[kind])
             for kind, field_name in FIELDS.items()

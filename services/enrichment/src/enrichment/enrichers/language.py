@@ -4,9 +4,11 @@ Detection uses lingua restricted to the languages the newsroom configures, in
 its low-accuracy mode (trigram models only), built lazily the first time an
 item needs it and then kept for the process: about 15 MB and 0.05 s for the
 default seven languages, where lingua with every language preloaded is over
-1 GB. The sample is the headline and the start of the body, which is enough
-to tell English, Ukrainian and Russian apart on one short paragraph, and keeps
-the cost per item flat whatever the article's length.
+1 GB. The sample is about 100 characters of the lowercase words of the headline
+and the start of the body (see `sample`), which is enough to tell English,
+Ukrainian and Russian apart on one short paragraph, and keeps the cost per
+item flat whatever the article's length (lingua costs about 0.6 µs a
+character).
 
 An item whose `language` is already set keeps it (and its confidence).
 """
@@ -21,6 +23,7 @@ from shared.items import NewsItem
 
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
 from enrichment.enrichers.text import plain_text
+from enrichment.nlp import word_list
 
 if TYPE_CHECKING:
     from lingua import LanguageDetector
@@ -46,12 +49,29 @@ def detector(languages: tuple[str, ...]) -> LanguageDetector:
 
 
 def sample(item: NewsItem, max_chars: int) -> str:
+    """About `max_chars` of the item's lowercase words, headline first.
+
+    Names are left out: "Kovalenko", "Kramatorsk" or "Donetsk Oblast" say
+    nothing about the language of the sentence around them, and a short
+    sample full of them fooled the detector (an English headline taken for
+    German). Lowercase words carry the language; 100 characters of them told
+    every labelled item and 122 of 123 single sentences apart. A text with
+    too few lowercase words (all capitals) is sampled as it is.
+    """
     body = item.text.body_text if item.text is not None else plain_text(item.body_html)
+    chosen: list[str] = []
+    size = 0
+    for text in (item.headline, body):
+        for word in word_list(text):
+            if word[0].islower():
+                chosen.append(word)
+                size += len(word) + 1
+                if size >= max_chars:
+                    return " ".join(chosen)
+    if size >= MIN_LETTERS * 2:
+        return " ".join(chosen)
     text = f"{item.headline}\n{body}" if item.headline else body
-    if len(text) <= max_chars:
-        return text
-    cut = text[:max_chars]
-    return cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return text[: max_chars * 2]
 
 
 @dataclass(frozen=True)
@@ -61,7 +81,7 @@ class LanguageEnricher:
     VERSION: str = VERSION
 
     def detect(self, text: str) -> tuple[str, float] | None:
-        if sum(c.isalpha() for c in text) < MIN_LETTERS:
+        if len(text) < 4 * MIN_LETTERS and sum(c.isalpha() for c in text) < MIN_LETTERS:
             return None
         values = detector(self.config.languages).compute_language_confidence_values(text)
         if not values:

@@ -149,7 +149,5 @@ def enrich(item: NewsItem) -> dict[str, Any]:
     if len(cleaned) > STORED_BODY_MAX:
         # Escaping lengthens a body ("&" -> "&amp;"); one over the stored limit
         # would be undecodable downstream, so it fails here, visibly.
-        raise ValueError(
-            f"sanitized body is {len(cleaned)} characters, over {STORED_BODY_MAX}"
-        )
+        raise ValueError(f"sanitized body is {len(cleaned)} characters, over {STORED_BODY_MAX}")
     return {"body_html": cleaned}

@@ -16,8 +16,8 @@ number of rules.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +27,7 @@ import yaml
 from shared.items import Entity, NewsItem
 
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
-from enrichment.nlp import fold, slug
+from enrichment.nlp import fold, slug, word_list
 
 NAME = "subjects"
 VERSION = "1"
@@ -37,7 +37,6 @@ SOURCE_DEFAULT = "source-default"
 CREATORS = frozenset({RULES, SOURCE_DEFAULT})
 REL = "about"
 
-_WORD = re.compile(r"\w+(?:['’\-]\w+)*")
 _PREFIX = 3  # wildcard stems are looked up by their first letters
 
 
@@ -66,27 +65,29 @@ class Rules:
     entities: dict[str, tuple[int, ...]]
     sources: dict[str, tuple[tuple[str, float], ...]]
     fingerprint: str
-    # word -> (tags, phrases starting with it), filled as words are met
-    cache: dict[str, tuple[tuple[int, ...], tuple[Phrase, ...]]] = field(
+    # Filled as words are met: every word looked at, and those that count
+    # (word -> tags, phrases starting with it).
+    seen: set[str] = field(default_factory=set, compare=False, repr=False)
+    relevant: dict[str, tuple[tuple[int, ...], tuple[Phrase, ...]]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
-    def of_word(self, word: str) -> tuple[tuple[int, ...], tuple[Phrase, ...]]:
-        known = self.cache.get(word)
-        if known is not None:
-            return known
-        tags = set(self.words.get(word, ()))
-        prefix = word[:_PREFIX]
-        for stem, stem_tags in self.stems.get(prefix, ()):
-            if word.startswith(stem):
-                tags.update(stem_tags)
-        phrases = self.phrases.get(word, ()) + tuple(
-            p for p in self.wildcard_phrases.get(prefix, ()) if word.startswith(p[0][0])
-        )
-        if len(self.cache) > 200_000:
-            self.cache.clear()
-        known = self.cache[word] = (tuple(sorted(tags)), phrases)
-        return known
+    def learn(self, words: Iterable[str]) -> None:
+        """Look new words up once; afterwards set operations find the ones that count."""
+        if len(self.seen) > 500_000:
+            self.seen.clear()
+        for word in words:
+            self.seen.add(word)
+            tags = set(self.words.get(word, ()))
+            prefix = word[:_PREFIX]
+            for stem, stem_tags in self.stems.get(prefix, ()):
+                if word.startswith(stem):
+                    tags.update(stem_tags)
+            phrases = self.phrases.get(word, ()) + tuple(
+                p for p in self.wildcard_phrases.get(prefix, ()) if word.startswith(p[0][0])
+            )
+            if tags or phrases:
+                self.relevant[word] = (tuple(sorted(tags)), phrases)
 
 
 def _tags_by(mapping: dict[str, set[int]]) -> dict[str, tuple[int, ...]]:
@@ -165,34 +166,66 @@ def _word_matches(word: str, part: str, wildcard: bool) -> bool:
     return word.startswith(part) if wildcard else word == part
 
 
+def _phrase_hits(tokens: list[str], word: str, phrase: Phrase, padded: str) -> int:
+    """How often `phrase`, which starts with `word`, is in the text: exact
+    phrases are counted in the text (in C), wildcard ones word by word."""
+    parts, wildcards, _ = phrase
+    if not any(wildcards[:-1]):  # "peace talks", "war crime*": one count in C
+        return padded.count(f" {' '.join(parts)}" + ("" if wildcards[-1] else " "))
+    count = 0
+    at = -1
+    while True:
+        try:
+            at = tokens.index(word, at + 1)
+        except ValueError:
+            return count
+        if at + len(parts) <= len(tokens) and all(
+            _word_matches(tokens[at + k], parts[k], wildcards[k]) for k in range(1, len(parts))
+        ):
+            count += 1
+
+
 def hits(rules: Rules, text: str) -> Counter[int]:
     """How many keyword hits each tag (by index) has in `text`."""
-    tokens = _WORD.findall(text.lower())
-    counts = Counter(tokens)
     found: Counter[int] = Counter()
-    phrases: list[tuple[str, Phrase]] = []
-    of_word = rules.of_word
-    for word, count in counts.items():
-        tags, starting = of_word(word)
+    if not text:
+        return found
+    # the text enricher has just split the same body into words (cached)
+    lower = " ".join(word_list(text)).lower()
+    tokens = lower.split(" ")
+    counts = Counter(tokens)
+    words = counts.keys()
+    unseen = words - rules.seen
+    if unseen:
+        rules.learn(sorted(unseen))
+    relevant = rules.relevant
+    padded = f" {lower} "
+    for word in words & relevant.keys():
+        tags, starting = relevant[word]
         for tag in tags:
-            found[tag] += count
+            found[tag] += counts[word]
         for phrase in starting:
-            phrases.append((word, phrase))
-    for word, (parts, wildcards, tags) in phrases:
-        matches = 0
-        at = -1
-        while True:
-            try:
-                at = tokens.index(word, at + 1)
-            except ValueError:
-                break
-            if at + len(parts) <= len(tokens) and all(
-                _word_matches(tokens[at + k], parts[k], wildcards[k]) for k in range(1, len(parts))
-            ):
-                matches += 1
-        for tag in tags:
-            found[tag] += matches
+            parts, wildcards, _ = phrase
+            if not wildcards[1] and parts[1] not in counts:
+                continue  # "peace deal" needs "deal" somewhere
+            matched = _phrase_hits(tokens, word, phrase, padded)
+            if matched:
+                for tag in phrase[2]:
+                    found[tag] += matched
     return found
+
+
+@lru_cache(maxsize=1024)
+def _subject(name: str, uri: str | None, relevance: float, creator: str) -> Entity:
+    # Frozen, so items can share them.
+    return Entity(
+        name=name,
+        rel=REL,
+        uri=uri,
+        literal=None if uri else slug(name),
+        relevance=relevance,
+        creator=creator,
+    )
 
 
 @dataclass(frozen=True)
@@ -221,24 +254,12 @@ class SubjectTagger:
             count = total.get(index, 0)
             if count < tag.min_hits or count == 0:
                 continue
-            ours[fold(tag.name)] = Entity(
-                name=tag.name,
-                rel=REL,
-                uri=tag.uri,
-                literal=None if tag.uri else slug(tag.name),
-                relevance=min(100, 25 + 15 * count + (30 if in_headline.get(index) else 0)),
-                creator=RULES,
-            )
+            relevance = min(100, 25 + 15 * count + (30 if in_headline.get(index) else 0))
+            ours[fold(tag.name)] = _subject(tag.name, tag.uri, float(relevance), RULES)
         for name, default_relevance in rules.sources.get(item.source or "", ()):
             key = fold(name)
             if key not in ours:
-                ours[key] = Entity(
-                    name=name,
-                    rel=REL,
-                    literal=slug(name),
-                    relevance=default_relevance,
-                    creator=SOURCE_DEFAULT,
-                )
+                ours[key] = _subject(name, None, default_relevance, SOURCE_DEFAULT)
         upstream = [s for s in item.subjects if s.creator not in CREATORS]
         taken = {fold(s.name) for s in upstream}
         added = [s for k, s in ours.items() if k not in taken]

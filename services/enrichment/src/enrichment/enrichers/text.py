@@ -16,7 +16,7 @@ from typing import Any
 from shared.items import NewsItem, TextStats
 
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
-from enrichment.nlp import sentence_spans
+from enrichment.nlp import sentence_spans, word_list
 
 NAME = "text"
 VERSION = "2"
@@ -27,7 +27,6 @@ _BLOCK_END = re.compile(
 )
 _CELL_END = re.compile(r"</t[dh]>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
-_WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 
 
 def plain_text(body_html: str) -> str:
@@ -42,7 +41,7 @@ def plain_text(body_html: str) -> str:
 
 
 def word_count(text: str) -> int:
-    return len(_WORD.findall(text))
+    return len(word_list(text))
 
 
 def excerpt(text: str, max_chars: int) -> str:
