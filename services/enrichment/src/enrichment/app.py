@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Sequence
+from pathlib import Path
+
 from pydantic import Field
-from shared.delivery import StreamWorker
+from shared.delivery import Handler, Result, StreamWorker
 from shared.delivery.worker import consumer_name
+from shared.events import Event
 from shared.redis_client import connect
 from shared.service import Lifecycle, configure_logging, serve, worker_app
 from shared.settings import DeliverySettings, RedisSettings
 from shared.streams import ENRICHED, ENRICHMENT_IN, ROUTES
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from enrichment import config as defaults
+from enrichment.config import EnrichmentConfig
 from enrichment.handler import make_handler
+from enrichment.pipeline import FAILURES, enrich_with
+from enrichment.stages import related
 
 
 class Settings(RedisSettings, DeliverySettings):
@@ -19,19 +31,118 @@ class Settings(RedisSettings, DeliverySettings):
     port: int = Field(default=8002, ge=1, le=65535)
     log_level: str = "INFO"
 
+    # Enrichers (env NEWSFEED_ENRICH_...; lists and maps as JSON).
+    enrich_languages: list[str] = Field(
+        default=list(defaults.DEFAULT_LANGUAGES),
+        min_length=2,
+        description="ISO 639-1 codes the language detector chooses among (loaded lazily)",
+    )
+    enrich_language_sample_chars: int = Field(default=100, ge=30, le=5000)
+    enrich_language_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    enrich_words_per_minute: dict[str, int] = Field(
+        default=dict(defaults.DEFAULT_WORDS_PER_MINUTE),
+        description="reading speed per language (primary subtag)",
+    )
+    enrich_default_words_per_minute: int = Field(default=230, ge=50, le=1000)
+    enrich_chars_per_minute: dict[str, int] = Field(
+        default=dict(defaults.DEFAULT_CHARS_PER_MINUTE),
+        description="reading speed in characters for Chinese, Japanese and Korean",
+    )
+    enrich_description_max_chars: int = Field(default=240, ge=40, le=2000)
+    enrich_gazetteer_path: Path | None = Field(
+        default=None, description="newsroom gazetteer YAML (default: the shipped one)"
+    )
+    enrich_tag_rules_path: Path | None = Field(
+        default=None, description="tag rules YAML (default: the shipped one)"
+    )
+    enrich_min_city_population: int = Field(default=200_000, ge=1000)
+    enrich_min_city_population_by_country: dict[str, int] = Field(
+        default=dict(defaults.DEFAULT_MIN_POPULATION_BY_COUNTRY)
+    )
+    enrich_quote_min_words: int = Field(default=4, ge=1)
+
+    # Related stories.
+    related_window_size: int = Field(default=5000, ge=10, le=1_000_000)
+    related_window_seconds: int = Field(default=48 * 3600, ge=60)
+    related_max_distance: int = Field(default=28, ge=0, le=64)
+    related_assignment_ttl_seconds: int = Field(default=30 * 86400, ge=3600)
+
+    def enrichment_config(self) -> EnrichmentConfig:
+        base = EnrichmentConfig()
+        return EnrichmentConfig(
+            languages=tuple(self.enrich_languages),
+            language_sample_chars=self.enrich_language_sample_chars,
+            language_min_confidence=self.enrich_language_min_confidence,
+            words_per_minute=tuple(sorted(self.enrich_words_per_minute.items())),
+            default_words_per_minute=self.enrich_default_words_per_minute,
+            chars_per_minute=tuple(sorted(self.enrich_chars_per_minute.items())),
+            description_max_chars=self.enrich_description_max_chars,
+            gazetteer_path=self.enrich_gazetteer_path or base.gazetteer_path,
+            tag_rules_path=self.enrich_tag_rules_path or base.tag_rules_path,
+            min_city_population=self.enrich_min_city_population,
+            min_city_population_by_country=tuple(
+                sorted(self.enrich_min_city_population_by_country.items())
+            ),
+            quote_min_words=self.enrich_quote_min_words,
+        )
+
+    def cluster_settings(self) -> related.ClusterSettings:
+        return related.ClusterSettings(
+            window_size=self.related_window_size,
+            window_seconds=self.related_window_seconds,
+            max_distance=self.related_max_distance,
+            assignment_ttl_seconds=self.related_assignment_ttl_seconds,
+        )
+
+
+def freeze_after_first_batch(handler: Handler) -> Handler:
+    """After the first batch the gazetteers and the detector are loaded and stay
+    for the life of the process: move them out of the garbage collector's
+    way (gc.freeze), so collections stop walking some 100,000 objects."""
+    frozen = False
+
+    async def handle(events: Sequence[Event]) -> Sequence[Result]:
+        nonlocal frozen
+        results = await handler(events)
+        if not frozen:
+            gc.freeze()
+            frozen = True
+        return results
+
+    return handle
+
 
 def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     redis = connect(settings.redis_url, client_name="enrichment")
+    handler = freeze_after_first_batch(
+        make_handler(
+            enrich_with(settings.enrichment_config()),
+            stages=(related.build(redis, settings.cluster_settings()),),
+        )
+    )
     worker = StreamWorker(
         redis,
         ENRICHMENT_IN,
-        make_handler(),
+        handler,
         settings,
         consumer=consumer_name("enrichment"),
         output_stream=ENRICHED,
         routes_to_ensure=ROUTES,
     )
-    return worker_app(worker, lifecycle, "enrichment")
+    app = worker_app(worker, lifecycle, "enrichment")
+
+    async def stats(_: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "processed": worker.stats.processed,
+                "failed": worker.stats.failed,
+                "dead_lettered": worker.stats.dead_lettered,
+                "enricher_failures": dict(sorted(FAILURES.items())),
+            }
+        )
+
+    app.router.routes.append(Route("/stats", stats))
+    return app
 
 
 def main() -> None:

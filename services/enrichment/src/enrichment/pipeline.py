@@ -1,45 +1,122 @@
-"""The enrichment pipeline, as data: adding an enricher is a file and a line here."""
+"""The enrichment pipeline, as data: adding an enricher is a file and a line here.
+
+`ENRICHERS` lists the pure enrichers in the order they run: each is a module
+with `NAME`, `VERSION` and `enrich(item) -> dict` of the fields it sets, and
+optionally `build(config)` returning a configured enricher of the same shape.
+`STAGES` lists what runs after them on the whole batch and needs I/O (the
+related-stories clustering in Redis); the handler runs those.
+
+Promises:
+
+- every enricher that ran records its provenance (`item.enrichment`: name ->
+  version);
+- an enricher that raises leaves its fields out, is logged and counted, and
+  is named in `item.enrichment_failures`; the item goes on — unless the
+  enricher is REQUIRED (the sanitizer: an unsanitized body must never be
+  published), which fails the whole item;
+- the same item in gives the same item out (no clock, no randomness, no I/O).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from shared.items import NewsItem
 
-from enrichment.enrichers import reading_time, sanitize, text
+from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.enrichers import (
+    entities,
+    kind,
+    language,
+    quotes,
+    reading_time,
+    sanitize,
+    subjects,
+    text,
+)
+from enrichment.stages import related
 
 log = logging.getLogger("newsfeed.enrichment")
 
 
 class Enricher(Protocol):
-    NAME: str
-    VERSION: str
+    # Read-only: modules' constants and configured enrichers' fields both fit.
+    @property
+    def NAME(self) -> str: ...
+
+    @property
+    def VERSION(self) -> str: ...
 
     def enrich(self, item: NewsItem) -> dict[str, Any]: ...
 
 
-def _as_enricher(module: ModuleType) -> Enricher:
-    return cast(Enricher, module)
+# Order matters: text reads the sanitized body; language reads the text;
+# reading time reads the text and the language; subjects read the entities;
+# quotes read the people; kind reads the sanitized body.
+ENRICHERS: tuple[ModuleType, ...] = (
+    sanitize,
+    text,
+    language,
+    reading_time,
+    entities,
+    subjects,
+    quotes,
+    kind,
+)
+
+# Batch stages after the pure pipeline, in order (see enrichment.stages).
+STAGES: tuple[ModuleType, ...] = (related,)
 
 
-# Order matters: text reads the sanitized body; reading time reads the text.
-PIPELINE: tuple[Enricher, ...] = tuple(map(_as_enricher, (sanitize, text, reading_time)))
+def build_pipeline(config: EnrichmentConfig = DEFAULT_CONFIG) -> tuple[Enricher, ...]:
+    """The enrichers of ENRICHERS, configured: `module.build(config)` where a
+    module has one, the module itself otherwise."""
+    built: list[Enricher] = []
+    for module in ENRICHERS:
+        builder: Callable[[EnrichmentConfig], Enricher] | None = getattr(module, "build", None)
+        built.append(builder(config) if builder is not None else module)
+    return tuple(built)
+
+
+PIPELINE: tuple[Enricher, ...] = build_pipeline()
+
+# Failures per enricher since the process started (also logged one by one).
+FAILURES: Counter[str] = Counter()
+
+
+class EnrichmentError(RuntimeError):
+    """A required enricher failed: the item cannot go on."""
+
+
+def is_required(enricher: Enricher) -> bool:
+    return bool(getattr(enricher, "REQUIRED", False))
 
 
 def run_pipeline(item: NewsItem, pipeline: tuple[Enricher, ...] = PIPELINE) -> NewsItem:
     """Apply each enricher in turn. One enricher failing leaves its fields out
     and is recorded on the item; the item still goes on."""
     provenance = dict(item.enrichment)
-    failures = list(item.enrichment_failures)
+    failures = [name for name in item.enrichment_failures if name not in _names(pipeline)]
     for enricher in pipeline:
         try:
-            item = item.model_copy(update=enricher.enrich(item))
-        except Exception:  # an enricher bug must not drop the item
-            log.exception("enricher %s failed on %s", enricher.NAME, item.uri)
+            fields = enricher.enrich(item)
+            if fields:
+                item = item.model_copy(update=fields)
+        except Exception as error:  # an enricher bug must not drop the item
+            if is_required(enricher):
+                raise EnrichmentError(f"{enricher.NAME} failed: {error}") from error
+            FAILURES[enricher.NAME] += 1
+            log.warning(
+                "enricher failed, item goes on without its fields",
+                exc_info=True,
+                extra={"enricher": enricher.NAME, "uri": item.uri, "version": item.version},
+            )
             failures.append(enricher.NAME)
+            provenance.pop(enricher.NAME, None)
         else:
             provenance[enricher.NAME] = enricher.VERSION
     return item.model_copy(
@@ -47,4 +124,18 @@ def run_pipeline(item: NewsItem, pipeline: tuple[Enricher, ...] = PIPELINE) -> N
     )
 
 
+def _names(pipeline: tuple[Enricher, ...]) -> frozenset[str]:
+    return frozenset(enricher.NAME for enricher in pipeline)
+
+
 EnrichFn = Callable[[NewsItem], NewsItem]
+
+
+def enrich_with(config: EnrichmentConfig) -> EnrichFn:
+    """run_pipeline with the enrichers configured by `config`."""
+    pipeline = build_pipeline(config)
+
+    def enrich(item: NewsItem) -> NewsItem:
+        return run_pipeline(item, pipeline)
+
+    return enrich

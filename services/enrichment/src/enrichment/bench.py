@@ -1,0 +1,125 @@
+"""What the pure enrichment pipeline costs per item: `python -m enrichment.bench`.
+
+Builds a typical item of about 250 words (a news story with people,
+organisations, places and a quote, in HTML paragraphs), warms the pipeline
+up (the gazetteer and the language detector load once per process), then
+times `run_pipeline` one item at a time and prints the median, the 90th
+percentile and the minimum in microseconds, and the time of each enricher.
+
+The related-stories stage is not included: it needs Redis and runs once per
+batch, not per item.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.items import NewsItem
+
+from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.pipeline import build_pipeline, run_pipeline
+
+PARAGRAPHS = (
+    "Russia's deputy foreign minister Mikhail Galuzin told the state news agency TASS on "
+    "Tuesday that Moscow would consider talks only if Kyiv dropped its bid to join NATO and "
+    "the European Union and accepted what he called the new realities on the ground.",
+    "Galuzin repeated the Kremlin's position that any settlement must take into account the "
+    "regions Russia claims to have annexed, a demand Ukraine has rejected since the start of "
+    "the full-scale invasion.",
+    "Andriy Yermak, head of the Presidential Office, answered on Telegram that Ukraine would "
+    "not negotiate about its territory while Russian troops remained on Ukrainian soil.",
+    "“Restoration of our borders, compensation for the damage and justice for war crimes are "
+    "not bargaining chips,” President Volodymyr Zelensky said in his evening address.",
+    "Foreign Minister Andrii Sybiha met his Polish counterpart Radosław Sikorski in Warsaw on "
+    "Wednesday to discuss air defense and the next steps on Ukraine's path to EU membership.",
+    "Meanwhile, Russian drones struck energy facilities in Kharkiv and Odesa overnight, "
+    "leaving thousands of households without power, the grid operator Ukrenergo said.",
+    "Analysts say the Kremlin's conditions are meant for a domestic audience and for "
+    "Washington, where officials have been working on a draft peace framework with both "
+    "sides. European leaders insist that no agreement on Ukraine can be reached without "
+    "Ukraine and without Europe at the table.",
+)
+
+
+def typical_item(n: int = 0) -> NewsItem:
+    """The typical item; `n` varies a number in it, so that items differ (no
+    cache keyed by text can serve one item's work to the next)."""
+    at = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
+    paragraphs = (*PARAGRAPHS[:-1], f"Air defense shot down {n} drones overnight. {PARAGRAPHS[-1]}")
+    return NewsItem(
+        uri=f"urn:newsfeed:bench:typical-{n}",
+        version=1,
+        firstcreated=at,
+        versioncreated=at,
+        headline="Kremlin sets conditions for talks as Kyiv rejects any deal on its territory",
+        body_html="".join(f"<p>{p}</p>" for p in paragraphs),
+        source="kyiv-independent",
+    )
+
+
+@dataclass(frozen=True)
+class Result:
+    words: int
+    items: int
+    median_us: float
+    p90_us: float
+    min_us: float
+    per_enricher_median_us: dict[str, float]
+
+
+def measure(items: int = 2000, config: EnrichmentConfig = DEFAULT_CONFIG) -> Result:
+    pipeline = build_pipeline(config)
+    warm = run_pipeline(typical_item(), pipeline)  # loads the gazetteer and the detector
+    assert warm.text is not None
+    gc.freeze()  # as the service does after its first batch (app.freeze_after_first_batch)
+    inputs = [typical_item(n) for n in range(1, items + 1)]
+    timings: list[float] = []
+    clock = time.perf_counter_ns
+    for item in inputs:
+        start = clock()
+        run_pipeline(item, pipeline)
+        timings.append((clock() - start) / 1000)
+    per_enricher: dict[str, list[float]] = {e.NAME: [] for e in pipeline}
+    for n in range(items + 1, items + 1 + max(1, items // 4)):
+        current = typical_item(n)
+        for enricher in pipeline:
+            start = clock()
+            fields = enricher.enrich(current)
+            per_enricher[enricher.NAME].append((clock() - start) / 1000)
+            current = current.model_copy(update=fields)
+    timings.sort()
+    return Result(
+        words=warm.text.word_count,
+        items=items,
+        median_us=round(statistics.median(timings), 1),
+        p90_us=round(timings[int(len(timings) * 0.9)], 1),
+        min_us=round(timings[0], 1),
+        per_enricher_median_us={
+            name: round(statistics.median(values), 1) for name, values in per_enricher.items()
+        },
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=2000, help="items to time (default 2000)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args()
+    result = measure(args.items)
+    if args.json:
+        print(json.dumps(result.__dict__))
+        return
+    print(f"enrichment pipeline, {result.words}-word item, {result.items} runs")
+    print(f"  median {result.median_us} µs/item   p90 {result.p90_us} µs   min {result.min_us} µs")
+    for name, us in result.per_enricher_median_us.items():
+        print(f"    {name:<14}{us:>8} µs")
+
+
+if __name__ == "__main__":
+    main()
