@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -381,6 +382,14 @@ def test_the_openapi_document_matches_the_routes() -> None:
         "place",
         "organisation",
     }
+
+
+def test_every_reference_in_the_openapi_document_resolves() -> None:
+    doc = document()
+    text = orjson.dumps(doc).decode()
+    refs = set(re.findall(r'"\$ref":"#/components/schemas/([^"]+)"', text))
+    assert refs
+    assert refs <= set(doc["components"]["schemas"])
 
 
 async def test_the_openapi_document_is_served(env: Env) -> None:

@@ -258,10 +258,9 @@ def _drop_validation_errors(doc: dict[str, Any]) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     doc = get_openapi(title=TITLE, version=VERSION, description=DESCRIPTION, routes=routes())
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    if "JsonFeed" not in schemas:
-        extra = JsonFeed.model_json_schema(
-            ref_template="#/components/schemas/{model}", by_alias=True
-        )
-        schemas.update(extra.pop("$defs", {}))
-        schemas["JsonFeed"] = extra
+    # Error answers are declared by reference (they are JSON whatever the operation's
+    # media type), so their schema is added here.
+    schemas["ErrorResponse"] = ErrorResponse.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
     return _drop_validation_errors(doc)
