@@ -25,6 +25,7 @@ import orjson
 from shared.events import EventType, decode, encode, follow, make_event, new_trace_id
 from shared.items import NewsItem, utcnow
 
+from bench.fill import enrichment_pipeline
 from bench.items import corpus, news_item
 from bench.stats import median
 
@@ -75,10 +76,7 @@ def step_costs(count: int = 300, rounds: int = 3) -> dict[str, Any]:
 
     enriched_items: list[NewsItem] = items
     try:
-        from enrichment.config import EnrichmentConfig
-        from enrichment.pipeline import build_pipeline, run_pipeline
-
-        pipeline = build_pipeline(EnrichmentConfig())
+        pipeline, run_pipeline = enrichment_pipeline()
         run_pipeline(items[0], pipeline)  # lazy loads (language models, gazetteer) first
         # Each enricher on the items as they reach it, as the pipeline runs them.
         staged = list(items)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis.asyncio as aioredis
 from publication.lifecycle import decide
@@ -40,14 +41,26 @@ def templates(count: int = 200) -> tuple[list[NewsItem], str]:
     now = utcnow()
     plain = [news_item(sub, now) for sub in corpus(count, prefix="urn:bench:template")]
     try:
-        from enrichment.config import EnrichmentConfig
-        from enrichment.pipeline import enrich_with
-
-        enrich = enrich_with(EnrichmentConfig())
-        return [enrich(item) for item in plain], "enrichment.pipeline (in-process)"
+        enrichers, run = enrichment_pipeline()
+        return [run(item, enrichers) for item in plain], "enrichment.pipeline (in-process)"
     except Exception as error:  # enrichment mid-change or missing: say so, carry on
         log.warning("enrichment unavailable for templates (%s); using ingested items", error)
         return plain, f"ingested items (enrichment failed: {type(error).__name__})"
+
+
+def enrichment_pipeline() -> tuple[tuple[Any, ...], Callable[[NewsItem, Any], NewsItem]]:
+    """(the configured enrichers, run_pipeline) of whatever enrichment is installed:
+    `build_pipeline(EnrichmentConfig())` where it exists, its PIPELINE before that."""
+    from enrichment import pipeline
+
+    build = getattr(pipeline, "build_pipeline", None)
+    if build is not None:
+        from enrichment.config import EnrichmentConfig
+
+        enrichers = tuple(build(EnrichmentConfig()))
+    else:
+        enrichers = tuple(pipeline.PIPELINE)
+    return enrichers, pipeline.run_pipeline
 
 
 def clone(template: NewsItem, index: int) -> NewsItem:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import subprocess
 import time
@@ -44,7 +45,15 @@ from shared.streams import (
 )
 
 from bench.httpload import post_all, post_requests
-from bench.procs import TOKEN, Stack, cpu_delta, cpu_snapshot, self_cpu_seconds, wait_for
+from bench.procs import (
+    TOKEN,
+    Stack,
+    cpu_delta,
+    cpu_snapshot,
+    self_cpu_seconds,
+    system_snapshot,
+    wait_for,
+)
 
 SINK = "bench.sink"
 RELAY_HOPS = (
@@ -82,7 +91,11 @@ class RunResult:
                 name: seconds * 1e6 / self.items for name, seconds in self.cpu_s.items()
             },
             "client_cpu_us_per_item": self.client_cpu_s * 1e6 / self.items,
-            **self.extra,
+            "system_share_by_process": {
+                name: seconds / self.cpu_s[name] if self.cpu_s.get(name) else None
+                for name, seconds in self.extra.get("system_cpu_s", {}).items()
+            },
+            **{k: v for k, v in self.extra.items() if k != "system_cpu_s"},
         }
 
 
@@ -108,22 +121,32 @@ def timeout_for(items: int) -> float:
 
 
 class Profiler:
-    """py-spy on each python process of a run, while the clock runs (optional)."""
+    """Profilers on each process of a run while the clock runs (optional).
+
+    - py-spy (Python stacks) on each Python process. It samples wall-clock time
+      of threads that are not idle, so a thread preempted inside a system call
+      (a send that woke Redis, say) counts there; and it pauses the process
+      for each sample (--nonblocking tears the stacks), so a profiled run is
+      slower and is never counted.
+    - perf (CPU samples, `-e cpu-clock`) on every process, Redis included, if
+      `perf` is installed: time actually on a CPU, split by shared object —
+      the kernel (system calls, loopback TCP), libpython, pydantic-core, ...
+    """
 
     def __init__(self, exe: str | None, outdir: Path | None, label: str) -> None:
         self.exe, self.outdir, self.label = exe, outdir, label
+        self.perf = shutil.which("perf")
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, pids: dict[str, int]) -> None:
-        if not self.exe or self.outdir is None:
+        if self.outdir is None or not (self.exe or self.perf):
             return
         self.outdir.mkdir(parents=True, exist_ok=True)
         for name, pid in pids.items():
-            if name == "redis":
-                continue
-            out = self.outdir / f"{self.label}-{name}.txt"
-            self.procs.append(
-                subprocess.Popen(  # noqa: S603 - py-spy on our own processes
+            commands = []
+            if self.exe and name != "redis":
+                out = self.outdir / f"{self.label}-{name}.txt"
+                commands.append(
                     [
                         self.exe,
                         "record",
@@ -132,15 +155,33 @@ class Profiler:
                         "--format",
                         "raw",
                         "--rate",
-                        "200",
-                        "--nonblocking",
+                        "100",
                         "--output",
                         str(out),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    ]
                 )
-            )
+            if self.perf:
+                out = self.outdir / f"{self.label}-{name}.perf.data"
+                commands.append(
+                    [
+                        self.perf,
+                        "record",
+                        "-e",
+                        "cpu-clock",
+                        "-F",
+                        "499",
+                        "-p",
+                        str(pid),
+                        "-o",
+                        str(out),
+                    ]
+                )
+            for command in commands:
+                self.procs.append(
+                    subprocess.Popen(  # noqa: S603 - profilers on our own processes
+                        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    )
+                )
         time.sleep(0.5)  # let the samplers attach before the clock starts
 
     def stop(self) -> None:
@@ -148,7 +189,7 @@ class Profiler:
             proc.send_signal(signal.SIGINT)
         for proc in self.procs:
             try:
-                proc.wait(30)
+                proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.procs.clear()
@@ -231,6 +272,7 @@ def transport_run(
         if profiler:
             profiler.start(pids)
         before, client_before = cpu_snapshot(pids), self_cpu_seconds()
+        sys_before = system_snapshot(pids)
         r.config_resetstat()
         started = time.monotonic()
         release(r, INGESTED, ENRICHMENT_GROUP, entries[-1])
@@ -240,6 +282,7 @@ def transport_run(
             what="news.published to hold every item",
         )
         after, client_after = cpu_snapshot(pids), self_cpu_seconds()
+        system = cpu_delta(sys_before, system_snapshot(pids))
         if profiler:
             profiler.stop()
         stack.check_alive()
@@ -247,6 +290,7 @@ def transport_run(
         extra = gateway_check(stack.procs["gateway"].url, uris, verify)
         extra.update(stream_health(r))
         extra["redis_commands"] = commands
+        extra["system_cpu_s"] = system
         extra["enrichment"] = enrichment
         return RunResult(
             f"transport-{enrichment}",
@@ -296,6 +340,7 @@ def baseline_run(
         time.sleep(0.5)
         pids = stack.pids()
         before, client_before = cpu_snapshot(pids), self_cpu_seconds()
+        sys_before = system_snapshot(pids)
         r.config_resetstat()
         started = time.monotonic()
         release(r, INGESTED, RELAY_HOPS[0][2], entries[-1])
@@ -305,6 +350,7 @@ def baseline_run(
             what="the relay's sink to hold every item",
         )
         after, client_after = cpu_snapshot(pids), self_cpu_seconds()
+        system = cpu_delta(sys_before, system_snapshot(pids))
         stack.check_alive()
         commands = command_stats(r, len(entries))
         r.set("bench:stop", "1")
@@ -314,7 +360,7 @@ def baseline_run(
             ended - started,
             cpu_delta(before, after),
             client_after - client_before,
-            {"batch": batch, "redis_commands": commands},
+            {"batch": batch, "redis_commands": commands, "system_cpu_s": system},
         )
 
 
@@ -341,6 +387,7 @@ def e2e_run(
         if profiler:
             profiler.start(pids)
         before, client_before = cpu_snapshot(pids), self_cpu_seconds()
+        sys_before = system_snapshot(pids)
         r.config_resetstat()
         started = time.monotonic()
         sent = asyncio.run(post_all(f"{ingest.url}/v1/items", requests, concurrency))
@@ -354,6 +401,7 @@ def e2e_run(
             what="news.published to hold every item",
         )
         after, client_after = cpu_snapshot(pids), self_cpu_seconds()
+        system = cpu_delta(sys_before, system_snapshot(pids))
         if profiler:
             profiler.stop()
         stack.check_alive()
@@ -361,6 +409,7 @@ def e2e_run(
         extra = gateway_check(stack.procs["gateway"].url, [s["uri"] for s in submissions], verify)
         extra.update(stream_health(r))
         extra["redis_commands"] = commands
+        extra["system_cpu_s"] = system
         extra["submit_seconds"] = submitted - started
         extra["ingest_accept_per_s"] = len(submissions) / (submitted - started)
         extra["concurrency"] = concurrency

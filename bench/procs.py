@@ -27,27 +27,47 @@ TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a local test stack's
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def parse_stat_ticks(stat: str) -> int:
-    """utime + stime (clock ticks) from the text of /proc/<pid>/stat.
+def parse_stat_times(stat: str) -> tuple[int, int]:
+    """(utime, stime) in clock ticks from the text of /proc/<pid>/stat.
 
     The command name (field 2) is in parentheses and may hold spaces, so the
     fields are counted from the last ')': utime and stime are fields 14 and 15.
     """
     rest = stat[stat.rindex(")") + 2 :].split()
     # rest[0] is field 3 (state); field n is rest[n - 3].
-    return int(rest[11]) + int(rest[12])
+    return int(rest[11]), int(rest[12])
+
+
+def parse_stat_ticks(stat: str) -> int:
+    """utime + stime (clock ticks)."""
+    user, system = parse_stat_times(stat)
+    return user + system
+
+
+def _stat(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
 
 
 def cpu_seconds(pid: int) -> float:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return float("nan")
-    return parse_stat_ticks(text) / CLOCK_TICKS
+    text = _stat(pid)
+    return float("nan") if text is None else parse_stat_ticks(text) / CLOCK_TICKS
+
+
+def system_seconds(pid: int) -> float:
+    """Kernel time only: system calls, here mostly loopback socket I/O."""
+    text = _stat(pid)
+    return float("nan") if text is None else parse_stat_times(text)[1] / CLOCK_TICKS
 
 
 def cpu_snapshot(pids: Mapping[str, int]) -> dict[str, float]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def system_snapshot(pids: Mapping[str, int]) -> dict[str, float]:
+    return {name: system_seconds(pid) for name, pid in pids.items()}
 
 
 def cpu_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:

@@ -10,15 +10,21 @@ files into the tables docs/performance.md quotes.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+IDLE = "idle (waiting in epoll)"
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
-# First match wins: (bucket, substring of the frame's file path).
+# First match wins: (bucket, substring of "/" + the frame's file path). py-spy
+# names files by their import path ("redis/asyncio/client.py"); "/" in front
+# makes the same needle match that and a full path.
 BUCKETS: tuple[tuple[str, str], ...] = (
+    (IDLE, "/selectors.py"),
     ("enrichment", "/enrichment/"),
     ("ingest", "/ingest/"),
     ("publication", "/publication/"),
@@ -27,15 +33,16 @@ BUCKETS: tuple[tuple[str, str], ...] = (
     ("shared.readmodel", "/shared/readmodel/"),
     ("shared.observability", "/shared/observability/"),
     ("shared", "/shared/"),
-    ("pydantic", "pydantic"),
+    ("pydantic", "/pydantic"),
     ("redis-py", "/redis/"),
-    ("http (uvicorn/h11/starlette/fastapi)", "uvicorn"),
+    ("http (uvicorn/h11/starlette/fastapi)", "/uvicorn/"),
     ("http (uvicorn/h11/starlette/fastapi)", "/h11/"),
-    ("http (uvicorn/h11/starlette/fastapi)", "starlette"),
-    ("http (uvicorn/h11/starlette/fastapi)", "fastapi"),
+    ("http (uvicorn/h11/starlette/fastapi)", "/starlette/"),
+    ("http (uvicorn/h11/starlette/fastapi)", "/fastapi/"),
     ("logging", "/logging/"),
+    ("socket writes (asyncio transport)", "/asyncio/selector_events.py"),
     ("asyncio", "/asyncio/"),
-    ("prometheus", "prometheus_client"),
+    ("prometheus", "/prometheus_client/"),
 )
 
 
@@ -65,20 +72,24 @@ def frame_name(frame: str) -> str:
 
 
 def bucket_of(frame: str) -> str:
-    path = frame_file(frame)
+    path = "/" + frame_file(frame)
     for name, needle in BUCKETS:
         if needle in path:
             return name
-    return "other" if path else "native/unknown"
+    return "other" if path != "/" else "native/unknown"
 
 
 def summarize(lines: Iterable[str], top: int = 15) -> dict[str, Any]:
     """Samples per function (self: the innermost frame; total: anywhere in the stack),
-    and self samples per bucket (which library or service the innermost Python frame is in)."""
+    and self samples per bucket (which library or service the innermost Python frame is in).
+
+    Samples waiting in epoll are counted apart (`idle`; py-spy's own idle
+    detection does not work on every kernel) and shares are of the busy ones."""
     self_counts: Counter[str] = Counter()
     total_counts: Counter[str] = Counter()
     buckets: Counter[str] = Counter()
     samples = 0
+    idle = 0
     for line in lines:
         parsed = parse_line(line)
         if parsed is None:
@@ -86,6 +97,9 @@ def summarize(lines: Iterable[str], top: int = 15) -> dict[str, Any]:
         frames, count = parsed
         frames = [f for f in frames if f and not f.startswith(("process ", "thread "))]
         if not frames:
+            continue
+        if bucket_of(frames[-1]) == IDLE:
+            idle += count
             continue
         samples += count
         self_counts[frame_name(frames[-1])] += count
@@ -101,10 +115,44 @@ def summarize(lines: Iterable[str], top: int = 15) -> dict[str, Any]:
 
     return {
         "samples": samples,
+        "idle_samples": idle,
         "buckets": share(buckets, None),
         "top_self": share(self_counts, top),
         "top_total": share(total_counts, top),
     }
+
+
+_PERF_ROW = re.compile(r"^\s+([\d.]+)%\s+(\S.*?)\s*$")
+
+
+def parse_perf_report(text: str) -> list[dict[str, Any]]:
+    """Rows of `perf report --stdio --sort ...` (no call graphs): share and name."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = _PERF_ROW.match(line)
+        if match:
+            rows.append({"name": match.group(2), "share": float(match.group(1)) / 100})
+    return rows
+
+
+def perf_summary(path: Path, top: int = 12) -> dict[str, Any]:
+    """CPU samples of one `perf record` file by shared object and by symbol."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return {"error": "perf not on PATH"}
+    out: dict[str, Any] = {}
+    for key, sort in (("by_object", "dso"), ("by_symbol", "dso,sym")):
+        report = subprocess.run(  # noqa: S603 - perf on our own file
+            [perf, "report", "-i", str(path), "--stdio", "--sort", sort],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        out[key] = parse_perf_report(report.stdout)[:top]
+    return out
 
 
 def summarize_file(path: Path, top: int = 15) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from shared.items import utcnow
 from bench import costs, gateway, growth, latency, pipeline
 from bench.items import corpus, ingested_fields, word_count
 from bench.procs import REPO, Stack, redis_version
-from bench.profiles import summarize_file
+from bench.profiles import perf_summary, summarize_file
 from bench.stats import clean, evaluate, figure, median, paired_ratios
 from bench.wrk import wrk_path
 
@@ -114,7 +114,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile",
         action="store_true",
         help="one more e2e and transport run under py-spy (if on PATH); "
-        "stacks in bench/results/profiles/",
+        "stacks in profiles/ beside --out",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument(
@@ -238,6 +238,10 @@ def _summary(runs: Sequence[pipeline.RunResult]) -> dict[str, Any]:
         "cpu_us_per_item": figure([r.cpu_us_per_item for r in runs], "us/item"),
         "cpu_us_per_item_by_process": _by_process(runs),
         "client_cpu_us_per_item": median(r.client_cpu_s * 1e6 / r.items for r in runs),
+        "system_share_by_process": {
+            n: median(r.as_dict()["system_share_by_process"].get(n) or math.nan for r in runs)
+            for n in runs[0].cpu_s
+        },
         "runs": [r.as_dict() for r in runs],
     }
 
@@ -360,9 +364,9 @@ def run_profiles(
     plan: Plan, workdir: Path, args: argparse.Namespace, say: Callable[[str], None]
 ) -> dict[str, Any]:
     exe = shutil.which("py-spy")
-    if exe is None:
-        return {"skipped": "py-spy not on PATH (it is not in the lock; see docs/performance.md)"}
-    outdir = RESULTS / "profiles"
+    if exe is None and shutil.which("perf") is None:
+        return {"skipped": "neither py-spy nor perf on PATH (see docs/performance.md)"}
+    outdir = args.out.parent / "profiles"
     subs = corpus(plan.items)
     now = utcnow()
     entries = [ingested_fields(s, now) for s in subs]
@@ -385,7 +389,12 @@ def run_profiles(
         verify=False,
         profiler=pipeline.Profiler(exe, outdir, "noop"),
     )
-    return {path.stem: summarize_file(path) for path in sorted(outdir.glob("*.txt"))}
+    summaries: dict[str, Any] = {
+        f"py-spy {path.stem}": summarize_file(path) for path in sorted(outdir.glob("*.txt"))
+    }
+    for path in sorted(outdir.glob("*.perf.data")):
+        summaries[f"perf {path.name.removesuffix('.perf.data')}"] = perf_summary(path)
+    return summaries
 
 
 def run_latency(

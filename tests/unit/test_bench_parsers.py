@@ -9,7 +9,7 @@ import pytest
 
 from bench.httpload import parse_head, request_bytes
 from bench.procs import parse_stat_ticks
-from bench.profiles import bucket_of, frame_name, summarize
+from bench.profiles import bucket_of, frame_name, parse_perf_report, summarize
 from bench.run import PROFILES, Plan, table, write
 from bench.stats import evaluate, figure
 from bench.wrk import duration_ms, parse_wrk
@@ -80,10 +80,12 @@ def test_profile_summary() -> None:
         "process 1;run (asyncio/base_events.py:600);validate (pydantic/main.py:10) 30",
         "process 1;run (asyncio/base_events.py:600);handle (/x/services/enrichment/src/"
         "enrichment/handler.py:5) 10",
+        "process 1;run (asyncio/base_events.py:600);select (selectors.py:468) 60",
         "garbage line",
     ]
     summary = summarize(lines)
     assert summary["samples"] == 40
+    assert summary["idle_samples"] == 60
     assert summary["top_self"][0]["name"] == "validate (pydantic/main.py)"
     assert summary["top_self"][0]["share"] == pytest.approx(0.75)
     buckets = {b["name"]: b["samples"] for b in summary["buckets"]}
@@ -92,6 +94,8 @@ def test_profile_summary() -> None:
     assert totals["run (asyncio/base_events.py)"] == 40
     assert frame_name("f (a/b/c.py:3)") == "f (b/c.py)"
     assert bucket_of("send (/v/redis/asyncio/connection.py:1)") == "redis-py"
+    assert bucket_of("read (redis/_parsers/resp3.py:9)") == "redis-py"
+    assert bucket_of("step (shared/delivery/worker.py:186)") == "shared.delivery"
 
 
 def test_result_json_shape_and_table(tmp_path: Path) -> None:
@@ -125,3 +129,21 @@ def test_profiles_are_complete_plans() -> None:
     assert all(isinstance(plan, Plan) for plan in PROFILES.values())
     assert PROFILES["full"].growth_sizes[-1] == 1_000_000
     assert PROFILES["default"].items == 20_000
+
+
+def test_parse_perf_report() -> None:
+    text = """# Samples: 425  of event 'cpu-clock'
+#
+# Overhead  Shared Object
+# ........  ....................
+#
+    61.20%  libpython3.11.so.1.0
+    20.05%  [kernel.kallsyms]
+     0.75%  _pydantic_core.cpython-311-x86_64-linux-gnu.so
+"""
+    rows = parse_perf_report(text)
+    assert rows[0] == {"name": "libpython3.11.so.1.0", "share": pytest.approx(0.612)}
+    assert [r["name"] for r in rows][1:] == [
+        "[kernel.kallsyms]",
+        "_pydantic_core.cpython-311-x86_64-linux-gnu.so",
+    ]
