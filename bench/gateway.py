@@ -11,7 +11,10 @@ round so drift hits both alike.
 
 Endpoints:
 - hot: /v1/feed (the first page: the gateway's page cache answers it);
-- deep: /v1/feed?cursor=<half-way down the feed> (never cached);
+- deep: /v1/feed?cursor=<half-way down the feed> (one page, again and again);
+- deep_varied: 200 different cursors from 10% to 90% down the feed, in turn (a
+  wrk Lua script): no single-page cache can answer these, so this is the figure
+  for "deep pages";
 - filtered: /v1/feed?<facet>=<value> (the first page of the largest tag's feed, cached);
 - filtered_deep: the same filter with a cursor half-way down it;
 - bare_hot: the bare app's copy of the hot page (same body, same headers);
@@ -58,6 +61,23 @@ async def _fill(url: str, items: int) -> dict[str, Any]:
         await client.aclose()
 
 
+async def _cursors(url: str, key: str, count: int) -> list[str]:
+    """`count` cursors spread from 10% to 90% of the way down the feed `key`."""
+    client = connect(url)
+    try:
+        size = int(await client.zcard(key))
+        out = []
+        for k in range(count):
+            offset = int(size * (0.1 + 0.8 * k / max(count - 1, 1)))
+            members = await client.zrange(
+                key, "+", "-", desc=True, bylex=True, offset=offset, num=1
+            )
+            out.append(encode_cursor(members[0]))
+        return out
+    finally:
+        await client.aclose()
+
+
 async def _cursor(url: str, key: str) -> str:
     client = connect(url)
     try:
@@ -79,7 +99,16 @@ def gateway_run(
         endpoints = {
             "hot": f"{gateway.url}/v1/feed",
             "deep": f"{gateway.url}/v1/feed?cursor={deep}",
+            "deep_varied": f"{gateway.url}/v1/feed",
         }
+        varied = workdir / "deep_paths.txt"
+        varied.write_text(
+            "".join(
+                f"/v1/feed?cursor={c}\n"
+                for c in asyncio.run(_cursors(stack.redis_url, FEED_ALL, 200))
+            )
+        )
+        paths_files = {"deep_varied": varied}
         if "filter" in info:
             facet, value, _ = info["filter"]
             key = f"{FEED_ALL.rsplit(':', 1)[0]}:{facet}:{value}"
@@ -117,7 +146,13 @@ def gateway_run(
         for _ in range(runs):
             round_: dict[str, dict[str, Any]] = {}
             for name, url in endpoints.items():
-                round_[name] = load(url, connections=connections, threads=threads, seconds=seconds)
+                round_[name] = load(
+                    url,
+                    connections=connections,
+                    threads=threads,
+                    seconds=seconds,
+                    paths_file=paths_files.get(name),
+                )
                 time.sleep(0.5)
             rounds.append(round_)
         stack.check_alive()

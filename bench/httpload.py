@@ -223,9 +223,9 @@ class SseReader:
 
 @dataclass
 class GetLoad:
-    """Fallback for wrk: `connections` keep-alive clients GET one URL for `seconds`."""
+    """Fallback for wrk: `connections` keep-alive clients GET the URLs in turn for `seconds`."""
 
-    url: str
+    urls: Sequence[str]
     connections: int = 50
     seconds: float = 5.0
     latencies: list[float] = field(default_factory=list)
@@ -233,18 +233,20 @@ class GetLoad:
     non_2xx: int = 0
 
     async def run(self) -> dict[str, float | int | str]:
-        host, port = _host_port(self.url)
-        raw = request_bytes("GET", self.url)
+        host, port = _host_port(self.urls[0])
+        raws = [request_bytes("GET", url) for url in self.urls]
         stop_at = time.monotonic() + self.seconds
         clock: Callable[[], float] = time.monotonic
 
-        async def client() -> None:
+        async def client(offset: int) -> None:
             conn = await Connection(host, port).open()
+            turn = offset
             try:
                 while clock() < stop_at:
+                    turn += 1
                     started = clock()
                     try:
-                        status, _ = await conn.send(raw)
+                        status, _ = await conn.send(raws[turn % len(raws)])
                     except (OSError, asyncio.IncompleteReadError):
                         self.errors += 1
                         await conn.close()
@@ -256,7 +258,7 @@ class GetLoad:
                 await conn.close()
 
         started = clock()
-        await asyncio.gather(*(client() for _ in range(self.connections)))
+        await asyncio.gather(*(client(n * 7919) for n in range(self.connections)))
         elapsed = clock() - started
         dist = distribution([latency * 1000 for latency in self.latencies])
         return {

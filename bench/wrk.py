@@ -6,6 +6,7 @@ import asyncio
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from bench.httpload import GetLoad
@@ -52,13 +53,51 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
-def load(url: str, *, connections: int, threads: int, seconds: float) -> dict[str, Any]:
-    """One load run against `url`: wrk if installed, else the Python load generator."""
+# Each request takes the next path of a list (each thread from its own random start):
+# many different pages, so no single-page cache answers them all.
+_PATHS_SCRIPT = """
+local paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+local i = 0
+init = function(args)
+  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+  i = math.random(#paths)
+end
+request = function()
+  i = (i %% #paths) + 1
+  return wrk.format(nil, paths[i])
+end
+"""
+
+
+def paths_script(paths_file: Path) -> str:
+    return _PATHS_SCRIPT % str(paths_file)
+
+
+def load(
+    url: str,
+    *,
+    connections: int,
+    threads: int,
+    seconds: float,
+    paths_file: Path | None = None,
+) -> dict[str, Any]:
+    """One load run against `url` (or, with `paths_file`, against its host with the
+    paths listed one a line, in turn): wrk if installed, else the Python load generator."""
     exe = wrk_path()
     if exe is None:
-        return asyncio.run(GetLoad(url, connections, seconds).run())
+        urls = [url]
+        if paths_file is not None:
+            root = url.split("/", 3)
+            urls = [f"{root[0]}//{root[2]}{path}" for path in paths_file.read_text().split()]
+        return asyncio.run(GetLoad(urls, connections, seconds).run())
+    script: list[str] = []
+    if paths_file is not None:
+        lua = paths_file.with_suffix(".lua")
+        lua.write_text(paths_script(paths_file))
+        script = ["-s", str(lua)]
     completed = subprocess.run(  # noqa: S603 - wrk with our own arguments
-        [exe, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url],
+        [exe, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", *script, url],
         capture_output=True,
         text=True,
         timeout=seconds + 60,

@@ -91,7 +91,7 @@ def test_evaluate_gives_every_target_with_its_value() -> None:
         "pipeline": {"items_per_s": figure([3500, 2500, 3100], "items/s")},
         "gateway": {
             "hot_page_ratio": figure([0.9], "x"),
-            "endpoints": {"deep": {"rps": figure([900], "req/s")}},
+            "endpoints": {"deep_varied": {"rps": figure([900], "req/s")}},
         },
     }
     verdicts = {v["key"]: v for v in evaluate(figures)}
