@@ -133,6 +133,15 @@ ORG_HEADS = words(
 # Words that join the parts of an organisation's name: "Ministry of Foreign Affairs".
 ORG_JOINERS = words("of for and the on")
 
+# Days and months: "Kyiv Tuesday" in a headline is still Kyiv.
+TIME_WORDS = words(
+    """
+    monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december jan feb mar apr jun jul aug
+    sep sept oct nov dec
+    """
+)
+
 # Words before a name that are not part of it and say nothing about it.
 OPENERS = words(
     """
@@ -199,9 +208,9 @@ def classify(word: str) -> int:
 
 def is_name_word(word: str) -> bool:
     """Could be part of a person's name: capitalized, not an acronym, not a
-    title, an opener, a demonym or an organisation word."""
+    title, an opener, a demonym, an organisation word or a speech verb."""
     return (
         word[0].isupper()
         and not (word.isupper() and len(word) > 1)
-        and not classify(word) & (NOT_A_NAME | TITLE | ORG_HEAD)
+        and not classify(word) & (NOT_A_NAME | TITLE | ORG_HEAD | SPEECH)
     )

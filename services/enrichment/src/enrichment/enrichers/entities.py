@@ -294,16 +294,28 @@ class EntityFinder:
             ):
                 return 0.0  # "Andrew Jackson", "Alexander Pushkin"
         confident = CONFIDENCE_WORLD if world else CONFIDENCE_NEWSROOM
-        if "\u0400" <= text[end - 1] <= "\u04ff":
-            # "міністр закордонних справ Росії Михайло Галузін": a genitive
-            # place is often followed by a name.
+        last = t.word_ending(end)
+        if last is not None and (
+            last[0].endswith(_POSSESSIVE)  # "Ukraine's Khortytsia group"
+            or (
+                "\u0400" <= last[0][0] <= "\u04ff"
+                and (norm(last[0]) != last[0] or last[0].isupper())
+            )
+        ):
+            # "міністр закордонних справ Росії Михайло Галузін", "посланник США
+            # Кит Келлог": a place in a case form (or an abbreviation, which
+            # does not decline) is often followed by a name, not part of it.
             return confident
         if text[end : end + 1] == " " and text[end + 1 : end + 2].isupper():
             following = t.next_word(end)
-            if following is not None and not lexicon.classify(following[0]) & (
-                lexicon.NOT_A_NAME | lexicon.TITLE
+            if (
+                following is not None
+                and not lexicon.is_title(following[0])
+                and following[0].lower() not in lexicon.TIME_WORDS
             ):
-                return 0.0  # "Washington Post", "Kyiv University", "Sofia Ivanova"
+                # "Washington Post", "Kyiv City Council", "Sofia Ivanova",
+                # "Александр Стубб"
+                return 0.0
         return confident
 
     # -- pass 2: heuristics --------------------------------------------------
@@ -446,8 +458,8 @@ class EntityFinder:
                 return True
             if lexicon.is_org_head(word):
                 inside_organisation = True  # "... of the Regional Administration Name"
-            elif word[0].isupper() and not inside_organisation:
-                return False
+            elif word[0].isupper() and not inside_organisation and previous[1] not in t.used:
+                return False  # (a place may stand between: "голова Львова Андрій Садовий")
             position = previous[1]
         return False
 

@@ -58,6 +58,7 @@ _AFTER_PRONOUN = re.compile(
 _AFTER_VERB_NAME = re.compile(rf"{_TAIL}(?:{_VERBS_AFTER}) (?:the )?({_NAME})")
 _AFTER_NAME_VERB = re.compile(rf"{_TAIL}({_NAME}),? (?:also )?(?:{_VERBS_AFTER})\b")
 _CAPITALIZED = re.compile(rf"[{UPPER}][\w'’\-]*")
+_NEXT_CAPITALIZED = re.compile(rf" ([{UPPER}][\w'’\-]*)")
 _SENTENCE_START = re.compile(r"(?:^|[.!?…]\s+|\n)(?=[^.!?…\n]*$)")
 _PRONOUN_WORDS = frozenset(_PRONOUN.split("|"))
 _TRIM = " ,;:—–-"
@@ -161,6 +162,14 @@ class _Resolver:
         return " ".join(names) if len(names) >= 2 else None
 
     def _known(self, candidate: str) -> str | None:
+        person = self._lookup(candidate)
+        if person is None and " " not in candidate and self._mentions is None:
+            # a surname as the text wrote it ("Терехов" after "Ігор Терехов")
+            self.mentions()
+            person = self.by_word.get(norm(candidate))
+        return person
+
+    def _lookup(self, candidate: str) -> str | None:
         key = key_of(candidate)
         person = self.by_word.get(norm(candidate)) or self.by_word.get(key)
         if person:
@@ -171,15 +180,23 @@ class _Resolver:
         return None
 
     def mentions(self) -> list[tuple[int, str]]:
+        """Where people are named in the text (full names first, then single words)."""
         if self._mentions is None:
             found: list[tuple[int, str]] = []
+            skip_to = -1
             for match in _CAPITALIZED.finditer(self.text):
+                if match.start() < skip_to:
+                    continue
                 word = match.group()
-                person = self._known(word)
+                person = None
+                following = _NEXT_CAPITALIZED.match(self.text, match.end())
+                if following:
+                    person = self._lookup(f"{word} {following.group(1)}")
+                    if person:
+                        self.by_word.setdefault(norm(following.group(1)), person)
+                        skip_to = following.end()
                 if person is None:
-                    following = re.match(rf" [{UPPER}][\w'’\-]*", self.text[match.end() :])
-                    if following:
-                        person = self._known(word + following.group())
+                    person = self._lookup(word)
                 if person:
                     found.append((match.start(), person))
             self._mentions = found
