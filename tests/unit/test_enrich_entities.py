@@ -1,0 +1,301 @@
+"""Enrichment: people, organisations and places, from gazetteers and heuristics."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from enrichment.config import EnrichmentConfig
+from enrichment.enrichers import entities, text
+from enrichment.enrichers.entities import EntityEnricher
+from shared.items import Entity, NewsItem
+
+SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_article.txt"
+AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
+SEED_HEADLINE = (
+    "Russia wants Ukraine to give up occupied territories, NATO and EU membership "
+    "to start peace talks"
+)
+
+
+def item(body: str, headline: str = "", **kw: Any) -> NewsItem:
+    paragraphs = [p.strip() for p in body.split("\n\n") if p.strip()]
+    news = NewsItem(
+        uri="urn:newsfeed:test:entities",
+        version=1,
+        firstcreated=AT,
+        versioncreated=AT,
+        headline=headline,
+        body_html="".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs),
+        **kw,
+    )
+    return news.model_copy(update=text.enrich(news))
+
+
+def names(fields: dict[str, Any], field: str) -> list[str]:
+    return [e.name for e in fields[field]]
+
+
+def seed_item() -> NewsItem:
+    return item(SEED.read_text(encoding="utf-8"), SEED_HEADLINE)
+
+
+@pytest.fixture(scope="module")
+def heuristics_only(tmp_path_factory: pytest.TempPathFactory) -> EntityEnricher:
+    """No newsroom entries, no world gazetteer: what the heuristics find alone."""
+    empty = tmp_path_factory.mktemp("gazetteer") / "empty.yaml"
+    empty.write_text("people: []\n", encoding="utf-8")
+    return EntityEnricher(EnrichmentConfig(gazetteer_path=empty), world=False)
+
+
+# -- the seed article --------------------------------------------------------------
+
+
+def test_the_seed_article_yields_its_people_organisations_and_places() -> None:
+    fields = entities.enrich(seed_item())
+    assert {"Mikhail Galuzin", "Volodymyr Zelensky", "Andriy Yermak", "Vladimir Putin"} <= set(
+        names(fields, "people")
+    )
+    assert {"NATO", "EU", "TASS", "UN"} <= set(names(fields, "organisations"))
+    assert {"Ukraine", "Russia"} <= set(names(fields, "places"))
+
+
+def test_the_seed_article_has_no_false_people() -> None:
+    people = names(entities.enrich(seed_item()), "people")
+    assert sorted(people) == [
+        "Andriy Yermak",
+        "Mikhail Galuzin",
+        "Vladimir Putin",
+        "Volodymyr Zelensky",
+    ]
+
+
+def test_heuristics_alone_find_the_seed_articles_people(heuristics_only: EntityEnricher) -> None:
+    fields = heuristics_only.enrich(seed_item())
+    people = {e.name: e for e in fields["people"]}
+    # Titles before ("President ..."), after ("..., Russian deputy foreign
+    # minister,"), and before a comma ("Chief of Staff, ..."); surnames alone
+    # ("Galuzin also said", "Following Galuzin’s claim") are coreferences.
+    assert sorted(people) == [
+        "Andriy Yermak",
+        "Mikhail Galuzin",
+        "Vladimir Putin",
+        "Volodymyr Zelensky",
+    ]
+    assert all(e.creator == "heuristic" for e in people.values())
+    assert people["Mikhail Galuzin"].relevance == 60  # three mentions
+    assert all(e.literal and e.uri is None for e in people.values())
+
+
+# -- ninjs shape -------------------------------------------------------------------
+
+
+def test_entities_have_the_ninjs_shape() -> None:
+    fields = entities.enrich(seed_item())
+    ukraine = next(e for e in fields["places"] if e.name == "Ukraine")
+    assert ukraine.uri == "https://sws.geonames.org/690791/"
+    assert ukraine.literal is None
+    assert ukraine.rel == "mentioned"
+    assert ukraine.creator == "gazetteer"
+    assert ukraine.confidence is not None
+    assert 0 < ukraine.confidence <= 1
+    assert ukraine.relevance == 100  # in the headline and mentioned often
+    putin = next(e for e in fields["people"] if e.name == "Vladimir Putin")
+    assert (putin.uri, putin.literal, putin.relevance) == (None, "vladimir-putin", 20)
+
+
+def test_entities_come_in_order_of_first_mention() -> None:
+    fields = entities.enrich(item("Putin met Lukashenko. Later Zelensky spoke to Putin."))
+    assert names(fields, "people") == [
+        "Vladimir Putin",
+        "Alexander Lukashenko",
+        "Volodymyr Zelensky",
+    ]
+
+
+# -- precision ---------------------------------------------------------------------
+
+
+def test_an_opener_before_a_surname_is_not_part_of_the_name() -> None:
+    people = entities.enrich(item("Following Galuzin’s claim, officials said nothing."))["people"]
+    assert [e.name for e in people] == ["Mikhail Galuzin"]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Despite frequent calls for a ceasefire, the fighting went on.",
+        "In November, the talks stalled.",
+        "He wrote on Telegram that the talks were over.",
+        "Read more about the Restoration of the old town.",
+        "The Foreign Minister Said Nothing.",
+    ],
+)
+def test_sentence_openers_and_platforms_are_not_people(sentence: str) -> None:
+    assert entities.enrich(item(sentence))["people"] == ()
+
+
+def test_a_place_glued_to_other_capitalized_words_is_not_a_place() -> None:
+    fields = entities.enrich(
+        item(
+            "The Washington Post reported that Andrew Jackson Smith and Sofia Ivanova "
+            "studied at Kyiv University."
+        )
+    )
+    assert names(fields, "places") == []
+    assert {"Washington Post", "Kyiv University"} <= set(names(fields, "organisations"))
+
+
+def test_ambiguous_place_names_need_a_locative() -> None:
+    assert names(entities.enrich(item("Reading the letter, he paused.")), "places") == []
+    assert names(entities.enrich(item("The rally was held in Reading.")), "places") == ["Reading"]
+
+
+def test_the_same_surname_is_not_the_same_person() -> None:
+    fields = entities.enrich(
+        item("Deputy Prime Minister Oleksii Kuleba said exports had recovered.")
+    )
+    assert names(fields, "people") == ["Oleksii Kuleba"]
+
+
+def test_a_possessive_owner_is_a_place_too() -> None:
+    fields = entities.enrich(item("Ukraine's General Staff said the attack was repelled."))
+    assert names(fields, "places") == ["Ukraine"]
+    assert names(fields, "organisations") == ["General Staff of the Armed Forces of Ukraine"]
+
+
+# -- heuristics --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sentence", "person"),
+    [
+        ("Foreign policy analyst Ivan Fechko said the crisis was a setback.", "Ivan Fechko"),
+        ("Olena Kovalchuk, a retired teacher, hands out candles.", "Olena Kovalchuk"),
+        ('"We will rebuild," said Taras Boiko of the city council.', "Taras Boiko"),
+        ("Mayor Oleksandr Lomako said several sites had been hit.", "Oleksandr Lomako"),
+        (
+            "Очільник обласної військової адміністрації Олег Кіпер повідомив про атаку.",
+            "Олег Кіпер",
+        ),
+    ],
+)
+def test_titled_and_speaking_people_are_found(sentence: str, person: str) -> None:
+    fields = entities.enrich(item(sentence))
+    assert names(fields, "people") == [person]
+    assert fields["people"][0].creator == "heuristic"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "organisation"),
+    [
+        (
+            "The Central Electoral Commission said turnout was high.",
+            "Central Electoral Commission",
+        ),
+        (
+            "The Coordination Headquarters for the Treatment of Prisoners of War confirmed it.",
+            "Coordination Headquarters for the Treatment of Prisoners of War",
+        ),
+        (
+            "The National Union of Journalists of Ukraine counted the dead.",
+            "National Union of Journalists of Ukraine",
+        ),
+    ],
+)
+def test_organisation_names_are_found_whole(sentence: str, organisation: str) -> None:
+    fields = entities.enrich(item(sentence))
+    assert names(fields, "organisations") == [organisation]
+    assert names(fields, "places") == []  # "of Ukraine" is part of the name
+
+
+def test_the_headline_gets_gazetteer_names_only() -> None:
+    fields = entities.enrich(item("Nothing here.", "Zelensky Meets Cypriot Leader In Nicosia"))
+    assert names(fields, "people") == ["Volodymyr Zelensky"]
+    assert names(fields, "places") == ["Nicosia"]
+
+
+# -- Ukrainian and Russian ---------------------------------------------------------
+
+
+def test_case_forms_meet_their_names() -> None:
+    fields = entities.enrich(
+        item(
+            "Зеленського підтримали в Україні, а переговори з Росією відклали. "
+            "У Києві та Харкові оголосили тривогу."
+        )
+    )
+    assert names(fields, "people") == ["Volodymyr Zelensky"]
+    assert names(fields, "places") == ["Ukraine", "Russia", "Kyiv", "Kharkiv"]
+
+
+def test_a_genitive_place_before_a_name_is_kept() -> None:
+    fields = entities.enrich(item("Заступник міністра закордонних справ Росії Михайло Галузін."))
+    assert names(fields, "places") == ["Russia"]
+    assert names(fields, "people") == ["Mikhail Galuzin"]
+
+
+# -- the gazetteer file ------------------------------------------------------------
+
+
+def test_a_newsroom_gazetteer_adds_people_with_aliases(tmp_path: Path) -> None:
+    path = tmp_path / "newsroom.yaml"
+    path.write_text(
+        "people:\n"
+        "  - name: Olha Stefanishyna\n"
+        "    uri: https://www.wikidata.org/wiki/Q0\n"
+        "    aliases: [Stefanishyna, Ольга Стефанішина]\n",
+        encoding="utf-8",
+    )
+    enricher = EntityEnricher(EnrichmentConfig(gazetteer_path=path), world=False)
+    fields = enricher.enrich(item("Ольгу Стефанішину призначили послом. Stefanishyna said yes."))
+    (person,) = fields["people"]
+    assert (person.name, person.uri, person.creator) == (
+        "Olha Stefanishyna",
+        "https://www.wikidata.org/wiki/Q0",
+        "gazetteer",
+    )
+    assert person.relevance == 40  # two mentions
+
+
+def test_the_version_names_the_gazetteer(tmp_path: Path) -> None:
+    path = tmp_path / "newsroom.yaml"
+    path.write_text("people: []\n", encoding="utf-8")
+    default = EntityEnricher(EnrichmentConfig())
+    custom = EntityEnricher(EnrichmentConfig(gazetteer_path=path))
+    assert default.VERSION.startswith(f"{entities.VERSION}+")
+    assert default.VERSION != custom.VERSION
+    path.write_text("people: [{name: Somebody Else}]\n", encoding="utf-8")
+    assert EntityEnricher(EnrichmentConfig(gazetteer_path=path)).VERSION != custom.VERSION
+
+
+def test_a_bad_gazetteer_entry_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newsroom.yaml"
+    path.write_text("people:\n  - aliases: [Nameless]\n", encoding="utf-8")
+    enricher = EntityEnricher(replace(EnrichmentConfig(), gazetteer_path=path), world=False)
+    with pytest.raises(ValueError, match="name"):
+        enricher.enrich(item("Nameless said so."))
+
+
+# -- upstream entities, determinism ------------------------------------------------
+
+
+def test_entities_from_the_source_are_kept_first() -> None:
+    given = Entity(name="Volodymyr Zelensky", uri="https://example.org/z", creator="source")
+    news = item("Zelensky met Putin.", people=(given,))
+    people = entities.enrich(news)["people"]
+    assert people[0] == given
+    assert [e.name for e in people] == ["Volodymyr Zelensky", "Vladimir Putin"]
+
+
+def test_re_enriching_replaces_our_own_entities() -> None:
+    news = seed_item()
+    once = news.model_copy(update=entities.enrich(news))
+    twice = once.model_copy(update=entities.enrich(once))
+    assert twice.people == once.people
+    assert twice.places == once.places
+    assert entities.enrich(news) == entities.enrich(news)
