@@ -18,35 +18,33 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
-from shared.items import URI_MAX, NewsItem
 from shared.readmodel import BadCursor, FeedPage, ItemLookup, ReadModelReader
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway import api as api_routes
 from gateway import rawpage
+from gateway.api import lookup
 from gateway.cache import PageCache
 from gateway.query import (
     DEFAULT_LIMIT,
     BadRequest,
     FeedQuery,
     parse_feed,
-    parse_item,
     parse_none,
     parse_stream,
 )
 from gateway.rawpage import RawPage, raw_page
-from gateway.render import api, jsonfeed, syndication
+from gateway.render import jsonfeed, syndication
 from gateway.render.html import HtmlRenderer
 from gateway.render.links import FeedLinks
-from gateway.render.ninjs import to_ninjs
 from gateway.responses import (
     API_HEADERS,
     GONE,
     HTML,
     IMMUTABLE,
-    ITEM,
     JSON,
     LIVE_FEED,
     NO_STORE,
@@ -64,7 +62,6 @@ from gateway.tail import Tail
 log = logging.getLogger("newsfeed.gateway")
 
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
-_BAD_URI = re.compile(r"[\s\x00-\x1f]")
 STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -110,10 +107,6 @@ def base_url(request: Request, public_url: str | None) -> str:
         host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
     root = str(request.scope.get("root_path", "")).rstrip("/")
     return f"{request.url.scheme}://{host}{root}"
-
-
-def valid_uri(uri: str) -> bool:
-    return 0 < len(uri) <= URI_MAX and _BAD_URI.search(uri) is None
 
 
 def load_static() -> dict[str, tuple[str, bytes]]:
@@ -298,49 +291,13 @@ class Gateway:
     # --- items --------------------------------------------------------------
 
     async def _lookup(self, uri: str) -> ItemLookup:
-        return await self.reader.item(uri) if valid_uri(uri) else ItemLookup(None)
-
-    def _gone(self, request: Request, item: NewsItem, *, html: bool) -> Response:
-        uri = item.uri
-        if html:
-            note = f" Note: {item.ednote}" if item.ednote else ""
-            return self.error(
-                request, 410, f"This item was withdrawn.{note}", html=True, cache_control=GONE
-            )
-        return self.error(
-            request, 410, f"item {uri!r} was withdrawn", {"ednote": item.ednote}, cache_control=GONE
-        )
+        return await lookup(self.reader, uri)
 
     async def item(self, request: Request) -> Response:
-        uri = request.path_params["uri"]
-        try:
-            params = parse_item(request.query_params.multi_items())
-        except BadRequest as error:
-            return self.bad_request(request, error)
-        found = await self._lookup(uri)
-        if found.item is None:
-            return self.error(request, 404, f"no item {uri!r}")
-        if found.killed:
-            return self._gone(request, found.item, html=False)
-        if params.format == "ninjs":
-            body = orjson.dumps(to_ninjs(found.item))
-        else:
-            body = api.item_body(found.item)
-        return respond(request, render(body, JSON, ITEM))
+        return await api_routes.item(request, self.reader)
 
     async def versions(self, request: Request) -> Response:
-        uri = request.path_params["uri"]
-        try:
-            parse_none(request.query_params.multi_items())
-        except BadRequest as error:
-            return self.bad_request(request, error)
-        found = await self.reader.versions(uri) if valid_uri(uri) else None
-        if found is None or found.current is None:
-            return self.error(request, 404, f"no item {uri!r}")
-        if found.killed:
-            return self._gone(request, found.current, html=False)
-        body = api.versions_body(found.current, found.previous)
-        return respond(request, render(body, JSON, ITEM))
+        return await api_routes.versions(request, self.reader)
 
     async def item_page(self, request: Request) -> Response:
         uri = request.path_params["uri"]
@@ -353,7 +310,10 @@ class Gateway:
         if found.item is None:
             return self.error(request, 404, "There is no such item in the feed.", html=True)
         if found.killed:
-            return self._gone(request, found.item, html=True)
+            note = f" Note: {found.item.ednote}" if found.item.ednote else ""
+            return self.error(
+                request, 410, f"This item was withdrawn.{note}", html=True, cache_control=GONE
+            )
         body = self.html.item_page(found.item)
         return respond(request, render(body, HTML, REVALIDATE, self.page_headers))
 
