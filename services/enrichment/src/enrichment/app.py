@@ -37,35 +37,59 @@ class Settings(RedisSettings, DeliverySettings):
         min_length=2,
         description="ISO 639-1 codes the language detector chooses among (loaded lazily)",
     )
-    enrich_language_sample_chars: int = Field(default=100, ge=30, le=5000)
-    enrich_language_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    enrich_language_sample_chars: int = Field(
+        default=100, ge=30, le=5000, description="characters of lowercase words the detector reads"
+    )
+    enrich_language_min_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="below it, no language is set"
+    )
     enrich_words_per_minute: dict[str, int] = Field(
         default=dict(defaults.DEFAULT_WORDS_PER_MINUTE),
         description="reading speed per language (primary subtag)",
     )
-    enrich_default_words_per_minute: int = Field(default=230, ge=50, le=1000)
+    enrich_default_words_per_minute: int = Field(
+        default=230, ge=50, le=1000, description="reading speed of other languages"
+    )
     enrich_chars_per_minute: dict[str, int] = Field(
         default=dict(defaults.DEFAULT_CHARS_PER_MINUTE),
         description="reading speed in characters for Chinese, Japanese and Korean",
     )
-    enrich_description_max_chars: int = Field(default=240, ge=40, le=2000)
+    enrich_description_max_chars: int = Field(
+        default=240, ge=40, le=2000, description="length of the excerpt made when there is none"
+    )
     enrich_gazetteer_path: Path | None = Field(
         default=None, description="newsroom gazetteer YAML (default: the shipped one)"
     )
     enrich_tag_rules_path: Path | None = Field(
         default=None, description="tag rules YAML (default: the shipped one)"
     )
-    enrich_min_city_population: int = Field(default=200_000, ge=1000)
-    enrich_min_city_population_by_country: dict[str, int] = Field(
-        default=dict(defaults.DEFAULT_MIN_POPULATION_BY_COUNTRY)
+    enrich_min_city_population: int = Field(
+        default=200_000, ge=1000, description="world-gazetteer cities are listed from this size"
     )
-    enrich_quote_min_words: int = Field(default=4, ge=1)
+    enrich_min_city_population_by_country: dict[str, int] = Field(
+        default=dict(defaults.DEFAULT_MIN_POPULATION_BY_COUNTRY),
+        description="the same, per country (ISO 3166 alpha-2)",
+    )
+    enrich_quote_min_words: int = Field(
+        default=4, ge=1, description="shorter quotations are not statements"
+    )
 
     # Related stories.
-    related_window_size: int = Field(default=5000, ge=10, le=1_000_000)
-    related_window_seconds: int = Field(default=48 * 3600, ge=60)
-    related_max_distance: int = Field(default=28, ge=0, le=64)
-    related_assignment_ttl_seconds: int = Field(default=30 * 86400, ge=3600)
+    related_window_size: int = Field(
+        default=5000, ge=10, le=1_000_000, description="recent items a new one is compared with"
+    )
+    related_window_seconds: int = Field(
+        default=48 * 3600, ge=60, description="how recent they must be"
+    )
+    related_max_distance: int = Field(
+        default=28,
+        ge=0,
+        le=64,
+        description="SimHash bits (of 128) two reports of a story differ in",
+    )
+    related_assignment_ttl_seconds: int = Field(
+        default=30 * 86400, ge=3600, description="how long a uri keeps its cluster id"
+    )
 
     def enrichment_config(self) -> EnrichmentConfig:
         base = EnrichmentConfig()
