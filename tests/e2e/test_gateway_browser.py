@@ -207,6 +207,15 @@ def test_the_page_shows_the_feed_live_and_runs_nothing_it_is_sent(
     assert top.locator("h2.headline").inner_text() == fresh["headline"]
     assert top.locator(".reading-time").inner_text() == "1 min read"
 
+    # An updated item is refreshed in place and says so.
+    video_uri = DEMO[2]["uri"]
+    update = {**DEMO[2], "body_html": DEMO[2]["body_html"] + "<p>Update: subtitles added.</p>"}
+    assert pipeline.submit(update).status_code == 202
+    updated = page.locator(f'li[data-uri="{video_uri}"] .updated')
+    updated.wait_for()
+    assert updated.inner_text().startswith("(Updated: ")
+    assert "subtitles added" in page.locator(f'li[data-uri="{video_uri}"]').inner_text()
+
     # A killed item disappears.
     kill = {"uri": DEMO[1]["uri"], "pubstatus": "canceled", "ednote": "Withdrawn for review."}
     assert pipeline.submit(kill).status_code == 202
