@@ -1,6 +1,7 @@
-"""Feeds through the whole pipeline: two ingest replicas poll a local feed server
-(sources from a YAML file), items reach the gateway, hostile sources fail with
-their reason while the service keeps serving, and `newsfeed import` submits files."""
+"""Ingest as real processes: two replicas poll a local feed server (sources from
+a YAML file) onto news.ingested, hostile sources fail with their reason while the
+service keeps serving, and `newsfeed import` submits files. (That news.ingested
+reaches the gateway is tests/e2e/test_pipeline.py's business.)"""
 
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, feeds: FeedServer) -> Ite
             "NEWSFEED_FETCH_CONTACT": "mailto:ops@newsroom.example",
         },
         replicas={"ingest": 2},
+        only=("ingest",),
     ).start()
     yield running
     running.stop()
@@ -97,16 +99,19 @@ def settled(pipeline: Pipeline, source_id: str) -> dict[str, Any] | None:
     return state if state.get("last_outcome") else None
 
 
-def feed_items(pipeline: Pipeline) -> list[dict[str, Any]]:
-    response = httpx.get(f"{pipeline.gateway}/v1/feed", params={"limit": 100}, timeout=5)
-    return list(response.json()["items"])
+def ingested(pipeline: Pipeline) -> list[dict[str, Any]]:
+    client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+    try:
+        return [json.loads(fields["data"]) for _, fields in client.xrange(INGESTED)]
+    finally:
+        client.close()
 
 
-def test_feed_entries_reach_the_gateway_with_their_source_and_canonical_link(
+def test_feed_entries_become_ingested_events_with_source_and_canonical_link(
     pipeline: Pipeline,
 ) -> None:
     def wire_items() -> list[dict[str, Any]]:
-        return [i for i in feed_items(pipeline) if i.get("source") == "wire"]
+        return [i for i in ingested(pipeline) if i.get("source") == "wire"]
 
     items = poll(lambda: len(wire_items()) == 2 and wire_items())
     links = {item["link"] for item in items}
@@ -209,7 +214,7 @@ def test_newsfeed_import_submits_json_lines_and_reports_rejections(
     again = run_import(pipeline, path)
     assert again.returncode == 1
     assert "unchanged" in again.stdout
-    poll(lambda: any(i["uri"] == "urn:newsfeed:import:2" for i in feed_items(pipeline)))
+    assert any(i["uri"] == "urn:newsfeed:import:2" for i in ingested(pipeline))
 
 
 def test_newsfeed_import_reads_the_demo_ninjs_file(pipeline: Pipeline) -> None:
