@@ -1,15 +1,18 @@
 """Growth: page latency and Redis memory as the read model holds more items.
 
-One redis-server (no persistence: memory, not disk, is measured) is filled
-step by step to each size (bench.fill: publication's own script and keys).
-At each size:
+One redis-server (no persistence: memory, not disk, is measured): database 1
+holds a reference read model of the smallest size, database 0 is filled step
+by step to each size (bench.fill: publication's own script and keys). At
+each size, in rounds alternating the reference and the grown read model (so
+the ratio is against a baseline measured at the same moment):
 
 - page latency through `shared.readmodel.ReadModelReader.page` — what the
-  gateway calls for a page its cache does not hold: ZRANGE BYLEX + MGET + 20
-  NewsItem validations — for the first page and for a deep page (a cursor
-  half-way down the feed), `requests` sequential calls each; also the two
-  Redis round trips alone (no validation), to separate Redis's growth from
-  Python's constant cost;
+  gateway's HTML page, JSON Feed, RSS and Atom call for a page the cache does
+  not hold: ZRANGE BYLEX + MGET + 20 NewsItem validations — for the first
+  page and for a deep page (a cursor half-way down the feed), `requests`
+  sequential calls each; and the two Redis round trips alone (no
+  validation: close to the JSON API's path, which splices the stored
+  documents), to separate Redis's growth from Python's constant cost;
 - memory: (INFO used_memory now - before the first item) / items, against
   the mean byte length of the stored JSON documents (STRLEN of a sample).
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +41,7 @@ from shared.redis_client import connect
 
 from bench.fill import Filler, templates
 from bench.procs import Stack
-from bench.stats import distribution, ratio
-
-
-async def _time_calls(calls: int, fn: Any) -> list[float]:
-    out = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        await fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
+from bench.stats import distribution, median, ratio
 
 
 async def mid_cursor(client: aioredis.Redis, key: str = FEED_ALL) -> str:
@@ -56,7 +50,10 @@ async def mid_cursor(client: aioredis.Redis, key: str = FEED_ALL) -> str:
     return encode_cursor(members[0])
 
 
-async def page_latencies(client: aioredis.Redis, requests: int) -> dict[str, Any]:
+Call = Callable[[], Awaitable[object]]
+
+
+async def _calls(client: aioredis.Redis) -> dict[str, Call]:
     reader = ReadModelReader(client)
     cursor = await mid_cursor(client)
     deep_member = "(" + decode_cursor(cursor)
@@ -67,15 +64,31 @@ async def page_latencies(client: aioredis.Redis, requests: int) -> dict[str, Any
 
     for _ in range(20):  # warm the connection and the caches
         await reader.page(20)
-    result: dict[str, Any] = {}
-    for name, call in (
-        ("first", lambda: reader.page(20)),
-        ("deep", lambda: reader.page(20, cursor)),
-        ("first_redis_only", lambda: raw("+")),
-        ("deep_redis_only", lambda: raw(deep_member)),
-    ):
-        result[name] = distribution(await _time_calls(requests, call))
-    return result
+    return {
+        "first": lambda: reader.page(20),
+        "deep": lambda: reader.page(20, cursor),
+        "first_redis_only": lambda: raw("+"),
+        "deep_redis_only": lambda: raw(deep_member),
+    }
+
+
+async def paired_latencies(
+    reference: aioredis.Redis, grown: aioredis.Redis, requests: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Latency distributions of each kind of page on both read models, the calls
+    alternating one by one (reference, grown, reference, ...)."""
+    calls = (await _calls(reference), await _calls(grown))
+    out: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+    for name in calls[0]:
+        samples: tuple[list[float], list[float]] = ([], [])
+        for _ in range(requests):
+            for side in (0, 1):
+                started = time.perf_counter()
+                await calls[side][name]()
+                samples[side].append((time.perf_counter() - started) * 1000)
+        for side in (0, 1):
+            out[side][name] = distribution(samples[side])
+    return out
 
 
 async def memory_used(client: aioredis.Redis) -> int:
@@ -122,21 +135,32 @@ async def memory_breakdown(
 
 
 async def _growth(url: str, sizes: Sequence[int], requests: int, rounds: int) -> dict[str, Any]:
+    # Database 1 holds a reference read model of the smallest size for the whole
+    # run; database 0 grows. Each size's latencies are measured with calls that
+    # alternate between the two, so the ratio is taken against a baseline
+    # measured at the same moment (drift and a busy machine hit both alike).
+    sizes = sorted(sizes)
     client = connect(url)
+    reference = connect(url.rsplit("/", 1)[0] + "/1")
     try:
         items, made_by = templates()
+        await Filler(reference, items).fill_to(sizes[0])
         filler = Filler(client, items)
         await client.script_load("return 1")  # script cache and client buffers exist before
         empty = await memory_used(client)
         steps = []
-        for size in sorted(sizes):
+        for size in sizes:
             started = time.monotonic()
             await filler.fill_to(size)
             fill_s = time.monotonic() - started
             used = await memory_used(client)
             per_item = (used - empty) / size
             doc = await mean_doc_bytes(client, size)
-            runs = [await page_latencies(client, requests) for _ in range(rounds)]
+            runs, refs = [], []
+            for _ in range(rounds):
+                ref, run = await paired_latencies(reference, client, requests)
+                refs.append(ref)
+                runs.append(run)
             step: dict[str, Any] = {
                 "items": size,
                 "fill_seconds": fill_s,
@@ -148,21 +172,28 @@ async def _growth(url: str, sizes: Sequence[int], requests: int, rounds: int) ->
             }
             for name in runs[0]:
                 for stat in ("p50", "p99"):
-                    values = sorted(run[name][stat] for run in runs)
-                    step[f"{name}_{stat}_ms"] = values[len(values) // 2]
+                    step[f"{name}_{stat}_ms"] = median(run[name][stat] for run in runs)
+                step[f"{name}_p50_vs_reference"] = median(
+                    ratio(run[name]["p50"], ref[name]["p50"])
+                    for run, ref in zip(runs, refs, strict=True)
+                )
             steps.append(step)
-        return {"templates": made_by, "steps": steps}
+        return {"templates": made_by, "reference_items": sizes[0], "steps": steps}
     finally:
         await client.aclose()
+        await reference.aclose()
 
 
 def growth_run(workdir: Path, sizes: Sequence[int], requests: int, rounds: int) -> dict[str, Any]:
     with Stack(workdir, aof=False).start_redis() as stack:
         result = asyncio.run(_growth(stack.redis_url, sizes, requests, rounds))
-    steps = result["steps"]
-    small, large = steps[0], steps[-1]
-    result["first_page_ratio"] = ratio(large["first_p50_ms"], small["first_p50_ms"])
-    result["deep_page_ratio"] = ratio(large["deep_p50_ms"], small["deep_p50_ms"])
+    large = result["steps"][-1]
+    # p50 at the largest size over p50 at the smallest, measured in alternation.
+    result["first_page_ratio"] = large["first_p50_vs_reference"]
+    result["deep_page_ratio"] = large["deep_p50_vs_reference"]
     result["page_ratio"] = max(result["first_page_ratio"], result["deep_page_ratio"])
+    result["redis_only_page_ratio"] = max(
+        large["first_redis_only_p50_vs_reference"], large["deep_redis_only_p50_vs_reference"]
+    )
     result["memory_ratio"] = large["memory_ratio"]
     return result

@@ -211,8 +211,11 @@ def machine(workdir: Path) -> dict[str, Any]:
 
 def git_info(code: Path | None = None) -> dict[str, Any]:
     def at(root: Path) -> dict[str, Any]:
+        # A `git archive` export has no .git: its COMMIT file, if one was written, says.
+        marker = root / "COMMIT"
+        exported = marker.read_text().strip() if marker.is_file() else None
         return {
-            "commit": _run(["git", "-C", str(root), "rev-parse", "HEAD"]) or None,
+            "commit": _run(["git", "-C", str(root), "rev-parse", "HEAD"]) or exported,
             "dirty": bool(
                 _run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
             ),
@@ -415,9 +418,20 @@ def run_latency(
             f"  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
             f"max {result['max_ms']:.1f} ms"
         )
+    floor_rate = 50.0
+    say(f"latency floor: {int(floor_rate * 5)} items at {floor_rate:g}/s (no queueing)")
+    floor = latency.latency_run(
+        workdir / "lat-floor",
+        corpus(int(floor_rate), prefix="urn:bench:floorwarm"),
+        corpus(int(floor_rate * 5), prefix="urn:bench:floor"),
+        rate=floor_rate,
+        aof=not args.no_aof,
+    )
+    say(f"  p50 {floor['p50_ms']:.1f} ms  p99 {floor['p99_ms']:.1f} ms")
     return {
         "rate_per_s": plan.latency_rate,
         "items_per_run": n,
+        "floor": {**floor, "note": "one run at a rate far below capacity: the hops' own latency"},
         "p50_ms": figure([r["p50_ms"] for r in runs], "ms"),
         "p99_ms": figure([r["p99_ms"] for r in runs], "ms"),
         "max_ms": figure([r["max_ms"] for r in runs], "ms", worst=max(r["max_ms"] for r in runs)),
@@ -515,6 +529,16 @@ def table(result: dict[str, Any]) -> str:
         add(f"latency @{_fmt(lat['rate_per_s'])}/s p50", lat["p50_ms"])
         add(f"latency @{_fmt(lat['rate_per_s'])}/s p99", lat["p99_ms"])
         add(f"latency @{_fmt(lat['rate_per_s'])}/s max", lat["max_ms"])
+        if "floor" in lat:
+            fl = lat["floor"]
+            rows.append(
+                (
+                    f"latency @{_fmt(fl['rate_per_s'])}/s p50 / p99",
+                    _fmt(fl["p50_ms"]),
+                    "ms",
+                    f"p99 {_fmt(fl['p99_ms'])}",
+                )
+            )
     if "gateway" in f:
         g = f["gateway"]
         for name, e in g["endpoints"].items():
@@ -525,8 +549,17 @@ def table(result: dict[str, Any]) -> str:
     if "growth" in f:
         for step in f["growth"]["steps"]:
             n = f"{step['items']:,}"
-            rows.append((f"growth {n}: first page p50", _fmt(step["first_p50_ms"]), "ms", ""))
-            rows.append((f"growth {n}: deep page p50", _fmt(step["deep_p50_ms"]), "ms", ""))
+            ref = f"{f['growth'].get('reference_items', 0):,}"
+            for kind in ("first", "deep"):
+                rows.append(
+                    (
+                        f"growth {n}: {kind} page p50",
+                        _fmt(step[f"{kind}_p50_ms"]),
+                        "ms",
+                        f"{_fmt(step.get(f'{kind}_p50_vs_reference'))} x the {ref} reference; "
+                        f"Redis alone {_fmt(step.get(f'{kind}_redis_only_p50_ms'))} ms",
+                    )
+                )
             rows.append(
                 (
                     f"growth {n}: memory/item / JSON",
