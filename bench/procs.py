@@ -3,8 +3,9 @@
 Each measured thing gets a `Stack`: a fresh redis-server on a free port
 (tests.support.redis_server, never the machine's 6379) and the processes it
 needs, each `python -m <module>` with NEWSFEED_* settings. CPU time is read
-from /proc/<pid>/stat (utime + stime of all the process's threads) before
-and after the measured window.
+from /proc/<pid>/stat (user + system time of all the process's threads and
+of its reaped children, such as Redis's AOF rewrite) before and after the
+measured window.
 """
 
 from __future__ import annotations
@@ -28,18 +29,21 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def parse_stat_times(stat: str) -> tuple[int, int]:
-    """(utime, stime) in clock ticks from the text of /proc/<pid>/stat.
+    """(user, system) clock ticks from the text of /proc/<pid>/stat: the process's
+    own (utime, stime) plus its reaped children's (cutime, cstime) — Redis forks
+    to rewrite its AOF, and that work is the workload's too.
 
     The command name (field 2) is in parentheses and may hold spaces, so the
-    fields are counted from the last ')': utime and stime are fields 14 and 15.
+    fields are counted from the last ')': utime, stime, cutime and cstime are
+    fields 14 to 17.
     """
     rest = stat[stat.rindex(")") + 2 :].split()
     # rest[0] is field 3 (state); field n is rest[n - 3].
-    return int(rest[11]), int(rest[12])
+    return int(rest[11]) + int(rest[13]), int(rest[12]) + int(rest[14])
 
 
 def parse_stat_ticks(stat: str) -> int:
-    """utime + stime (clock ticks)."""
+    """All CPU ticks of the process and its reaped children."""
     user, system = parse_stat_times(stat)
     return user + system
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.httpload import parse_head, request_bytes
-from bench.procs import parse_stat_ticks
+from bench.procs import parse_stat_ticks, parse_stat_times
 from bench.profiles import bucket_of, frame_name, parse_perf_report, summarize
 from bench.run import PROFILES, Plan, table, write
 from bench.stats import evaluate, figure
@@ -58,10 +58,12 @@ def test_wrk_durations() -> None:
 
 
 def test_parse_stat_ticks_counts_from_the_last_parenthesis() -> None:
-    # pid (comm) state ppid ... utime(14) stime(15): a name with spaces and ')'.
-    fields = ["S", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "120", "35", "0", "0"]
+    # pid (comm) state ppid ... utime(14) stime(15) cutime(16) cstime(17): a name with
+    # spaces and ')'.
+    fields = ["S", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "120", "35", "7", "3", "20"]
     stat = "4242 (python -m x) y) " + " ".join(fields)
-    assert parse_stat_ticks(stat) == 155
+    assert parse_stat_ticks(stat) == 165
+    assert parse_stat_times(stat) == (127, 38)
 
 
 def test_request_bytes_and_parse_head() -> None:
