@@ -162,6 +162,7 @@ def test_redis_restarted_empty_makes_workers_exit_loudly_then_start_clean(
         asyncio.run(after.run())
         report = check(pipeline, after, Report("redis-restarted-empty"))
         report.notes["ingest_ready_while_groups_missing"] = ingest_ready.status_code
+        assert ingest_ready.status_code == 503, "ingest must say it is unready without groups"
         client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
         # No silent reprocessing of history: only the new items were published.
         assert client.xlen("news.published") == 50
@@ -298,6 +299,9 @@ def test_sigterm_during_processing_leaves_nothing_on_the_stopped_consumer(
         service = pipeline.services[next(names)]
         exit_codes.append(service.stop())
         service.start()
+        # Only a running service has its handlers; a SIGTERM during boot would
+        # be the default action, not the graceful stop under test.
+        service.wait_ready()
 
     try:
         _, report = run_with_fault(

@@ -60,3 +60,41 @@ def test_workers_exit_nonzero_and_say_why_when_redis_loses_its_data(pipeline: Pi
         assert wait_exit(pipeline, name) == EXIT_FATAL
         assert "fatal" in pipeline.services[name].log_tail(50)
     assert not client.exists(PUBLICATION_IN.stream)
+
+
+def test_while_redis_is_down_the_apis_answer_503_and_recover_by_themselves(
+    tmp_path: Path,
+) -> None:
+    """No 500s and no hang while Redis is away: a 503 with Retry-After; when it
+    is back, the same requests succeed without restarting anything."""
+    import httpx
+
+    server = RedisServer(workdir=tmp_path / "redis").start()
+    running = Pipeline(server.url, tmp_path / "logs").start()
+    headers = {"Authorization": "Bearer e2e-token-0123456789abcdef"}
+    try:
+        server.kill()
+        down = httpx.post(
+            f"{running.ingest}/v1/items", json={"headline": "x"}, headers=headers, timeout=15
+        )
+        assert down.status_code == 503
+        assert down.headers["Retry-After"] == "1"
+        assert "retry" in down.json()["error"]
+        assert httpx.get(f"{running.gateway}/v1/feed", timeout=15).status_code == 503
+        assert httpx.get(f"{running.ingest}/readyz", timeout=15).status_code == 503
+        server.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            up = httpx.post(
+                f"{running.ingest}/v1/items", json={"headline": "back"}, headers=headers, timeout=15
+            )
+            if up.status_code == 202:
+                break
+            time.sleep(0.2)
+        assert up.status_code == 202
+        metrics = httpx.get(f"{running.ingest}/metrics").text
+        assert 'newsfeed_http_requests_total{route="/v1/items",status="503"}' in metrics
+        assert 'newsfeed_http_requests_total{route="/v1/items",status="202"}' in metrics
+    finally:
+        running.stop()
+        server.stop()

@@ -368,7 +368,8 @@ def test_the_openapi_document_matches_the_routes() -> None:
             assert method.upper() in (served[path] or set()), (path, method)
     browser_only = {"/", "/items/{uri}", "/fragments/feed", "/fragments/items/{uri}"}
     documents = {"/openapi.json", "/static/{name}"}
-    assert set(served) - set(doc["paths"]) == browser_only | documents
+    prometheus = {"/metrics"}  # text exposition format for scrapers, not the JSON API
+    assert set(served) - set(doc["paths"]) == browser_only | documents | prometheus
     assert all("422" not in op["responses"] for ops in doc["paths"].values() for op in ops.values())
     params = {p["name"] for p in doc["paths"]["/v1/feed"]["get"]["parameters"]}
     assert params == {

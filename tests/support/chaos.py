@@ -143,6 +143,7 @@ def kill_and_restart(service: ServiceProcess) -> Callable[[], None]:
     def fault() -> None:
         service.signal(signal.SIGKILL)
         service.restart()
+        service.wait_ready()  # a supervisor's restart, then the next fault
 
     return fault
 

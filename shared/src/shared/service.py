@@ -21,6 +21,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import uvicorn
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -31,6 +33,7 @@ from shared.delivery.groups import groups_present
 from shared.delivery.worker import StreamWorker
 from shared.observability.logs import configure_logging as configure_structured_logging
 from shared.observability.metrics import metrics_route
+from shared.streams import Route as StreamRoute
 
 EXIT_FATAL = 3
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -82,14 +85,33 @@ def health_routes(check: ReadinessCheck) -> list[BaseRoute]:
     return [Route("/healthz", healthz), Route("/readyz", readyz)]
 
 
-def redis_ready(redis: aioredis.Redis) -> ReadinessCheck:
+def redis_ready(redis: aioredis.Redis, routes: Sequence[StreamRoute] = ()) -> ReadinessCheck:
+    """Ready when Redis answers and, if `routes` are given, their groups exist
+    (after Redis restarted empty they do not, until the workers recreate them)."""
+
     async def check() -> dict[str, bool]:
         try:
-            return {"redis": bool(await redis.ping())}
+            checks = {"redis": bool(await redis.ping())}
+            if routes:
+                checks["groups"] = await groups_present(redis, routes)
+            return checks
         except Exception:  # any failure to reach Redis means unready
             return {"redis": False}
 
     return check
+
+
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+
+
+def redis_unavailable(error: Exception) -> JSONResponse:
+    """What an HTTP service answers while Redis is down: 503, retry soon."""
+    log.warning("redis unavailable: %s", error)
+    return JSONResponse(
+        {"error": "storage is unavailable for a moment; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 def worker_app(

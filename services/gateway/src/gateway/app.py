@@ -7,12 +7,23 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from pydantic import Field
+from shared.observability.metrics import HttpMetrics, metrics_route
 from shared.readmodel import PAGE_MAX, ReadModelReader
 from shared.redis_client import connect
-from shared.service import Lifecycle, configure_logging, health_routes, serve
+from shared.service import (
+    REDIS_UNAVAILABLE,
+    Lifecycle,
+    configure_logging,
+    health_routes,
+    redis_unavailable,
+    serve,
+)
 from shared.settings import RedisSettings
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 
 from gateway.cache import PageCache
 from gateway.openapi import document
@@ -175,9 +186,17 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
                 pass
             await redis.aclose()
 
+    async def unavailable(_: Request, error: Exception) -> Response:
+        return redis_unavailable(error)
+
     app = Starlette(
-        routes=[*gateway.routes(), *health_routes(ready)],
-        exception_handlers={HTTPException: gateway.http_error, Exception: gateway.server_error},
+        routes=[*gateway.routes(), *health_routes(ready), metrics_route(redis)],
+        exception_handlers={
+            HTTPException: gateway.http_error,
+            **dict.fromkeys(REDIS_UNAVAILABLE, unavailable),
+            Exception: gateway.server_error,
+        },
+        middleware=[Middleware(HttpMetrics)],
         lifespan=lifespan,
     )
     app.state.gateway = gateway

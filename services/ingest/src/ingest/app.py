@@ -13,10 +13,21 @@ from pydantic import Field, SecretStr
 from shared.delivery import ensure_groups
 from shared.delivery.trimming import Trimmer
 from shared.items import utcnow
+from shared.observability.metrics import HttpMetrics, metrics_route
 from shared.redis_client import connect
-from shared.service import Lifecycle, configure_logging, health_routes, redis_ready, serve
+from shared.service import (
+    REDIS_UNAVAILABLE,
+    Lifecycle,
+    configure_logging,
+    health_routes,
+    redis_ready,
+    redis_unavailable,
+    serve,
+)
 from shared.settings import RedisSettings, StreamSettings
 from shared.streams import ROUTES
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from ingest.accept import Acceptor
 from ingest.api import install_error_handlers, submission_router
@@ -159,7 +170,14 @@ def build(
     install_error_handlers(app)
     app.include_router(submission_router(acceptor, token, settings.max_body_bytes))
     app.include_router(sources_router(store, token))
-    app.router.routes.extend(health_routes(redis_ready(redis)))
+    app.router.routes.extend([*health_routes(redis_ready(redis, ROUTES)), metrics_route(redis)])
+    app.add_middleware(HttpMetrics)
+
+    async def unavailable(_: Request, error: Exception) -> JSONResponse:
+        return redis_unavailable(error)
+
+    for error_type in REDIS_UNAVAILABLE:
+        app.add_exception_handler(error_type, unavailable)
     return app
 
 
