@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
+import httpx
 import redis.asyncio as aioredis
 import typer
 from pydantic import ValidationError
@@ -41,8 +42,12 @@ def settings() -> CliSettings:
 def with_redis(work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
     """Run `work` with a client on NEWSFEED_REDIS_URL; unreachable Redis exits 3."""
 
+    url = settings().redis_url
+    if not url:
+        fail("NEWSFEED_REDIS_URL is required for this command", exit_codes.USAGE)
+
     async def run() -> T:
-        client = connect(settings().redis_url, client_name="newsfeed-cli")
+        client = connect(url, client_name="newsfeed-cli")
         try:
             return await work(client)
         finally:
@@ -52,3 +57,36 @@ def with_redis(work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except (RedisConnectionError, RedisTimeoutError, OSError) as error:
         fail(f"cannot reach Redis: {error}", exit_codes.UNREACHABLE)
+
+
+def ingest_api() -> httpx.Client:
+    """A client for the ingest API with the token; a missing token exits 2."""
+    config = settings()
+    if config.ingest_token is None:
+        fail("NEWSFEED_INGEST_TOKEN is required for this command", exit_codes.USAGE)
+    return httpx.Client(
+        base_url=config.ingest_url,
+        headers={"Authorization": f"Bearer {config.ingest_token.get_secret_value()}"},
+        timeout=15,
+    )
+
+
+def call(request: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:
+    """Send one request; unreachable ingest exits 3, a 401 exits 2, other 4xx/5xx exit 1."""
+    with ingest_api() as client:
+        try:
+            response = request(client)
+        except httpx.HTTPError as error:
+            fail(f"cannot reach ingest: {error}", exit_codes.UNREACHABLE)
+    if response.status_code == 401:
+        fail("ingest refused the token (401)", exit_codes.USAGE)
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            message = body.get("error", response.text)
+            if body.get("detail"):
+                message = f"{message}: {body['detail']}"
+        except ValueError:
+            message = response.text
+        fail(f"{response.status_code} {message}", exit_codes.PROBLEMS)
+    return response

@@ -6,6 +6,7 @@ import typer
 
 from newsfeed_cli.dlq import dlq
 from newsfeed_cli.importer import import_items
+from newsfeed_cli.sources import sources
 from newsfeed_cli.status import status
 from newsfeed_cli.tail import tail
 
@@ -26,3 +27,4 @@ app.command()(status)
 app.command()(tail)
 app.add_typer(dlq, name="dlq")
 app.command("import")(import_items)
+app.add_typer(sources, name="sources")
