@@ -69,7 +69,8 @@ class Connection:
         status, headers = parse_head(head[:-4])
         length = int(headers.get("content-length", "0"))
         body = await self.reader.readexactly(length) if length else b""
-        if headers.get("connection", "").lower() == "close":
+        connection = headers.get("connection", "").lower()
+        if connection == "close" or (head.startswith(b"HTTP/1.0") and connection != "keep-alive"):
             await self.close()
         return status, body
 
