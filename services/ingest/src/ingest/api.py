@@ -8,12 +8,16 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from shared.events import new_trace_id
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from ingest.accept import Acceptor, TooMuchContention
-from ingest.http_errors import Rejected, validation_problems
+from ingest.http_errors import Rejected, documented_errors, validation_problems
 from ingest.submission import Submission
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -72,13 +76,7 @@ def submission_router(acceptor: Acceptor, token: str, max_body_bytes: int) -> AP
                 "content": {"application/json": {"schema": Submission.model_json_schema()}},
             }
         },
-        responses={
-            400: {"description": "Malformed JSON"},
-            401: {"description": "Missing or wrong bearer token"},
-            413: {"description": "Body too large"},
-            415: {"description": "Not JSON"},
-            422: {"description": "JSON that is not a valid item"},
-        },
+        responses=documented_errors(400, 401, 405, 409, 413, 415, 422, 503),
     )
     async def submit(request: Request) -> JSONResponse:
         check_token(request, token)
@@ -105,9 +103,30 @@ def submission_router(acceptor: Acceptor, token: str, max_body_bytes: int) -> AP
     return router
 
 
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves at this path (FastAPI's own 405 names only
+    the first route's)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "__NONE__"})
+        if match is not Match.NONE and isinstance(route, APIRoute | Route):
+            methods |= set(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def rejected(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, Rejected)
         return error.response()
 
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
+        return JSONResponse({"error": str(error.detail)}, error.status_code, headers=headers)
+
     app.add_exception_handler(Rejected, rejected)
+    app.add_exception_handler(StarletteHTTPException, http_error)

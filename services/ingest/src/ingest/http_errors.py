@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse
 
 
@@ -31,3 +31,26 @@ def validation_problems(error: ValidationError) -> list[dict[str, Any]]:
         }
         for problem in error.errors(include_url=False, include_input=False)
     ][:50]
+
+
+class ErrorBody(BaseModel):
+    """Every rejection: what was wrong, and details where there are any."""
+
+    error: str
+    detail: Any = None
+
+
+def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the given error statuses, all with the JSON error body."""
+    meaning = {
+        400: "Malformed JSON",
+        401: "Missing or wrong bearer token",
+        404: "No such resource",
+        405: "Method not allowed here",
+        409: "Conflicts with the current state",
+        413: "Body too large",
+        415: "Not JSON",
+        422: "JSON that is not valid here",
+        503: "Redis unavailable; retry shortly",
+    }
+    return {status: {"description": meaning[status], "model": ErrorBody} for status in statuses}

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
 
 from ingest.api import check_token, read_json
-from ingest.http_errors import Rejected, validation_problems
+from ingest.http_errors import Rejected, documented_errors, validation_problems
 from ingest.source_state import Registered, SourceExists, SourceState, SourceStore, TooManySources
 from ingest.sources import SourceConfig, SourcePatch, patched
 
@@ -77,7 +77,11 @@ def _editable(registered: Registered) -> None:
 def sources_router(
     store: SourceStore, token: str, clock: Callable[[], datetime] = _now
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1/sources", tags=["sources"])
+    router = APIRouter(
+        prefix="/v1/sources",
+        tags=["sources"],
+        responses=documented_errors(400, 401, 404, 405, 409, 413, 415, 422, 503),
+    )
 
     @router.get("", summary="List sources with a summary of their fetch state")
     async def list_sources(request: Request) -> JSONResponse:
