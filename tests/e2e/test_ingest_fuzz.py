@@ -75,8 +75,55 @@ def test_without_the_right_token_nothing_is_written(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     submitted = httpx.post(f"{url}/v1/items", json={"headline": "sneaky"}, headers=headers)
     listed = httpx.get(f"{url}/v1/sources", headers=headers)
+    letters = httpx.get(f"{url}/v1/deadletters", headers=headers)
+    assert letters.status_code == 401
     added = httpx.post(
         f"{url}/v1/sources", json={"id": "x", "url": "https://example.org/f"}, headers=headers
     )
     assert (submitted.status_code, listed.status_code, added.status_code) == (401, 401, 401)
     assert redis.xlen(INGESTED) == before
+
+
+def test_dead_letters_over_http_list_show_replay_and_drop(
+    ingest: tuple[str, sync_redis.Redis],
+) -> None:
+    import httpx
+    from shared.delivery.deadletter import dead_letter_fields
+    from shared.events import encode
+    from shared.streams import DEAD_LETTER, ENRICHED
+
+    from tests.support.builders import event_for, news_item
+
+    url, redis = ingest
+    redis.delete(DEAD_LETTER)
+    original = encode(event_for(news_item("urn:t:dead")))
+    first, second = (
+        redis.xadd(
+            DEAD_LETTER,
+            dead_letter_fields(
+                stream=ENRICHED,
+                group="publication",
+                entry_id=f"{n}-0",
+                error=f"boom {n}",
+                deliveries=5,
+                original=original,
+            ),
+        )
+        for n in (1, 2)
+    )
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    page = httpx.get(f"{url}/v1/deadletters", params={"limit": 1}, headers=auth).json()
+    assert [letter["id"] for letter in page["deadletters"]] == [first]
+    rest = httpx.get(f"{url}/v1/deadletters", params={"after": page["next_after"]}, headers=auth)
+    assert [letter["id"] for letter in rest.json()["deadletters"]] == [second]
+    shown = httpx.get(f"{url}/v1/deadletters/{first}", headers=auth).json()
+    assert shown["error"] == "boom 1"
+    assert shown["original"]["subject"] == "urn:t:dead"
+    before = redis.xlen(ENRICHED)
+    replayed = httpx.post(f"{url}/v1/deadletters/{first}/replay", headers=auth)
+    assert replayed.status_code == 202
+    assert redis.xlen(ENRICHED) == before + 1
+    assert httpx.delete(f"{url}/v1/deadletters/{second}", headers=auth).status_code == 204
+    assert redis.xlen(DEAD_LETTER) == 0
+    assert httpx.get(f"{url}/v1/deadletters/{first}", headers=auth).status_code == 404
+    assert httpx.get(f"{url}/v1/deadletters/not-an-id", headers=auth).status_code == 400

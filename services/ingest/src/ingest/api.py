@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from shared.events import new_trace_id
@@ -128,5 +129,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
         return JSONResponse({"error": str(error.detail)}, error.status_code, headers=headers)
 
+    async def bad_parameters(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        problems = [
+            {"field": ".".join(str(part) for part in problem["loc"]), "problem": problem["msg"]}
+            for problem in error.errors()
+        ][:50]
+        return JSONResponse({"error": "invalid request", "detail": problems}, status_code=400)
+
     app.add_exception_handler(Rejected, rejected)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, bad_parameters)

@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse
 
 from ingest.accept import Acceptor
 from ingest.api import install_error_handlers, submission_router
+from ingest.deadletters_api import deadletters_router
 from ingest.fetch import Fetcher, FetchPolicy
 from ingest.netguard import AddressPolicy, Resolver, system_resolver
 from ingest.poller import Poller, PollPolicy
@@ -170,6 +171,7 @@ def build(
     install_error_handlers(app)
     app.include_router(submission_router(acceptor, token, settings.max_body_bytes))
     app.include_router(sources_router(store, token))
+    app.include_router(deadletters_router(redis, token))
     app.router.routes.extend([*health_routes(redis_ready(redis, ROUTES)), metrics_route(redis)])
     app.add_middleware(HttpMetrics)
 

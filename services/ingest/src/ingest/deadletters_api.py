@@ -1,0 +1,81 @@
+"""Dead letters over HTTP, for operators' tools (same token as submissions).
+
+The `newsfeed dlq` command does the same against Redis directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Query, Request
+from shared.delivery.deadletter import (
+    drop_dead_letter,
+    get_dead_letter,
+    list_dead_letters,
+    replay_dead_letter,
+)
+from starlette.responses import JSONResponse, Response
+
+from ingest.api import check_token
+from ingest.http_errors import Rejected, documented_errors
+
+ENTRY_ID = r"^\d{1,20}-\d{1,20}$"
+
+
+def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/deadletters",
+        tags=["dead letters"],
+        responses=documented_errors(400, 401, 404, 405, 503),
+    )
+
+    @router.get("", summary="Dead letters, oldest first, with their errors")
+    async def list_letters(
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after: Annotated[str, Query(pattern=ENTRY_ID)] | None = None,
+    ) -> JSONResponse:
+        check_token(request, token)
+        start = f"({after}" if after else "-"
+        letters = await list_dead_letters(redis, start=start, count=limit)
+        body: dict[str, Any] = {"deadletters": [asdict(letter) for letter in letters]}
+        body["next_after"] = letters[-1].id if len(letters) == limit else None
+        return JSONResponse(body)
+
+    @router.get("/{letter_id}", summary="One dead letter with its original entry")
+    async def get_letter(request: Request, letter_id: str) -> JSONResponse:
+        check_token(request, token)
+        letter = await get_dead_letter(redis, _valid(letter_id))
+        if letter is None:
+            raise Rejected(404, f"no dead letter {letter_id!r}")
+        return JSONResponse(asdict(letter))
+
+    @router.post(
+        "/{letter_id}/replay",
+        status_code=202,
+        summary="Append the original entry to its stream again and drop the dead letter",
+    )
+    async def replay(request: Request, letter_id: str) -> JSONResponse:
+        check_token(request, token)
+        new_id = await replay_dead_letter(redis, _valid(letter_id))
+        if new_id is None:
+            raise Rejected(404, f"no dead letter {letter_id!r}")
+        return JSONResponse({"replayed": letter_id, "entry_id": new_id}, status_code=202)
+
+    @router.delete("/{letter_id}", status_code=204, summary="Drop a dead letter for good")
+    async def drop(request: Request, letter_id: str) -> Response:
+        check_token(request, token)
+        if not await drop_dead_letter(redis, _valid(letter_id)):
+            raise Rejected(404, f"no dead letter {letter_id!r}")
+        return Response(status_code=204)
+
+    return router
+
+
+def _valid(letter_id: str) -> str:
+    parts = letter_id.split("-")
+    if len(parts) != 2 or not all(part.isdigit() and len(part) <= 20 for part in parts):
+        raise Rejected(400, "a dead-letter id looks like 1732480000000-0")
+    return letter_id
