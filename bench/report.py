@@ -1,4 +1,5 @@
-"""Print the table of a results file again: `python -m bench.report [bench/results/latest.json]`."""
+"""Print the table of a results file again:
+`python -m bench.report [--markdown] [bench/results/latest.json]`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from bench.run import RESULTS, table
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    markdown = "--markdown" in args
+    args = [a for a in args if a != "--markdown"]
     path = Path(args[0]) if args else RESULTS / "latest.json"
     result = json.loads(path.read_text())
     machine = result.get("machine", {})
@@ -20,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         f"commit {str(git.get('commit'))[:12]}{' (dirty)' if git.get('dirty') else ''}, "
         f"{machine.get('nproc')} cores, load {machine.get('loadavg_at_start')}"
     )
-    print(table(result))
+    print(table(result, markdown=markdown))
     for name, error in result.get("errors", {}).items():
         print(f"error in {name}: {error}")
     return 0

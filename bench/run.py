@@ -489,7 +489,7 @@ def _runs(fig: dict[str, Any]) -> str:
     return " ".join(_fmt(r) for r in fig.get("runs", []))
 
 
-def table(result: dict[str, Any]) -> str:
+def table(result: dict[str, Any], markdown: bool = False) -> str:
     rows: list[tuple[str, str, str, str]] = []
     f = result["figures"]
 
@@ -575,6 +575,15 @@ def table(result: dict[str, Any]) -> str:
     if "costs" in f:
         for step, us in f["costs"]["steps"].items():
             rows.append((f"cost {step}", _fmt(us), "us", ""))
+    if markdown:
+        lines = ["| figure | median | unit | runs |", "|---|---:|---|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+        lines += ["", "| target (issue 8) | measured | target | status |", "|---|---:|---|---|"]
+        lines += [
+            f"| {v['description']} | {_fmt(v['value'])} | {v['target']} | {v['status']} |"
+            for v in result["targets"]
+        ]
+        return "\n".join(lines)
     width = max((len(r[0]) for r in rows), default=10)
     lines = [f"{'figure':<{width}}  {'median':>10}  {'unit':<8}  runs"]
     lines += [f"{a:<{width}}  {b:>10}  {c:<8}  {d}" for a, b, c, d in rows]

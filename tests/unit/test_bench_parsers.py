@@ -149,3 +149,17 @@ def test_parse_perf_report() -> None:
         "[kernel.kallsyms]",
         "_pydantic_core.cpython-311-x86_64-linux-gnu.so",
     ]
+
+
+def test_markdown_table() -> None:
+    figures = {
+        "pipeline": {
+            "items_per_s": figure([700.0], "items/s"),
+            "cpu_us_per_item": figure([2300.0], "us/item"),
+            "ingest_accept_per_s": figure([700.0], "items/s"),
+        }
+    }
+    text = table({"figures": figures, "targets": evaluate(figures)}, markdown=True)
+    assert text.splitlines()[0] == "| figure | median | unit | runs |"
+    assert "| pipeline via ingest: items/s | 700 | items/s | 700 |" in text
+    assert "| full pipeline through ingest, items/s | 700 | >= 3000 items/s | miss |" in text
