@@ -416,6 +416,8 @@ def start_services(
 ) -> None:
     base_env = {k: v for k, v in os.environ.items() if k != "NEWSFEED_INGEST_TOKEN"}
     base_env.update(NEWSFEED_REDIS_URL=redis_url, NEWSFEED_HOST=host, PYTHONUNBUFFERED="1")
+    # Logs are for people here (JSON lines in production); override to see JSON.
+    base_env.setdefault("NEWSFEED_LOG_FORMAT", "console")
     for name in SERVICES:
         env = dict(base_env, NEWSFEED_PORT=str(ports[name]))
         if name == "ingest":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -12,6 +14,17 @@ class RedisSettings(BaseSettings):
     # Required on purpose: a default would quietly write into whatever Redis
     # happens to listen on 6379.
     redis_url: str = Field(description="Redis holding the streams and read model (required)")
+
+
+class ServiceSettings(RedisSettings):
+    """What every service process has: where it listens and how it logs.
+    (Each service sets its own default port.)"""
+
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json: one object per line; console: for people (make run)"
+    )
 
 
 class StreamSettings(BaseSettings):

@@ -18,7 +18,7 @@ from shared.service import (
     redis_unavailable,
     serve,
 )
-from shared.settings import RedisSettings
+from shared.settings import ServiceSettings
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -34,10 +34,8 @@ from gateway.tail import Tail
 from gateway.web import Gateway, WebConfig, load_static, static_urls
 
 
-class Settings(RedisSettings):
-    host: str = "127.0.0.1"
+class Settings(ServiceSettings):
     port: int = Field(default=8000, ge=1, le=65535)
-    log_level: str = "INFO"
     public_url: str | None = Field(
         default=None,
         description="scheme://host[:port] readers reach the gateway at, for absolute links "
@@ -205,6 +203,6 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     lifecycle = Lifecycle()
     serve(build(settings, lifecycle), lifecycle, settings.host, settings.port)

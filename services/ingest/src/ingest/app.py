@@ -24,7 +24,7 @@ from shared.service import (
     redis_unavailable,
     serve,
 )
-from shared.settings import RedisSettings, StreamSettings
+from shared.settings import ServiceSettings, StreamSettings
 from shared.streams import ROUTES
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -43,10 +43,8 @@ from ingest.sources_api import sources_router
 log = logging.getLogger("newsfeed.ingest")
 
 
-class Settings(RedisSettings, StreamSettings):
-    host: str = "127.0.0.1"
+class Settings(ServiceSettings, StreamSettings):
     port: int = Field(default=8001, ge=1, le=65535)
-    log_level: str = "INFO"
     ingest_token: SecretStr = Field(
         min_length=16, description="bearer token clients must send (required)"
     )
@@ -185,6 +183,6 @@ def build(
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     lifecycle = Lifecycle()
     serve(build(settings, lifecycle), lifecycle, settings.host, settings.port)

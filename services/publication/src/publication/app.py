@@ -10,7 +10,7 @@ from shared.delivery.worker import consumer_name
 from shared.readmodel import ReadModelWriter
 from shared.redis_client import connect
 from shared.service import Lifecycle, configure_logging, serve, worker_app
-from shared.settings import DeliverySettings, RedisSettings
+from shared.settings import DeliverySettings, ServiceSettings
 from shared.streams import PUBLICATION_IN, PUBLISHED, ROUTES
 from starlette.applications import Starlette
 
@@ -18,10 +18,8 @@ from publication.handler import make_handler
 from publication.scheduler import run_periodically
 
 
-class Settings(RedisSettings, DeliverySettings):
-    host: str = "127.0.0.1"
+class Settings(ServiceSettings, DeliverySettings):
     port: int = Field(default=8003, ge=1, le=65535)
-    log_level: str = "INFO"
     versions_kept: int = Field(default=20, ge=0, le=1000, description="earlier versions kept")
     updates_move_to_top: bool = Field(
         default=False, description="an updated item moves to the top of the feed"
@@ -73,6 +71,6 @@ def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     lifecycle = Lifecycle()
     serve(build(settings, lifecycle), lifecycle, settings.host, settings.port)
