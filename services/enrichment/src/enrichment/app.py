@@ -38,7 +38,7 @@ class Settings(RedisSettings, DeliverySettings):
         description="ISO 639-1 codes the language detector chooses among (loaded lazily)",
     )
     enrich_language_sample_chars: int = Field(
-        default=100, ge=30, le=5000, description="characters of lowercase words the detector reads"
+        default=64, ge=30, le=5000, description="characters of lowercase words the detector reads"
     )
     enrich_language_min_confidence: float = Field(
         default=0.5, ge=0, le=1, description="below it, no language is set"

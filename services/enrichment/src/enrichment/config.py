@@ -49,7 +49,7 @@ DEFAULT_MIN_POPULATION_BY_COUNTRY: tuple[tuple[str, int], ...] = (
 class EnrichmentConfig:
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
     # of lowercase words (see enrichers.language.sample)
-    language_sample_chars: int = 100
+    language_sample_chars: int = 64
     language_min_confidence: float = 0.5
     words_per_minute: tuple[tuple[str, int], ...] = DEFAULT_WORDS_PER_MINUTE
     default_words_per_minute: int = 230

@@ -73,6 +73,10 @@ def key_of(name: str) -> str:
     return " ".join(map(norm_uncached, name_words(name)))
 
 
+# Names met in text (quotes resolve them) repeat from item to item.
+cached_key_of = lru_cache(maxsize=8192)(key_of)
+
+
 class _Builder:
     def __init__(self) -> None:
         self.keys: dict[str, Entry] = {}

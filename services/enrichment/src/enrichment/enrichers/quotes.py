@@ -29,7 +29,7 @@ from shared.items import NewsItem, Quote
 from enrichment import lexicon
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
 from enrichment.enrichers import entities
-from enrichment.gazetteer import key_of
+from enrichment.gazetteer import cached_key_of as key_of
 from enrichment.nlp import UPPER, norm
 
 NAME = "quotes"
