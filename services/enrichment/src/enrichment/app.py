@@ -12,7 +12,7 @@ from shared.delivery.worker import consumer_name
 from shared.events import Event
 from shared.redis_client import connect
 from shared.service import Lifecycle, configure_logging, serve, worker_app
-from shared.settings import DeliverySettings, RedisSettings
+from shared.settings import DeliverySettings, ServiceSettings
 from shared.streams import ENRICHED, ENRICHMENT_IN, ROUTES
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,10 +26,8 @@ from enrichment.pipeline import FAILURES, enrich_with
 from enrichment.stages import related
 
 
-class Settings(RedisSettings, DeliverySettings):
-    host: str = "127.0.0.1"
+class Settings(ServiceSettings, DeliverySettings):
     port: int = Field(default=8002, ge=1, le=65535)
-    log_level: str = "INFO"
 
     # Enrichers (env NEWSFEED_ENRICH_...; lists and maps as JSON).
     enrich_languages: list[str] = Field(
@@ -171,6 +169,6 @@ def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     lifecycle = Lifecycle()
     serve(build(settings, lifecycle), lifecycle, settings.host, settings.port)
