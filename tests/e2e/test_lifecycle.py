@@ -95,6 +95,7 @@ def test_while_redis_is_down_the_apis_answer_503_and_recover_by_themselves(
         metrics = httpx.get(f"{running.ingest}/metrics").text
         assert 'newsfeed_http_requests_total{route="/v1/items",status="503"}' in metrics
         assert 'newsfeed_http_requests_total{route="/v1/items",status="202"}' in metrics
+        assert 'newsfeed_items_total{outcome="out",stage="ingest"} 1.0' in metrics
     finally:
         running.stop()
         server.stop()

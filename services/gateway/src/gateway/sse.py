@@ -17,6 +17,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from shared.observability.metrics import SSE_CLIENTS
 from shared.readmodel import Facet
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -67,6 +68,7 @@ class StreamHub:
     def open(self, facet: tuple[Facet, str] | None, last_event_id: str | None) -> EventStream:
         """Reserve a place (check `full` first); the stream gives it back when it ends."""
         self.active += 1
+        SSE_CLIENTS.set(self.active)
         return EventStream(self, facet, last_event_id)
 
 
@@ -116,6 +118,7 @@ class EventStream(Response):
                     await watcher
             tail.unsubscribe(subscriber)
             hub.active -= 1
+            SSE_CLIENTS.set(hub.active)
             if slow or (subscriber.closed or "").startswith("too slow"):
                 hub.slow_closed += 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from shared.events import new_trace_id
+from shared.observability.metrics import ITEMS
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Match, Route
@@ -22,6 +24,9 @@ from ingest.http_errors import Rejected, documented_errors, validation_problems
 from ingest.submission import Submission
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+log = logging.getLogger("newsfeed.ingest")
 
 
 class AcceptedResponse(BaseModel):
@@ -89,6 +94,12 @@ def submission_router(acceptor: Acceptor, token: str, max_body_bytes: int) -> AP
         traceid = trace_id_of(request)
         try:
             accepted = await acceptor.accept(submission, traceid)
+            ITEMS.labels("ingest", "out" if accepted.changed else "unchanged").inc()
+            log.info(
+                "item %s",
+                "accepted" if accepted.changed else "unchanged",
+                extra={"uri": accepted.uri, "version": accepted.version, "traceid": traceid},
+            )
         except TooMuchContention as error:
             raise Rejected(409, str(error)) from error
         return JSONResponse(

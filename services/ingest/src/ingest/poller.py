@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.events import new_trace_id
+from shared.observability.metrics import SOURCE_FETCH_SECONDS, SOURCE_FETCHES
 
 from ingest.accept import Acceptor, Origin, TooMuchContention
 from ingest.dates import rfc3339
@@ -232,6 +233,7 @@ class Poller:
                 },
             }
         await self._finish(source, changes, next_due)
+        _measure(source.id, outcome, clock_start)
         return PollResult(outcome, counts, next_due_at=next_due)
 
     async def _failed(
@@ -261,6 +263,7 @@ class Poller:
         if isinstance(error, ParseFailed):
             # The body was refused: fetch it whole next time, not a 304 of it.
             changes |= {"etag": None, "last_modified": None}
+        _measure(source.id, "failed", clock_start)
         log.warning(
             "source %s failed (%d in a row, next try in %.0f s): %s",
             source.id,
@@ -280,3 +283,8 @@ class Poller:
         await self.store.record(source.id, changes)
         if current.config.enabled:
             await self.store.schedule(source.id, next_due)
+
+
+def _measure(source_id: str, outcome: str, clock_start: float) -> None:
+    SOURCE_FETCHES.labels(source_id, outcome).inc()
+    SOURCE_FETCH_SECONDS.labels(source_id).observe(time.monotonic() - clock_start)
