@@ -158,8 +158,12 @@ def quiet(redis_url: str, timeout: float = 180.0, settle: float = 1.0) -> float:
         try:
             busy = False
             for stream in ("news.ingested", "news.enriched"):
+                # Not XINFO's `lag`: after Redis reloads its AOF, Redis 7.0 can keep
+                # reporting lag for a group that has read everything. A group is
+                # caught up when it was delivered the stream's last entry.
+                last = client.xinfo_stream(stream)["last-generated-id"]
                 for group in client.xinfo_groups(stream):
-                    if int(group["pending"]) or (group.get("lag") or 0):
+                    if int(group["pending"]) or group["last-delivered-id"] != last:
                         busy = True
             length = client.xlen(PUBLISHED)
         except (sync_redis.ConnectionError, sync_redis.ResponseError):

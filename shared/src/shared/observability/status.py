@@ -48,14 +48,19 @@ async def stream_status(
         groups = []
         try:
             infos = await redis.xinfo_groups(stream)
+            last_id = str((await redis.xinfo_stream(stream))["last-generated-id"])
         except ResponseError:
-            infos = []
+            infos, last_id = [], ""
         for info in infos:
             oldest = None
             if int(info["pending"]):
                 summary = await redis.xpending(stream, info["name"])
                 oldest = entry_age_s(str(summary["min"]), now_ms)
             lag = info.get("lag")
+            if str(info["last-delivered-id"]) == last_id:
+                # Delivered the stream's last entry: nothing is waiting. (After an
+                # AOF reload Redis 7.0 can report a stale non-zero lag here.)
+                lag = 0
             groups.append(
                 GroupStatus(
                     name=str(info["name"]),
