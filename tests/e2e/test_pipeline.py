@@ -193,3 +193,28 @@ def test_a_malformed_cursor_is_a_400_not_a_500(pipeline: Pipeline) -> None:
     assert response.status_code == 400
     assert "cursor" in response.json()["error"]
     assert httpx.get(f"{pipeline.gateway}/v1/items/urn:nope").status_code == 404
+
+
+def test_one_trace_id_follows_an_item_through_every_service_log(pipeline: Pipeline) -> None:
+    """A JSON log line per meaningful event, each carrying the item's uri, version
+    and the trace id ingest gave it: accepted, enriched, published."""
+    import json
+
+    uri = "urn:newsfeed:e2e:traced"
+    response = pipeline.submit({"uri": uri, "headline": "Followed by its trace id"})
+    traceid = response.json()["traceid"]
+    poll(lambda: feed_item(pipeline, uri))
+
+    def events_of(service: str) -> list[dict[str, Any]]:
+        lines = pipeline.services[service].log_path.read_text().splitlines()
+        parsed = [json.loads(line) for line in lines if line.startswith("{")]
+        return [line for line in parsed if line.get("traceid") == traceid]
+
+    for service, event in [
+        ("ingest", "item accepted"),
+        ("enrichment", "item enriched"),
+        ("publication", "item published"),
+    ]:
+        lines = poll(lambda service=service: events_of(service))
+        assert [line["event"] for line in lines] == [event], service
+        assert (lines[0]["uri"], lines[0]["version"]) == (uri, 1), service

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 import uvicorn
 from gateway.app import Settings, build
 from gateway.web import Gateway
+from prometheus_client import REGISTRY
 from publication.handler import make_handler
 from shared.delivery import Handler
 from shared.items import Entity, NewsItem, PubStatus
@@ -262,8 +263,11 @@ async def test_streams_beyond_the_cap_get_503_with_retry_after(
             assert refused.headers["retry-after"] == "5"
             assert "too many" in refused.json()["error"]
         await wait_for(lambda: live.gateway.hub.active == 0)
+        assert REGISTRY.get_sample_value("newsfeed_sse_clients") == 0
         async with sse(live.url):
             assert live.gateway.hub.active == 1
+            # The SSE-client gauge on /metrics follows the open streams.
+            assert REGISTRY.get_sample_value("newsfeed_sse_clients") == 1
 
 
 def slow_client(url: str) -> socket.socket:

@@ -22,6 +22,7 @@ from ingest.poller import Poller, PollPolicy, PollResult
 from ingest.source_state import DUE, Registered, SourceStore
 from ingest.sources import SourceConfig
 from ingest.submission import Submission
+from prometheus_client import REGISTRY
 from shared.events import Event, decode
 from shared.items import PubStatus
 from shared.streams import INGESTED
@@ -143,6 +144,15 @@ async def test_conditional_get_gives_304_and_no_new_events(rig: Rig) -> None:
     assert again.outcome == "not_modified"
     assert len(await rig.events()) == 2
     assert rig.server.seen("/etag-feed")[1].headers["If-None-Match"] == '"abc"'
+    # Each fetch is counted per source and outcome, with its duration, for /metrics.
+    fetches = REGISTRY.get_sample_value(
+        "newsfeed_source_fetches_total", {"source": "wire", "outcome": "not_modified"}
+    )
+    assert fetches is not None
+    assert fetches >= 1
+    timed = REGISTRY.get_sample_value("newsfeed_source_fetch_seconds_count", {"source": "wire"})
+    assert timed is not None
+    assert timed >= 2
     state = await rig.store.state("wire")
     assert (state.last_outcome, state.last_http_status, state.etag) == (
         "not_modified",

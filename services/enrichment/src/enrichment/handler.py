@@ -83,6 +83,15 @@ def make_handler(enrich: EnrichFn = run_pipeline, stages: Sequence[Stage] = ()) 
         items = await run_stages([item for *_, item in enriched], stages)
         for (index, event, _), item in zip(enriched, items, strict=True):
             results[index] = Done((follow(event, EventType.enriched, SOURCE, item),))
+            log.info(
+                "item enriched",
+                extra={
+                    "uri": item.uri,
+                    "version": item.version,
+                    "traceid": event.traceid,
+                    "failed_enrichers": list(item.enrichment_failures),
+                },
+            )
         return [result for result in results if result is not None]
 
     return handle
