@@ -9,7 +9,7 @@ import json
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.redis_server import RedisServer
 from tests.support.services import REPO, Pipeline
+from tests.support.waiting import poll
 
 pytestmark = pytest.mark.browser
 
@@ -51,16 +52,6 @@ if CHROMIUM is None:
         allow_module_level=True,
     )
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def poll(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met before the deadline")
 
 
 def feed_uris(pipeline: Pipeline) -> list[str]:
@@ -102,7 +93,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             response = running.submit(item)
             assert response.status_code == 202, response.text
         wanted = {item["uri"] for item in [*DEMO, *FILLERS]}
-        poll(lambda: wanted <= set(feed_uris(running)))
+        poll(lambda: wanted <= set(feed_uris(running)), timeout=30)
         yield running
     finally:
         running.stop()

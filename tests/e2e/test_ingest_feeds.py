@@ -10,8 +10,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from shared.streams import INGESTED
 from tests.support.feed_server import FeedServer, Route, fixture
 from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
+from tests.support.waiting import poll
 
 REPO = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -32,16 +32,6 @@ SOURCES = {
     "xxe": "/e2e/xxe.xml",
     "bomb": "/e2e/bomb",
 }
-
-
-def poll(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met before the deadline")
 
 
 @pytest.fixture(scope="module")

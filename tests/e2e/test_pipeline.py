@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from shared.streams import INGESTED
 
 from tests.support.redis_server import RedisServer
 from tests.support.services import Pipeline
+from tests.support.waiting import poll
 
 ARTICLE = {
     "uri": "urn:newsfeed:e2e:galuzin-interview",
@@ -34,17 +34,6 @@ ARTICLE = {
         }
     ],
 }
-
-
-def poll(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Return the first truthy result of `check`, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met before the deadline")
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from shared.streams import DEAD_LETTER, ENRICHED, PUBLICATION_IN, PUBLISHED, ROU
 
 from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = DeliverySettings(
@@ -35,19 +35,6 @@ FAST = DeliverySettings(
 
 async def append(redis: aioredis.Redis, stream: str, events: Sequence[Event]) -> list[str]:
     return [await redis.xadd(stream, encode(event)) for event in events]
-
-
-async def until(check: Callable[[], object], timeout: float = 15.0) -> None:
-    """Poll an async or sync condition until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met before the deadline")
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +19,7 @@ from ingest.source_state import Registered, SourceStore, lease_key
 from ingest.sources import SourceConfig
 
 from tests.support.feed_server import FeedServer, Item, Route, rss
+from tests.support.waiting import until
 
 FETCH = FetchPolicy(timeout_s=2.0, connect_timeout_s=1.0)
 EAGER = PollPolicy(min_interval_s=0)
@@ -29,18 +30,6 @@ def server() -> Iterator[FeedServer]:
     running = FeedServer().start()
     yield running
     running.stop()
-
-
-async def until(check: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met before the deadline")
 
 
 def replica(redis: aioredis.Redis, poller_class: type[Poller] = Poller) -> Scheduler:
