@@ -24,7 +24,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from shared.items import NewsItem, utcnow
@@ -113,7 +112,8 @@ def decode(fields: Mapping[str, str]) -> Event:
             raise UndecodableEntry("unsupported specversion")
         if fields.get("datacontenttype", CONTENT_TYPE) != CONTENT_TYPE:
             raise UndecodableEntry(f"datacontenttype must be {CONTENT_TYPE}")
-        data = orjson.loads(_field(fields, "data"))
+        # pydantic-core parses the JSON itself: cheaper than orjson.loads + model_validate.
+        data = NewsItem.model_validate_json(_field(fields, "data"))
         event = Event(
             id=_field(fields, "id"),
             source=_field(fields, "source"),
@@ -121,7 +121,7 @@ def decode(fields: Mapping[str, str]) -> Event:
             time=datetime.fromisoformat(_field(fields, "time")),
             subject=_field(fields, "subject"),
             traceid=_field(fields, "traceid"),
-            data=NewsItem.model_validate(data),
+            data=data,
         )
     except UndecodableEntry:
         raise

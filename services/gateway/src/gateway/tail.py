@@ -51,21 +51,50 @@ def entry_key(entry_id: str) -> tuple[int, int]:
 
 
 class Change:
-    """One news.published entry as the gateway uses it; its SSE frame is made once."""
+    """One news.published entry as the gateway uses it.
 
-    __slots__ = ("_frame", "entry_id", "event", "indexes", "key", "kind")
+    Decoding an event (pydantic, 20-30 µs) is deferred until something needs
+    the item: emptying the page cache needs only the entry's arrival, so with
+    no live-update client and no kill an event is never decoded. The decoded
+    event and the SSE frame are made at most once."""
 
-    def __init__(self, entry_id: str, kind: str, event: Event) -> None:
+    __slots__ = ("_event", "_frame", "_indexes", "entry_id", "fields", "key", "kind", "uri")
+
+    def __init__(self, entry_id: str, kind: str, fields: Mapping[str, str], uri: str) -> None:
         self.entry_id = entry_id
         self.key = entry_key(entry_id)
         self.kind = kind
-        self.event = event
-        self.indexes = frozenset(facet_keys(event.data))
+        self.fields = fields
+        self.uri = uri
+        self._event: Event | None = None
+        self._indexes: frozenset[str] | None = None
         self._frame: bytes | None = None
 
     @property
-    def uri(self) -> str:
-        return self.event.subject
+    def event(self) -> Event:
+        """The decoded event; raises UndecodableEntry if the entry is not one."""
+        if self._event is None:
+            self._event = decode(self.fields)
+        return self._event
+
+    def decodes(self) -> bool:
+        """Whether the entry is a valid event (decoding it once); a bad one is logged."""
+        try:
+            self.event  # noqa: B018 - decoding is the point
+        except UndecodableEntry as error:
+            log.warning("skipping undecodable entry %s on %s: %s", self.entry_id, PUBLISHED, error)
+            return False
+        return True
+
+    @property
+    def is_kill(self) -> bool:
+        return self.fields.get("type") == EventType.killed.value
+
+    @property
+    def indexes(self) -> frozenset[str]:
+        if self._indexes is None:
+            self._indexes = frozenset(facet_keys(self.event.data))
+        return self._indexes
 
     @property
     def frame(self) -> bytes:
@@ -75,15 +104,12 @@ class Change:
 
 
 def to_change(entry_id: str, fields: Mapping[str, str]) -> Change | None:
+    """The change an entry announces, undecoded; None for entries the gateway ignores."""
     kind = KINDS.get(fields.get("type", ""))
-    if kind is None:
+    uri = fields.get("subject")
+    if kind is None or not uri:
         return None
-    try:
-        event = decode(fields)
-    except UndecodableEntry as error:
-        log.warning("skipping undecodable entry %s on %s: %s", entry_id, PUBLISHED, error)
-        return None
-    return Change(entry_id, kind, event)
+    return Change(entry_id, kind, fields, uri)
 
 
 class Subscriber:
@@ -132,8 +158,10 @@ class Tombstones:
         self._by_uri: OrderedDict[str, Tombstone] = OrderedDict()
 
     def apply(self, change: Change) -> None:
-        event = change.event
-        if event.type is EventType.killed:
+        if change.is_kill:
+            if not change.decodes():
+                return
+            event = change.event
             self._by_uri.pop(change.uri, None)
             self._by_uri[change.uri] = Tombstone(change.uri, event.time, event.data.ednote)
             while len(self._by_uri) > self._kept:
@@ -201,7 +229,7 @@ class Tail:
             if change is None or change.uri in seen:
                 continue
             seen.add(change.uri)
-            if change.event.type is EventType.killed:
+            if change.is_kill:
                 kills.append(change)
         for change in reversed(kills):
             self.tombstones.apply(change)
@@ -271,6 +299,8 @@ class Tail:
         self.events += 1
         self.tombstones.apply(change)
         self._invalidate()
+        if not self.subscribers or not change.decodes():
+            return
         for subscriber in list(self.subscribers):
             if subscriber.matches(change) and not subscriber.offer(change):
                 self.dropped += 1
@@ -303,4 +333,4 @@ class Tail:
         if len(entries) > limit:
             return None
         changes = (to_change(entry_id, fields) for entry_id, fields in entries)
-        return [change for change in changes if change is not None]
+        return [change for change in changes if change is not None and change.decodes()]
