@@ -21,6 +21,7 @@ API submissions and feed entries both come through here; a feed entry has an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,6 +87,8 @@ class Accepted:
     changed: bool
     entry_id: str | None = None
     tombstoned: bool = False
+    # A feed entry unchanged from the item but new from this source: remember it.
+    record_seen: bool = False
 
 
 class TooMuchContention(RuntimeError):
@@ -123,50 +126,132 @@ class Acceptor:
         submission = with_canonical_link(submission)
         uri = await self.uri_of(submission, identity)
         digest = material_hash(submission)
-        seen = origin.seen_field
         for _ in range(MAX_ATTEMPTS):
             state = await self._redis.hgetall(state_key(uri))
-            current = int(state.get("version", 0))
-            if origin.feed and state.get("status") == CANCELED:
-                return Accepted(uri, current, changed=False, tombstoned=True)
-            if current and digest in (state.get("hash"), state.get(seen or "hash")):
-                if seen and state.get(seen) != digest:
-                    await self._redis.hset(state_key(uri), seen, digest)
-                return Accepted(uri, current, changed=False)
-            now = utcnow()
-            firstcreated = (
-                datetime.fromisoformat(state["firstcreated"])
-                if "firstcreated" in state
-                else submission.firstcreated or now
-            )
-            item = to_item(
-                submission,
-                uri=uri,
-                version=current + 1,
-                firstcreated=firstcreated,
-                now=now,
-                source=origin.source,
-            )
-            fields = encode(make_event(EventType.ingested, SOURCE, item, traceid, now))
-            outcome, detail = await self._accept(
-                keys=[state_key(uri), INGESTED],
-                args=[
-                    current,
-                    digest,
-                    firstcreated.isoformat(),
-                    submission.pubstatus.value,
-                    seen,
-                    "1" if origin.feed else "0",
-                    *_flatten(fields),
-                ],
-            )
-            if outcome == "tombstoned":
-                return Accepted(uri, current, changed=False, tombstoned=True)
-            if outcome == "accepted":
-                if self._trimmer is not None:
-                    await self._trimmer.maybe_trim(INGESTED)
-                return Accepted(uri, current + 1, changed=True, entry_id=str(detail))
+            step = next_step(submission, uri, digest, state, origin, traceid)
+            if isinstance(step, Accepted):
+                if step.record_seen:
+                    await self._redis.hset(state_key(uri), origin.seen_field, digest)
+                return step
+            outcome = await self._accept(keys=step.keys, args=step.args)
+            accepted = step.outcome(outcome)
+            if accepted is not None:
+                await self._trim()
+                return accepted
         raise TooMuchContention(f"item {uri} changed concurrently {MAX_ATTEMPTS} times")
+
+    async def accept_many(
+        self, submissions: Sequence[tuple[Submission, str]]
+    ) -> list[Accepted | TooMuchContention]:
+        """Accept editors' submissions (submission, traceid) in order, in two
+        pipelined round trips: every item's state, then every append. An item
+        whose state moved in between (another writer, or the same uri twice in
+        the batch) goes through `accept` on its own, after the others, so a
+        later submission of a uri still lands after an earlier one."""
+        prepared = [(with_canonical_link(sub), traceid) for sub, traceid in submissions]
+        uris = [await self.uri_of(sub, None) for sub, _ in prepared]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for uri in uris:
+                pipe.hgetall(state_key(uri))
+            states = await pipe.execute()
+        results: list[Accepted | TooMuchContention | None] = [None] * len(prepared)
+        steps: list[tuple[int, AcceptCall]] = []
+        for index, ((sub, traceid), uri, state) in enumerate(
+            zip(prepared, uris, states, strict=True)
+        ):
+            step = next_step(sub, uri, material_hash(sub), state, API, traceid)
+            if isinstance(step, Accepted):
+                results[index] = step
+            else:
+                steps.append((index, step))
+        if steps:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for _, step in steps:
+                    await self._accept(keys=step.keys, args=step.args, client=pipe)
+                outcomes = await pipe.execute()
+            for (index, step), outcome in zip(steps, outcomes, strict=True):
+                results[index] = step.outcome(outcome)
+            await self._trim()
+        for index, result in enumerate(results):
+            if result is None:  # the state moved: retry this one alone
+                sub, traceid = prepared[index]
+                try:
+                    results[index] = await self.accept(sub, traceid)
+                except TooMuchContention as error:
+                    results[index] = error
+        return [result for result in results if result is not None]
+
+    async def _trim(self) -> None:
+        if self._trimmer is not None:
+            await self._trimmer.maybe_trim(INGESTED)
+
+
+@dataclass(frozen=True)
+class AcceptCall:
+    """One run of the accept script: append version `current + 1` if the item
+    is still at `current`."""
+
+    uri: str
+    current: int
+    keys: list[str]
+    args: list[str | int]
+
+    def outcome(self, reply: list[object]) -> Accepted | None:
+        """What the script's reply means; None when the state moved (retry)."""
+        outcome, detail = reply
+        if outcome == "tombstoned":
+            return Accepted(self.uri, self.current, changed=False, tombstoned=True)
+        if outcome == "accepted":
+            return Accepted(self.uri, self.current + 1, changed=True, entry_id=str(detail))
+        return None
+
+
+def next_step(
+    submission: Submission,
+    uri: str,
+    digest: str,
+    state: dict[str, str],
+    origin: Origin,
+    traceid: str,
+) -> Accepted | AcceptCall:
+    """Given the item's stored state: the submission is unchanged or stopped by
+    a tombstone (Accepted), or the accept script should append it (AcceptCall)."""
+    seen = origin.seen_field
+    current = int(state.get("version", 0))
+    if origin.feed and state.get("status") == CANCELED:
+        return Accepted(uri, current, changed=False, tombstoned=True)
+    if current and digest in (state.get("hash"), state.get(seen or "hash")):
+        record = bool(seen) and state.get(seen) != digest
+        return Accepted(uri, current, changed=False, record_seen=record)
+    now = utcnow()
+    firstcreated = (
+        datetime.fromisoformat(state["firstcreated"])
+        if "firstcreated" in state
+        else submission.firstcreated or now
+    )
+    item = to_item(
+        submission,
+        uri=uri,
+        version=current + 1,
+        firstcreated=firstcreated,
+        now=now,
+        source=origin.source,
+    )
+    fields = encode(make_event(EventType.ingested, SOURCE, item, traceid, now))
+    return AcceptCall(
+        uri,
+        current,
+        keys=[state_key(uri), INGESTED],
+        args=[
+            current,
+            digest,
+            firstcreated.isoformat(),
+            submission.pubstatus.value,
+            seen,
+            "1" if origin.feed else "0",
+            *_flatten(fields),
+        ],
+    )
 
 
 def with_canonical_link(submission: Submission) -> Submission:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from ingest.accept import Acceptor, TooMuchContention
+from ingest.accept import Accepted, Acceptor, TooMuchContention
 from ingest.http_errors import Rejected, documented_errors, validation_problems
 from ingest.submission import Submission
 
@@ -34,6 +35,25 @@ class AcceptedResponse(BaseModel):
     version: int
     changed: bool
     traceid: str
+
+
+class BatchResult(BaseModel):
+    """One submission of a batch: accepted (202, with what /v1/items answers)
+    or rejected (its own 4xx status, error and detail)."""
+
+    status: int
+    uri: str | None = None
+    version: int | None = None
+    changed: bool | None = None
+    traceid: str | None = None
+    error: str | None = None
+    detail: Any = None
+
+
+class BatchResponse(BaseModel):
+    """The results in the order of the submitted items."""
+
+    results: list[BatchResult]
 
 
 def check_token(request: Request, expected: str) -> None:
@@ -68,7 +88,9 @@ def trace_id_of(request: Request) -> str:
     return match.group(1) if match and match.group(1) != "0" * 32 else new_trace_id()
 
 
-def submission_router(acceptor: Acceptor, token: str, max_body_bytes: int) -> APIRouter:
+def submission_router(
+    acceptor: Acceptor, token: str, max_body_bytes: int, batch: BatchLimits
+) -> APIRouter:
     router = APIRouter()
 
     @router.post(
@@ -112,7 +134,89 @@ def submission_router(acceptor: Acceptor, token: str, max_body_bytes: int) -> AP
             status_code=202,
         )
 
+    @router.post(
+        "/v1/items:batch",
+        status_code=202,
+        response_model=BatchResponse,
+        summary="Submit up to max_batch_items items at once",
+        description=(
+            "Each item is checked and accepted as if POSTed to /v1/items, in order. "
+            "202 when every item was accepted; 207 when some were rejected: each "
+            "result carries its own status, and a rejected item changes nothing."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": BatchRequest.model_json_schema()}},
+            }
+        },
+        responses={
+            207: {"description": "Some items rejected", "model": BatchResponse},
+            **documented_errors(400, 401, 405, 413, 415, 422, 503),
+        },
+    )
+    async def submit_batch(request: Request) -> JSONResponse:
+        check_token(request, token)
+        raw = await read_json(request, batch.max_bytes)
+        entries = batch_entries(raw, batch.max_items)
+        results: list[BatchResult | None] = [None] * len(entries)
+        valid: list[tuple[int, Submission, str]] = []
+        for index, entry in enumerate(entries):
+            try:
+                valid.append((index, Submission.model_validate(entry), new_trace_id()))
+            except ValidationError as error:
+                problems = validation_problems(error)
+                results[index] = BatchResult(status=422, error="not a valid item", detail=problems)
+        outcomes = await acceptor.accept_many([(sub, traceid) for _, sub, traceid in valid])
+        for (index, _, traceid), outcome in zip(valid, outcomes, strict=True):
+            results[index] = batch_result(outcome, traceid)
+        done = [result for result in results if result is not None]
+        status = 202 if all(result.status == 202 for result in done) else 207
+        return JSONResponse(
+            BatchResponse(results=done).model_dump(exclude_none=True), status_code=status
+        )
+
     return router
+
+
+class BatchRequest(BaseModel):
+    items: list[Submission]
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_items: int
+    max_bytes: int
+
+
+def batch_entries(raw: Any, max_items: int) -> list[Any]:
+    """The batch's items, each still unchecked; the batch itself must be well-formed."""
+    if not isinstance(raw, dict) or set(raw) != {"items"} or not isinstance(raw["items"], list):
+        raise Rejected(422, 'a batch is an object with one field, "items": a list of items')
+    entries: list[Any] = raw["items"]
+    if not entries:
+        raise Rejected(422, "a batch needs at least one item")
+    if len(entries) > max_items:
+        raise Rejected(422, f"a batch holds at most {max_items} items, not {len(entries)}")
+    return entries
+
+
+def batch_result(outcome: Accepted | TooMuchContention, traceid: str) -> BatchResult:
+    if isinstance(outcome, TooMuchContention):
+        return BatchResult(status=409, error=str(outcome))
+    ITEMS.labels("ingest", "out" if outcome.changed else "unchanged").inc()
+    log.info(
+        "item %s",
+        "accepted" if outcome.changed else "unchanged",
+        extra={"uri": outcome.uri, "version": outcome.version, "traceid": traceid},
+    )
+    return BatchResult(
+        status=202,
+        uri=outcome.uri,
+        version=outcome.version,
+        changed=outcome.changed,
+        traceid=traceid,
+    )
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:

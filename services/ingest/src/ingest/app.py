@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ingest.accept import Acceptor
-from ingest.api import install_error_handlers, submission_router
+from ingest.api import BatchLimits, install_error_handlers, submission_router
 from ingest.deadletters_api import deadletters_router
 from ingest.fetch import Fetcher, FetchPolicy
 from ingest.netguard import AddressPolicy, Resolver, system_resolver
@@ -49,6 +49,12 @@ class Settings(ServiceSettings, StreamSettings):
         min_length=16, description="bearer token clients must send (required)"
     )
     max_body_bytes: int = Field(default=1_000_000, ge=1024, le=50_000_000)
+    max_batch_items: int = Field(
+        default=500, ge=1, le=5_000, description="items in one POST /v1/items:batch"
+    )
+    max_batch_bytes: int = Field(
+        default=16_000_000, ge=1024, le=200_000_000, description="body of one batch"
+    )
 
     # Sources and the scheduler
     sources_file: Path | None = Field(
@@ -167,7 +173,8 @@ def build(
 
     app = FastAPI(title="newsfeed ingest", version="1", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(submission_router(acceptor, token, settings.max_body_bytes))
+    batch = BatchLimits(settings.max_batch_items, settings.max_batch_bytes)
+    app.include_router(submission_router(acceptor, token, settings.max_body_bytes, batch))
     app.include_router(sources_router(store, token))
     app.include_router(deadletters_router(redis, token))
     app.router.routes.extend([*health_routes(redis_ready(redis, ROUTES)), metrics_route(redis)])
