@@ -26,13 +26,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
+from shared.items import NewsItem
 from shared.readmodel import (
     FEED_ALL,
     ReadModelReader,
     decode_cursor,
     encode_cursor,
+    facet_keys,
     item_key,
     member_uri,
     state_key,
@@ -116,10 +117,9 @@ async def memory_breakdown(
             pipe.memory_usage(item_key(uri), samples=0)
             pipe.memory_usage(state_key(uri), samples=0)
         usage = await pipe.execute()
-    memberships = [
-        len(orjson.loads(await client.hget(state_key(uri), "indexes") or "[]"))
-        for uri in picks[:100]
-    ]
+    # The feed sets an item is in follow from its document (facet_keys).
+    docs = await client.mget([item_key(uri) for uri in picks[:100]])
+    memberships = [len(facet_keys(NewsItem.model_validate_json(doc))) for doc in docs if doc]
     feeds = 0
     feed_keys = 0
     async for key in client.scan_iter(match=FEED_ALL.rsplit(":", 1)[0] + ":*", count=1000):

@@ -138,9 +138,12 @@ def test_an_embargo_already_past_publishes_at_the_release_time() -> None:
     plan = decide(item, None, NOW)
     assert plan is not None
     assert plan.event is EventType.published
-    assert plan.member == decide(
-        news_item("urn:t:a").model_copy(update={"firstcreated": release}), None, NOW
-    ).member  # type: ignore[union-attr]
+    assert (
+        plan.member
+        == decide(
+            news_item("urn:t:a").model_copy(update={"firstcreated": release}), None, NOW
+        ).member
+    )  # type: ignore[union-attr]
 
 
 def test_an_embargo_on_an_item_readers_already_saw_is_ignored() -> None:
@@ -159,3 +162,21 @@ def test_a_stale_usable_version_after_a_kill_does_not_resurrect_the_item() -> No
     kill = decide(news_item("urn:t:a", version=3, pubstatus=PubStatus.canceled), stored, NOW)
     assert kill is not None
     assert decide(news_item("urn:t:a", version=2), stored_from(kill), NOW) is None
+
+
+def test_people_places_and_organisations_are_indexed_where_the_item_is_about_them() -> None:
+    """Enrichment scores an entity 40 for the headline and 20 a mention: a passing
+    mention gets no feed membership; an entity without a score (from the source) does."""
+    item = news_item("urn:t:a").model_copy(
+        update={
+            "people": (Entity(name="In Headline", relevance=60), Entity(name="Once", relevance=20)),
+            "places": (Entity(name="Twice", relevance=40),),
+            "organisations": (Entity(name="From Source"),),
+        }
+    )
+    plan = decide(item, None, NOW)
+    assert plan is not None
+    assert index_key(Facet.person, "in headline") in plan.indexes
+    assert index_key(Facet.person, "once") not in plan.indexes
+    assert index_key(Facet.place, "twice") in plan.indexes
+    assert index_key(Facet.organisation, "from source") in plan.indexes

@@ -1,6 +1,6 @@
 """Key names of the read model, and the feed indexes an item belongs in.
 
-    rm:{news.published}:state:<uri>     hash: version, status, member, indexes, traceid
+    rm:{news.published}:state:<uri>     hash: version, status, member, traceid
     rm:{news.published}:item:<uri>      JSON document of the current version
     rm:{news.published}:versions:<uri>  list of earlier versions' documents, newest first
     rm:{news.published}:feed:all        sorted set: every visible item
@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from shared.items import NewsItem
+from shared.items import Entity, NewsItem
 from shared.streams import PUBLISHED
 
 TAG = "{" + PUBLISHED + "}"
@@ -27,6 +27,12 @@ FEED_ALL = f"{PREFIX}:feed:all"
 EMBARGO = f"{PREFIX}:embargo"
 PAGE_MAX = 100
 MAX_INDEXES_PER_ITEM = 64
+# People, places and organisations get a feed of their own only where the item
+# is about them: on enrichment's scale (40 for the headline, 20 a mention) that
+# is the headline or two mentions. A passing mention is not worth a membership
+# (about 140 bytes of Redis, and a ZADD, per item and entity); an entity with no
+# relevance was named by the source and is always indexed.
+ENTITY_MIN_RELEVANCE = 40.0
 
 
 class Facet(StrEnum):
@@ -62,20 +68,31 @@ def index_key(facet: Facet, value: str) -> str:
     return f"{PREFIX}:feed:{facet.value}:{normalize(value)}"
 
 
+def indexed(entity: Entity) -> bool:
+    return entity.relevance is None or entity.relevance >= ENTITY_MIN_RELEVANCE
+
+
 def facet_values(item: NewsItem) -> list[tuple[Facet, str]]:
     values: list[tuple[Facet, str]] = [(Facet.type, item.type.value)]
     if item.language:
         values.append((Facet.language, item.language.split("-")[0]))
     values += [(Facet.tag, subject.name) for subject in item.subjects]
     values += [(Facet.author, author.name) for author in item.authors]
-    values += [(Facet.person, entity.name) for entity in item.people]
-    values += [(Facet.place, entity.name) for entity in item.places]
-    values += [(Facet.organisation, entity.name) for entity in item.organisations]
+    values += [(Facet.person, entity.name) for entity in item.people if indexed(entity)]
+    values += [(Facet.place, entity.name) for entity in item.places if indexed(entity)]
+    values += [
+        (Facet.organisation, entity.name) for entity in item.organisations if indexed(entity)
+    ]
     return values
 
 
 def facet_keys(item: NewsItem) -> tuple[str, ...]:
-    """Every feed set a visible item belongs in, `feed:all` first, bounded in number."""
+    """Every feed set a visible item belongs in, `feed:all` first, bounded in number.
+
+    A function of the stored document alone: the writer finds the sets an item
+    is in from its document instead of keeping their names (docs/readmodel.md).
+    Changing it changes where stored items are expected to be: see "Migration"
+    there."""
     keys = dict.fromkeys([FEED_ALL, *(index_key(f, v) for f, v in facet_values(item) if v)])
     return tuple(keys)[:MAX_INDEXES_PER_ITEM]
 

@@ -82,7 +82,10 @@ class Applied:
 # KEYS: state, item, versions, embargo, stream, old indexes..., new indexes...
 # ARGV: expected version, version, status, doc, member, old member, #old, #new,
 #       history cap, embargo ms (0: none), uri, event type ('' for none),
-#       indexes JSON, traceid, kill-doc ttl ms, then event fields without `type`.
+#       traceid, kill-doc ttl ms, then the event's fields without `type`, where
+#       an empty `data` stands for the document (ARGV[4]): it is sent once.
+# The state keeps no list of the item's feed sets (they follow from its
+# document: facet_keys); HDEL drops the one a state written before kept.
 _APPLY = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current ~= tonumber(ARGV[1]) then
@@ -105,21 +108,27 @@ else
   redis.call('ZREM', KEYS[4], ARGV[11])
 end
 redis.call('SET', KEYS[2], ARGV[4])
-if ARGV[3] == 'canceled' and tonumber(ARGV[15]) > 0 then
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[15]))
-  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[15]))
+if ARGV[3] == 'canceled' and tonumber(ARGV[14]) > 0 then
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[14]))
+  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[14]))
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'status', ARGV[3], 'member', ARGV[5],
-  'indexes', ARGV[13], 'traceid', ARGV[14])
+  'traceid', ARGV[13])
+redis.call('HDEL', KEYS[1], 'indexes')
 if ARGV[12] ~= '' then
   local fields = {'type', ARGV[12]}
-  for i = 16, #ARGV do fields[#fields + 1] = ARGV[i] end
+  for i = 15, #ARGV, 2 do
+    local value = ARGV[i + 1]
+    if ARGV[i] == 'data' and value == '' then value = ARGV[4] end
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = value
+  end
   redis.call('XADD', KEYS[5], '*', unpack(fields))
 end
 return {'applied', ARGV[12]}
 """
 
-# KEYS: state, embargo, stream, indexes...  ARGV: uri, version, member, indexes JSON,
+# KEYS: state, embargo, stream, indexes...  ARGV: uri, version, member,
 # then event fields without `type`. ZREM decides who releases: exactly one caller.
 _RELEASE = """
 if tonumber(redis.call('HGET', KEYS[1], 'version') or '0') ~= tonumber(ARGV[2]) then
@@ -129,9 +138,10 @@ if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then
   return 0
 end
 for i = 4, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[3]) end
-redis.call('HSET', KEYS[1], 'status', 'usable', 'member', ARGV[3], 'indexes', ARGV[4])
+redis.call('HSET', KEYS[1], 'status', 'usable', 'member', ARGV[3])
+redis.call('HDEL', KEYS[1], 'indexes')
 local fields = {'type', 'org.newsfeed.item.released'}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('XADD', KEYS[3], '*', unpack(fields))
 return 1
 """
@@ -144,21 +154,37 @@ if redis.call('HGET', KEYS[1], 'member') ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('HSET', KEYS[1], 'status', 'retired', 'indexes', '[]')
+redis.call('HSET', KEYS[1], 'status', 'retired')
+redis.call('HDEL', KEYS[1], 'indexes')
 return 1
 """
+
+
+def feed_sets_of(status: StoredStatus, doc: NewsItem | None, listed: str | None) -> tuple[str, ...]:
+    """The feed sets a stored item is in: those of its document while it is visible.
+
+    `listed` is the `indexes` field that states written before this rule kept
+    (the sets then, by the rule then): trusted while it is there, so an item
+    stored under an older rule leaves exactly the sets it was put in."""
+    if listed is not None:
+        return tuple(orjson.loads(listed))
+    if status is StoredStatus.usable and doc is not None:
+        return facet_keys(doc)
+    return ()
 
 
 def _stored(state: dict[str, str], doc: str | None) -> Stored | None:
     if not state:
         return None
+    status = StoredStatus(state["status"])
+    item = NewsItem.model_validate_json(doc) if doc else None
     return Stored(
         version=int(state["version"]),
-        status=StoredStatus(state["status"]),
+        status=status,
         member=state.get("member") or None,
-        indexes=tuple(orjson.loads(state.get("indexes") or "[]")),
+        indexes=feed_sets_of(status, item, state.get("indexes")),
         traceid=state.get("traceid", ""),
-        doc=NewsItem.model_validate_json(doc) if doc else None,
+        doc=item,
     )
 
 
@@ -166,6 +192,22 @@ def _event_args(event: Event) -> list[str]:
     fields = encode(event)
     del fields["type"]
     return [part for pair in fields.items() for part in pair]
+
+
+def document_and_event_args(plan: Plan, event: Event) -> tuple[str, list[str]]:
+    """The plan's document, and the event's fields for the apply script.
+
+    The event carries the plan's item, whose JSON is the document: it is
+    serialized once (by `encode`) and sent once, `data` left empty for the
+    script to fill in. No event type, no event: nothing but the document."""
+    if plan.event is None:
+        return plan.item.model_dump_json(exclude_none=True), []
+    if event.data is not plan.item and event.data != plan.item:
+        raise ValueError(f"the event for {plan.item.uri} does not carry the plan's item")
+    fields = encode(event)
+    del fields["type"]
+    document, fields["data"] = fields["data"], ""
+    return document, [part for pair in fields.items() for part in pair]
 
 
 class ReadModelWriter:
@@ -211,6 +253,7 @@ class ReadModelWriter:
     ) -> None:
         old_indexes = previous.indexes if previous else ()
         embargo_ms = int(plan.embargo_until.timestamp() * 1000) if plan.embargo_until else 0
+        document, event_args = document_and_event_args(plan, event)
         # On a pipeline this only queues the EVALSHA (the script is loaded at execute).
         await self._apply(
             client=pipe,
@@ -227,7 +270,7 @@ class ReadModelWriter:
                 previous.version if previous else 0,
                 plan.item.version,
                 plan.status.value,
-                plan.item.model_dump_json(exclude_none=True),
+                document,
                 plan.member,
                 (previous.member or "") if previous else "",
                 len(old_indexes),
@@ -236,10 +279,9 @@ class ReadModelWriter:
                 embargo_ms,
                 plan.item.uri,
                 plan.event.value if plan.event else "",
-                orjson.dumps(plan.indexes).decode(),
                 event.traceid,
                 self._kill_doc_ttl_ms,
-                *_event_args(event),
+                *event_args,
             ],
         )
 
@@ -259,13 +301,7 @@ class ReadModelWriter:
         indexes = facet_keys(item)
         released = await self._release(
             keys=[state_key(item.uri), EMBARGO, PUBLISHED, *indexes],
-            args=[
-                item.uri,
-                stored.version,
-                member,
-                orjson.dumps(indexes).decode(),
-                *_event_args(event),
-            ],
+            args=[item.uri, stored.version, member, *_event_args(event)],
         )
         return bool(released)
 
@@ -289,6 +325,7 @@ class ReadModelWriter:
         for member in members:
             uri = member_uri(member)
             stored = await self.load(uri)
+            # feed:all too: a dangling member (no state, or another member) is in it.
             indexes = tuple(dict.fromkeys((FEED_ALL, *(stored.indexes if stored else ()))))
             retired += int(
                 await self._retire(
