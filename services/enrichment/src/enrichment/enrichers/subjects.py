@@ -195,7 +195,9 @@ def hits(rules: Rules, text: str) -> Counter[int]:
     tokens = lower.split(" ")
     counts = Counter(tokens)
     words = counts.keys()
-    unseen = words - rules.seen
+    # Not `words - rules.seen`: a dict view minus a set walks the whole set,
+    # which grows with every new word the process meets; this walks the text's.
+    unseen = set(words).difference(rules.seen)
     if unseen:
         rules.learn(sorted(unseen))
     relevant = rules.relevant
