@@ -162,18 +162,25 @@ LOCATIVES = words(
 NAME_PARTICLES = words("von van der den de del della da di du la le bin ibn al")
 
 
+# The questions below are asked about the same few thousand words over and
+# over (every capitalized word, every word around a name): each answer is
+# kept, so asking again is one dictionary lookup.
+@lru_cache(maxsize=16384)
 def is_title(word: str) -> bool:
     return bool(classify(word) & TITLE)
 
 
+@lru_cache(maxsize=16384)
 def is_speech_verb(word: str) -> bool:
     return bool(classify(word) & SPEECH)
 
 
+@lru_cache(maxsize=16384)
 def is_not_name(word: str) -> bool:
     return bool(classify(word) & NOT_A_NAME)
 
 
+@lru_cache(maxsize=16384)
 def is_org_head(word: str) -> bool:
     return bool(classify(word) & ORG_HEAD)
 
@@ -206,6 +213,7 @@ def classify(word: str) -> int:
     return bits
 
 
+@lru_cache(maxsize=16384)
 def is_name_word(word: str) -> bool:
     """Could be part of a person's name: capitalized, not an acronym, not a
     title, an opener, a demonym, an organisation word or a speech verb."""

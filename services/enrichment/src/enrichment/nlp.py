@@ -53,7 +53,9 @@ class Token:
     end: int
 
 
-_WORDS = re.compile(r"\w+(?:['’\-]\w+)*")
+# Possessive quantifiers: the same words as `\w+(?:['’\-]\w+)*` (a shorter
+# run of letters is never followed by a hyphen), found without backtracking.
+_WORDS = re.compile(r"\w++(?:['’\-]\w++)*+")
 
 
 @lru_cache(maxsize=16)

@@ -34,6 +34,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from shared.items import Entity, NewsItem
@@ -61,6 +62,8 @@ _WORD_INSIDE = frozenset("'’-")
 _POSSESSIVE = ("'s", "’s")
 _ADVERBS = words("also has had have later then previously earlier reportedly")
 MAX_NAME = 300
+# How far back `word_ending` looks for the space before a word in C.
+_WALK = 40
 
 # How sure each way of finding a name is.
 CONFIDENCE_NEWSROOM = 0.95
@@ -85,11 +88,21 @@ class Found(NamedTuple):
     creator: str
 
 
+_START = itemgetter(4)  # Found.start, read in C when sorting
+
+
 def _strip_possessive(word: str) -> str:
     for suffix in _POSSESSIVE:
         if word.endswith(suffix):
             return word[: -len(suffix)]
     return word
+
+
+def _plain_word(word: str) -> bool:
+    """A matched word that `_Text.word_ending` at its end would give back
+    unchanged: it ends in a letter or digit and holds nothing the walk stops
+    at ("_", the dots of "U.S.")."""
+    return word[-1].isalnum() and "_" not in word and "." not in word
 
 
 def _demonym(word: str) -> bool:
@@ -135,6 +148,13 @@ class _Text:
         text = self.text
         if end < 1 or not text[end - 1].isalnum():
             return None
+        # Most words are letters after a space: found in C. Anything else
+        # (hyphens, apostrophes, brackets, a line start) takes the walk below.
+        space = text.rfind(" ", max(0, end - _WALK), end)
+        if space >= 0:
+            candidate = text[space + 1 : end]
+            if candidate.isalnum():
+                return candidate, space + 1, end
         begin = end - 1
         while begin > 0 and (text[begin - 1].isalnum() or text[begin - 1] in _WORD_INSIDE):
             begin -= 1
@@ -204,19 +224,19 @@ class EntityFinder:
         prefixes = self.gazetteer.prefixes
         used = t.used
         text = t.text
-        lookup = self._lookup
+        memo = self._memo
         for word, start, end in self._candidates(t):
             if start in used:
                 continue
-            key, entry, firsts = lookup(word)
+            key, entry, firsts = memo.get(word) or self._lookup(word)
             if firsts is None:  # no longer name starts here: the common case
                 if entry is None:
                     continue
-                length, last_end, matched = 1, end, None
+                length, last, matched = 1, (word, start, end), None
             else:
                 # "New" -> "New York" -> "New York City"; the next word's
                 # first letter rules most continuations out before any work
-                length, last_end = (1, end) if entry is not None else (0, end)
+                length, last = (1 if entry is not None else 0), (word, start, end)
                 matched = [(word, start, end, key)]
                 after = end
                 while firsts is not None and text[after + 1 : after + 2] in firsts:
@@ -227,14 +247,14 @@ class EntityFinder:
                     matched.append((*following, key))
                     longer = keys.get(key)
                     if longer is not None:
-                        entry, length, last_end = longer, len(matched), following[2]
+                        entry, length, last = longer, len(matched), following
                     firsts = prefixes.get(key)
                     after = following[2]
                 if entry is None:
                     continue
                 key = matched[length - 1][3]
             if entry.kind == "place":
-                confidence = self._place_confidence(t, start, last_end, key, entry.world)
+                confidence = self._place_confidence(t, start, last, key, entry.world)
                 if not confidence:
                     continue
             elif entry.kind == "person" and length == 1 and self._other_first_name(t, start):
@@ -276,9 +296,11 @@ class EntityFinder:
             and lexicon.is_name_word(previous[0])
         )
 
-    def _place_confidence(self, t: _Text, start: int, end: int, key: str, world: bool) -> float:
-        """How sure we are that a gazetteer place name is a place here (0: it is not)."""
+    def _place_confidence(self, t: _Text, start: int, last: Word, key: str, world: bool) -> float:
+        """How sure we are that a gazetteer place name, ending with the word
+        `last`, is a place here (0: it is not)."""
         text = t.text
+        end = last[2]
         previous = t.prev_word(start) if text[start - 2 : start - 1].isalnum() else None
         if key in self.gazetteer.ambiguous:
             if previous is not None and previous[0] in lexicon.LOCATIVES:
@@ -294,12 +316,12 @@ class EntityFinder:
             ):
                 return 0.0  # "Andrew Jackson", "Alexander Pushkin"
         confident = CONFIDENCE_WORLD if world else CONFIDENCE_NEWSROOM
-        last = t.word_ending(end)
-        if last is not None and (
-            last[0].endswith(_POSSESSIVE)  # "Ukraine's Khortytsia group"
+        ending = last if _plain_word(last[0]) else t.word_ending(end)
+        if ending is not None and (
+            ending[0].endswith(_POSSESSIVE)  # "Ukraine's Khortytsia group"
             or (
-                "\u0400" <= last[0][0] <= "\u04ff"
-                and (norm(last[0]) != last[0] or last[0].isupper())
+                "\u0400" <= ending[0][0] <= "\u04ff"
+                and (norm(ending[0]) != ending[0] or ending[0].isupper())
             )
         ):
             # "міністр закордонних справ Росії Михайло Галузін", "посланник США
@@ -348,9 +370,10 @@ class EntityFinder:
         gap = t.text[last[2] : word[1]]
         if gap == " ":
             return True
-        inner = gap[1:-1].split(" ")
-        if gap[:1] != " " or gap[-1:] != " " or len(inner) > 2:
+        # At most two words between, spaces around: ruled out before splitting.
+        if gap[:1] != " " or gap[-1:] != " " or gap.count(" ") > 3:
             return False
+        inner = gap[1:-1].split(" ")
         if all(w in lexicon.NAME_PARTICLES for w in inner):
             return True
         return has_head and all(w in lexicon.ORG_JOINERS for w in inner)
@@ -557,13 +580,8 @@ def _entity(
 def to_entities(found: Sequence[Found], body_from: int) -> dict[Kind, list[Entity]]:
     """Mentions grouped into one entity per (kind, name), in order of first mention."""
     groups: dict[tuple[Kind, str], list[Found]] = {}
-    for mention in sorted(found, key=_start):
-        key = (mention.kind, mention.name)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [mention]
-        else:
-            group.append(mention)
+    for mention in sorted(found, key=_START):
+        groups.setdefault((mention.kind, mention.name), []).append(mention)
     out: dict[Kind, list[Entity]] = {"person": [], "organisation": [], "place": []}
     for (kind, name), mentions in groups.items():
         best = mentions[0]
@@ -587,10 +605,6 @@ def to_entities(found: Sequence[Found], body_from: int) -> dict[Kind, list[Entit
             )
         )
     return out
-
-
-def _start(mention: Found) -> int:
-    return mention.start
 
 
 def merged(upstream: Sequence[Entity], ours: list[Entity]) -> tuple[Entity, ...]:
