@@ -421,15 +421,17 @@ async def test_json_pages_from_stored_documents_equal_the_readers_pages(env: Env
     await env.redis.set(item_key(withheld.uri), withheld.model_dump_json(exclude_none=True))
     later = items[6].model_copy(update={"embargoed": utcnow() + timedelta(hours=1)})
     await env.redis.set(item_key(later.uri), later.model_dump_json(exclude_none=True))
+    pages = rawpage.bytes_client(env.redis)
     for facet in (None, (Facet.tag, "eu")):
         cursor = None
         while True:
-            raw = await raw_page(env.redis, 3, cursor, facet)
+            raw = await raw_page(pages, 3, cursor, facet)
             page = await env.gateway.reader.page(3, cursor, facet)
             assert rawpage.feed_body(raw) == api.feed_body(page.items, page.next_cursor)
             cursor = page.next_cursor
             if cursor is None:
                 break
+    await pages.aclose()
     shown = uris(await env.get("/v1/feed"))
     assert "urn:raw:5" not in shown
     assert "urn:raw:6" not in shown

@@ -165,3 +165,16 @@ def test_the_cache_is_bounded_in_size_and_age() -> None:
     assert cache.get("a") is page
     clock.now = 31
     assert cache.get("a") is None
+
+
+def test_the_older_page_cache_is_bounded_in_bytes() -> None:
+    cache = PageCache(100, 30, clock=Clock(), max_bytes=10)
+    small, large = render(b"1234", "text/plain", "x"), render(b"x" * 11, "text/plain", "x")
+    for key in ("a", "b"):
+        cache.put(key, small, cache.generation)
+    cache.put("c", small, cache.generation)  # 12 bytes: the least recently used goes
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, small, small)
+    assert cache.bytes == 8
+    cache.put("d", large, cache.generation)  # larger than the whole cache: not kept
+    assert cache.get("d") is None
+    assert cache.get("b") is small

@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from gateway.cache import PageCache
 from gateway.openapi import document
+from gateway.rawpage import bytes_client
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS
 from gateway.render.html import HtmlRenderer, PageConfig
 from gateway.sse import StreamHub, StreamLimits
@@ -60,8 +61,12 @@ class Settings(ServiceSettings):
     )
     cache_entries: int = Field(default=512, ge=0, description="first pages kept")
     cache_ttl_s: float = Field(
-        default=30.0, gt=0, description="longest a first page is kept without an event"
+        default=30.0, gt=0, description="longest a page is kept without an event"
     )
+    older_cache_entries: int = Field(
+        default=4096, ge=0, description="older pages (with a cursor) kept"
+    )
+    older_cache_mb: int = Field(default=64, ge=0, description="bytes of older pages kept, in MiB")
     tail_block_ms: int = Field(default=1000, ge=10, le=60_000)
     tail_count: int = Field(default=200, ge=1, le=10_000)
     tombstones_kept: int = Field(default=100, ge=0, description="kills Atom feeds list")
@@ -104,14 +109,24 @@ def content_security_policy(frame_hosts: list[str], avatar_hosts: list[str]) -> 
 
 def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
     redis = connect(settings.redis_url, client_name="gateway")
+    pages = bytes_client(redis)
     cache = PageCache(settings.cache_entries, settings.cache_ttl_s)
+    older = PageCache(
+        settings.older_cache_entries,
+        settings.cache_ttl_s,
+        max_bytes=settings.older_cache_mb * 1024 * 1024,
+    )
+
+    def invalidate() -> None:
+        cache.invalidate()
+        older.invalidate()
 
     def stopping() -> bool:
         return bool(lifecycle and lifecycle.server and lifecycle.server.should_exit)
 
     tail = Tail(
         redis,
-        invalidate=cache.invalidate,
+        invalidate=invalidate,
         count=settings.tail_count,
         block_ms=settings.tail_block_ms,
         queue_size=settings.sse_queue_size,
@@ -143,8 +158,9 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
     )
     gateway = Gateway(
         reader=ReadModelReader(redis),
-        redis=redis,
+        redis=pages,
         cache=cache,
+        older=older,
         tail=tail,
         hub=hub,
         html=html,
@@ -183,6 +199,7 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
             except Exception:  # noqa: S110 - a crash was already reported through the lifecycle
                 pass
             await redis.aclose()
+            await pages.aclose()
 
     async def unavailable(_: Request, error: Exception) -> Response:
         return redis_unavailable(error)

@@ -3,7 +3,8 @@
 The routes are plain Starlette endpoints (request in, response out): the hot
 first pages skip FastAPI's per-request validation and dependency machinery.
 What they accept is parsed by gateway.query, whose models openapi.py also
-documents. First pages of every output come from the PageCache when they can.
+documents. Pages of every output come from a PageCache when they can: first
+pages from one, older pages (with a cursor) from another.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ class Gateway:
         reader: ReadModelReader,
         redis: aioredis.Redis,
         cache: PageCache,
+        older: PageCache,
         tail: Tail,
         hub: StreamHub,
         html: HtmlRenderer,
@@ -139,8 +141,9 @@ class Gateway:
         static: dict[str, tuple[str, bytes]],
     ) -> None:
         self.reader = reader
-        self.redis = redis
+        self.redis = redis  # answers in bytes: the JSON API splices stored documents
         self.cache = cache
+        self.older = older
         self.tail = tail
         self.hub = hub
         self.html = html
@@ -247,7 +250,7 @@ class Gateway:
         }
 
     def feed_endpoint(self, output: Output[Any]) -> Callable[[Request], Awaitable[Response]]:
-        cache, tail = self.cache, self.tail
+        first, older, tail = self.cache, self.older, self.tail
         default = FeedQuery(output.default_limit)
         headers = self.page_headers if output.html else API_HEADERS
         public_url = self.config.public_url
@@ -263,12 +266,11 @@ class Gateway:
             else:
                 query = default
             base = base_url(request, public_url) if output.needs_base else ""
-            key: Hashable = None
-            if query.cursor is None:
-                key = (output.name, query.facet, query.limit, base)
-                hit = cache.get(key)
-                if hit is not None:
-                    return respond(request, hit)
+            cache = first if query.cursor is None else older
+            key: Hashable = (output.name, query.facet, query.limit, base, query.cursor)
+            hit = cache.get(key)
+            if hit is not None:
+                return respond(request, hit)
             generation = cache.generation
             since = tail.last_id
             try:
@@ -276,14 +278,13 @@ class Gateway:
             except BadCursor as error:
                 return self.bad_request(request, BadRequest(str(error)), html=output.html)
             body = output.render(page, query, base, since)
-            if key is None:  # an older page: served once, compressed cheaply
+            if query.cursor is None:
+                rendered = render(body, output.media_type, output.first_cache, headers)
+            else:  # an older page: asked for less often, compressed cheaply
                 rendered = render(
                     body, output.media_type, output.older_cache, headers, gzip_level=1
                 )
-            else:
-                rendered = render(body, output.media_type, output.first_cache, headers)
-            if key is not None:
-                cache.put(key, rendered, generation)
+            cache.put(key, rendered, generation)
             return respond(request, rendered)
 
         return endpoint
