@@ -166,12 +166,19 @@ def _word_matches(word: str, part: str, wildcard: bool) -> bool:
     return word.startswith(part) if wildcard else word == part
 
 
+@lru_cache(maxsize=4096)
+def _needle(parts: tuple[str, ...], open_end: bool) -> str:
+    """What an exact phrase looks like in the padded text: " peace talks "
+    (" war crime" when its last word takes any ending)."""
+    return f" {' '.join(parts)}" + ("" if open_end else " ")
+
+
 def _phrase_hits(tokens: list[str], word: str, phrase: Phrase, padded: str) -> int:
     """How often `phrase`, which starts with `word`, is in the text: exact
     phrases are counted in the text (in C), wildcard ones word by word."""
     parts, wildcards, _ = phrase
     if not any(wildcards[:-1]):  # "peace talks", "war crime*": one count in C
-        return padded.count(f" {' '.join(parts)}" + ("" if wildcards[-1] else " "))
+        return padded.count(_needle(parts, wildcards[-1]))
     count = 0
     at = -1
     while True:
@@ -205,7 +212,7 @@ def hits(rules: Rules, text: str) -> Counter[int]:
     for word in words & relevant.keys():
         tags, starting = relevant[word]
         for tag in tags:
-            found[tag] += counts[word]
+            found[tag] = found.get(tag, 0) + counts[word]  # no __missing__ call
         for phrase in starting:
             parts, wildcards, _ = phrase
             if not wildcards[1] and parts[1] not in counts:
