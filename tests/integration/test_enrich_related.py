@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 import redis.asyncio as aioredis
 from enrichment.handler import make_handler
 from enrichment.pipeline import run_pipeline
@@ -17,6 +18,7 @@ from enrichment.stages.related import (
     assignment_key,
     new_cluster_id,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
 from shared.delivery import Done
 from shared.events import EventType, make_event
 from shared.items import NewsItem
@@ -171,3 +173,75 @@ async def test_the_handler_runs_the_stage_on_each_batch(redis: aioredis.Redis) -
     assert out[0].cluster == out[1].cluster != out[2].cluster
     assert all(item.enrichment["related"] == related.VERSION for item in out)
     assert all(item.enrichment_failures == () for item in out)
+
+
+# -- each replica's copy of the window -------------------------------------------------
+
+
+async def test_an_item_joins_a_story_another_replica_saw_first(redis: aioredis.Redis) -> None:
+    one, two = related.build(redis), related.build(redis)
+    await two.run([story("odesa")])  # replica two has loaded its copy of the window
+    (first,) = await one.run([story("galuzin")])
+    (rewrite,) = await two.run([story("galuzin-rewrite")])
+    assert rewrite.cluster == first.cluster
+    (other,) = await one.run([story("galuzin-other-outlet")])  # and the other way round
+    assert other.cluster == first.cluster
+
+
+async def test_a_restarted_replica_clusters_with_the_stored_window(redis: aioredis.Redis) -> None:
+    first, _ = await related.build(redis).run([story("galuzin"), story("odesa")])
+    restarted = related.build(redis)  # a new process: nothing in memory
+    (rewrite,) = await restarted.run([story("galuzin-rewrite")])
+    assert rewrite.cluster == first.cluster
+    assert len(restarted.window) == 3
+
+
+async def test_a_window_trimmed_by_one_replica_is_trimmed_in_the_others(
+    redis: aioredis.Redis,
+) -> None:
+    clock = Clock()
+    settings = ClusterSettings(window_size=3, window_seconds=600)
+    one, two = RelatedStories(redis, settings, clock), RelatedStories(redis, settings, clock)
+    (first,) = await one.run([story("galuzin")])
+    await two.run([story("kharkiv")])
+    for n in range(4):  # galuzin leaves the window, by count, in replica one's batches
+        clock.now += 1
+        await one.run([story("odesa", uri=f"urn:newsfeed:test:odesa-{n}")])
+    (late,) = await two.run([story("galuzin-rewrite")])
+    assert late.cluster != first.cluster
+    stored = set(await redis.zrange(WINDOW, 0, -1))
+    assert set(two.window.uris) == stored == set(await redis.hkeys(SIGNATURES))
+    assert len(stored) <= 3 + 1  # the bound, plus the batch that trimmed it
+
+
+async def test_a_replica_that_fell_behind_the_change_log_loads_the_window_again(
+    redis: aioredis.Redis,
+) -> None:
+    one, two = related.build(redis), related.build(redis)
+    await two.run([story("odesa")])
+    (first,) = await one.run([story("galuzin")])
+    await one.run([story("kharkiv")])
+    # The log moved on past what replica two applied (as after a long pause).
+    await redis.xtrim(related.CHANGES, maxlen=1, approximate=False)
+    (rewrite,) = await two.run([story("galuzin-rewrite")])
+    assert rewrite.cluster == first.cluster
+    assert set(two.window.uris) == set(await redis.zrange(WINDOW, 0, -1))
+
+
+async def test_a_batch_that_failed_to_write_leaves_no_trace_in_the_copy(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage = related.build(redis)
+    await stage.run([story("odesa")])
+
+    async def connection_lost(*_: object) -> None:
+        raise RedisConnectionError("connection lost")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stage, "_write_window", connection_lost)
+        with pytest.raises(RedisConnectionError):
+            await stage.run([story("galuzin")])
+    (rewrite,) = await stage.run([story("galuzin-rewrite")])
+    # galuzin never reached the window: its rewrite starts the story
+    assert rewrite.cluster == new_cluster_id("urn:newsfeed:test:galuzin-rewrite")
+    assert set(stage.window.uris) == set(await redis.zrange(WINDOW, 0, -1))

@@ -57,7 +57,7 @@ CHANGES = PREFIX + "changes"
 # whose last applied entry was trimmed away loads the window whole, which
 # costs less than replaying this many batches would.
 CHANGES_KEPT = 128
-# The position of a copy loaded while the log was empty: every entry is new.
+# The position of a copy loaded while the log was empty.
 LOG_START = "0-0"
 CLUSTER_PREFIX = "urn:newsfeed:cluster:"
 
@@ -259,12 +259,12 @@ class RelatedStories:
         """Apply the log entries after the position; False if some are gone
         (trimmed, or the log was lost): the window must be loaded whole."""
         if self.position == LOG_START:
-            if len(entries) >= CHANGES_KEPT:
-                return False
-        elif not entries or entries[0][0] != self.position:
+            # Loaded before the log's first entry: nothing tells whether what
+            # follows is complete, so load once more (early in a fresh log).
+            return not entries
+        if not entries or entries[0][0] != self.position:
             return False
-        else:
-            entries = entries[1:]  # the position's own entry is applied already
+        entries = entries[1:]  # the position's own entry is applied already
         for _, changes in entries:
             self.window.apply(changes)
         if entries:
