@@ -256,7 +256,17 @@ class Gateway:
         public_url = self.config.public_url
 
         async def endpoint(request: Request) -> Response:
-            if request.scope["query_string"]:
+            raw: bytes = request.scope["query_string"]
+            base = base_url(request, public_url) if output.needs_base else ""
+            # The query string decides the page (parsing it is deterministic), so a
+            # cached page is found before it is parsed. Pages with a cursor live in
+            # the older-page cache (so may a filter value containing "cursor=": harmless).
+            cache = older if b"cursor=" in raw else first
+            key: Hashable = (output.name, raw, base)
+            hit = cache.get(key)
+            if hit is not None:
+                return respond(request, hit)
+            if raw:
                 try:
                     query = parse_feed(
                         request.query_params.multi_items(), default_limit=output.default_limit
@@ -265,12 +275,6 @@ class Gateway:
                     return self.bad_request(request, error, html=output.html)
             else:
                 query = default
-            base = base_url(request, public_url) if output.needs_base else ""
-            cache = first if query.cursor is None else older
-            key: Hashable = (output.name, query.facet, query.limit, base, query.cursor)
-            hit = cache.get(key)
-            if hit is not None:
-                return respond(request, hit)
             generation = cache.generation
             since = tail.last_id
             try:
