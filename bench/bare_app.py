@@ -5,8 +5,8 @@
 - `/page`: returns the bytes of FILE (the gateway's hot first page, captured
   in the same run) with the same headers: the floor for a cached page.
 - `/redis2?cursor=<member>`: two Redis round trips (ZRANGE BYLEX + MGET of 20
-  documents) and the documents joined into a JSON array, no validation: the
-  floor for an uncached page.
+  documents, replies as bytes) and the documents joined into a JSON array, no
+  validation: the floor for an uncached page.
 
 Served like every service (shared.service.serve: uvicorn, one worker,
 access log off), on NEWSFEED_PORT.
@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 import orjson
+import redis.asyncio as aioredis
 from shared.readmodel import FEED_ALL, item_key, member_uri
-from shared.redis_client import connect
 from shared.service import Lifecycle, serve
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 
 def build(body: bytes, headers: dict[str, str], redis_url: str | None) -> Starlette:
-    redis = connect(redis_url) if redis_url else None
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=False) if redis_url else None
 
     async def page(_: Request) -> Response:
         return Response(body, headers=headers)
@@ -39,8 +39,8 @@ def build(body: bytes, headers: dict[str, str], redis_url: str | None) -> Starle
         cursor = request.query_params.get("cursor")
         upper = "(" + cursor if cursor else "+"
         members = await redis.zrange(FEED_ALL, upper, "-", desc=True, bylex=True, offset=0, num=21)
-        docs = await redis.mget([item_key(member_uri(m)) for m in members[:20]])
-        payload = b"[" + b",".join(doc.encode() for doc in docs if doc) + b"]"
+        docs = await redis.mget([item_key(member_uri(m.decode())) for m in members[:20]])
+        payload = b"[" + b",".join(doc for doc in docs if doc) + b"]"
         return Response(payload, media_type="application/json")
 
     async def healthz(_: Request) -> Response:
