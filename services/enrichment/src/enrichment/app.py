@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from redis.asyncio import Redis
 from shared.delivery import Handler, Result, StreamWorker
 from shared.delivery.worker import consumer_name
 from shared.events import Event
@@ -21,9 +23,11 @@ from starlette.routing import Route
 
 from enrichment import config as defaults
 from enrichment.config import EnrichmentConfig
-from enrichment.handler import make_handler
-from enrichment.pipeline import FAILURES, enrich_with
+from enrichment.handler import Stage, make_handler
+from enrichment.pipeline import ALL, FAILURES, enrich_with, resolve_disabled, switchable
 from enrichment.stages import related
+
+log = logging.getLogger("newsfeed.enrichment")
 
 
 class Settings(ServiceSettings, DeliverySettings):
@@ -72,6 +76,18 @@ class Settings(ServiceSettings, DeliverySettings):
         default=4, ge=1, description="shorter quotations are not statements"
     )
 
+    enrich_disabled: list[str] = Field(
+        default=[],
+        description="enrichers and stages switched off, to shed load: any of "
+        f"{', '.join(switchable())}, or {ALL}; the sanitizer always runs (it keeps unsafe "
+        "HTML from readers) and cannot be named",
+    )
+
+    @field_validator("enrich_disabled")
+    @classmethod
+    def _known_and_not_required(cls, names: list[str]) -> list[str]:
+        return list(resolve_disabled(names))  # a clear error at start, not later
+
     # Related stories.
     related_window_size: int = Field(
         default=5000, ge=10, le=1_000_000, description="recent items a new one is compared with"
@@ -106,6 +122,7 @@ class Settings(ServiceSettings, DeliverySettings):
                 sorted(self.enrich_min_city_population_by_country.items())
             ),
             quote_min_words=self.enrich_quote_min_words,
+            disabled=tuple(self.enrich_disabled),
         )
 
     def cluster_settings(self) -> related.ClusterSettings:
@@ -134,12 +151,20 @@ def freeze_after_first_batch(handler: Handler) -> Handler:
     return handle
 
 
+def build_stages(redis: Redis, settings: Settings) -> tuple[Stage, ...]:
+    if related.NAME in settings.enrich_disabled:
+        return ()
+    return (related.build(redis, settings.cluster_settings()),)
+
+
 def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     redis = connect(settings.redis_url, client_name="enrichment")
+    if settings.enrich_disabled:
+        log.warning("enrichers switched off: %s", ", ".join(settings.enrich_disabled))
     handler = freeze_after_first_batch(
         make_handler(
             enrich_with(settings.enrichment_config()),
-            stages=(related.build(redis, settings.cluster_settings()),),
+            stages=build_stages(redis, settings),
         )
     )
     worker = StreamWorker(
@@ -160,6 +185,7 @@ def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
                 "failed": worker.stats.failed,
                 "dead_lettered": worker.stats.dead_lettered,
                 "enricher_failures": dict(sorted(FAILURES.items())),
+                "disabled": settings.enrich_disabled,
             }
         )
 

@@ -64,6 +64,9 @@ class EnrichmentConfig:
     # Entities, tags and quotes read at most this much of the body (the
     # headline and lead matter most; this bounds the cost of huge bodies).
     analysis_max_chars: int = 50_000
+    # Enrichers and stages switched off (pipeline.resolve_disabled checks the
+    # names; the sanitizer is never among them).
+    disabled: tuple[str, ...] = ()
 
 
 DEFAULT_CONFIG = EnrichmentConfig()
