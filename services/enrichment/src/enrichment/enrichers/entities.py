@@ -34,6 +34,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -55,6 +56,7 @@ FIELDS: dict[Kind, str] = {"person": "people", "organisation": "organisations", 
 
 # A capitalized word, or an acronym with dots ("U.S.").
 _CAPITALIZED = re.compile(rf"[{UPPER}](?:(?:\.[A-Z])+\.|[\w'’\-]*)")
+_CAPITALIZED_SPLIT = re.compile(f"({_CAPITALIZED.pattern})")
 # Any word, for looking around a capitalized one.
 _WORD = re.compile(r"(?:[A-ZА-Я]\.){2,}|\w+(?:['’\-]\w+)*")
 _SENTENCE_BREAK = frozenset('.!?:;\n"“”«»()')
@@ -117,15 +119,17 @@ class _Text:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        caps: list[Word] = []
-        for match in _CAPITALIZED.finditer(text):
-            start, end = match.span()
-            if start:
-                before = text[start - 1]
-                if before.isalnum() or before in _WORD_INSIDE:
-                    continue  # "iPhone", "McDonald"
-            caps.append((match.group(), start, end))
-        self.caps = caps
+        # Split into [between, capitalized, between, ...] and offsets, both in
+        # C (match objects cost more than the words). What is between ends
+        # with the character before the word; a capitalized word right after
+        # another one (empty between) follows the dot of an acronym ("U.S.A").
+        parts = _CAPITALIZED_SPLIT.split(text)
+        offsets = list(accumulate(map(len, parts)))
+        self.caps: list[Word] = [
+            (parts[k], offsets[k - 1], offsets[k])
+            for k in range(1, len(parts), 2)
+            if not ((before := parts[k - 1][-1:]).isalnum() or before in _WORD_INSIDE)
+        ]  # not "iPhone", "McDonald"
         self.used: set[int] = set()  # start offsets of words already claimed
 
     def inside_word(self, start: int) -> bool:
