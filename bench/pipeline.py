@@ -7,8 +7,9 @@ Three kinds of run, each on a fresh redis-server with fresh processes:
   publication and gateway as processes, until news.published holds every item;
   the gateway is then asked for the items (spot check and a walk of the feed).
 - `transport`: the items are pre-loaded into news.ingested as ingest would
-  write them (shared.events.encode), then enrichment (as configured, or the
-  no-op stand-in), publication and gateway move them to news.published.
+  write them (shared.events.encode), then enrichment (as configured, or
+  no-op: NEWSFEED_ENRICH_DISABLED=["all"]), publication and gateway move them
+  to news.published.
 - `baseline`: the same pre-loaded entries through three bare redis-py relay
   hops (bench.relay): news.ingested -> news.enriched -> news.published -> a sink.
 
@@ -243,9 +244,13 @@ def stream_health(client: redis.Redis) -> dict[str, int]:
     return {"dead_letters": int(client.xlen(DEAD_LETTER)), "pending_after": pending}
 
 
+# The no-op enrichment: the real service with every enricher and stage that
+# can be switched off switched off (it still sanitizes: that cannot be).
+NOOP_ENRICHMENT_ENV = {"NEWSFEED_ENRICH_DISABLED": '["all"]'}
+
+
 def start_workers(stack: Stack, enrichment: str) -> None:
-    module = "bench.noop_enrichment" if enrichment == "noop" else "enrichment"
-    stack.spawn("enrichment", module)
+    stack.spawn("enrichment", env=NOOP_ENRICHMENT_ENV if enrichment == "noop" else None)
     stack.spawn("publication")
     stack.spawn("gateway")
     for name in ("enrichment", "publication", "gateway"):
