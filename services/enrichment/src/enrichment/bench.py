@@ -6,6 +6,11 @@ up (the gazetteer and the language detector load once per process), then
 times `run_pipeline` one item at a time and prints the median, the 90th
 percentile and the minimum in microseconds, and the time of each enricher.
 
+The item states no language, so the detector runs on every item; most
+items from feeds arrive with one (the feed's or the source's), which
+`--language en` measures. The load average is printed beside the figures:
+on a shared machine they move with it.
+
 The related-stories stage is not included: it needs Redis and runs once per
 batch, not per item.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -47,7 +53,7 @@ PARAGRAPHS = (
 )
 
 
-def typical_item(n: int = 0) -> NewsItem:
+def typical_item(n: int = 0, language: str | None = None) -> NewsItem:
     """The typical item; `n` varies a number in it, so that items differ (no
     cache keyed by text can serve one item's work to the next)."""
     at = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
@@ -60,6 +66,7 @@ def typical_item(n: int = 0) -> NewsItem:
         headline="Kremlin sets conditions for talks as Kyiv rejects any deal on its territory",
         body_html="".join(f"<p>{p}</p>" for p in paragraphs),
         source="kyiv-independent",
+        language=language,
     )
 
 
@@ -71,14 +78,18 @@ class Result:
     p90_us: float
     min_us: float
     per_enricher_median_us: dict[str, float]
+    language: str | None  # what the items state (None: detected)
+    load_average: float  # of the last minute, when the run ended
 
 
-def measure(items: int = 2000, config: EnrichmentConfig = DEFAULT_CONFIG) -> Result:
+def measure(
+    items: int = 2000, config: EnrichmentConfig = DEFAULT_CONFIG, language: str | None = None
+) -> Result:
     pipeline = build_pipeline(config)
     warm = run_pipeline(typical_item(), pipeline)  # loads the gazetteer and the detector
     assert warm.text is not None
     gc.freeze()  # as the service does after its first batch (app.freeze_after_first_batch)
-    inputs = [typical_item(n) for n in range(1, items + 1)]
+    inputs = [typical_item(n, language) for n in range(1, items + 1)]
     timings: list[float] = []
     clock = time.perf_counter_ns
     for item in inputs:
@@ -87,7 +98,7 @@ def measure(items: int = 2000, config: EnrichmentConfig = DEFAULT_CONFIG) -> Res
         timings.append((clock() - start) / 1000)
     per_enricher: dict[str, list[float]] = {e.NAME: [] for e in pipeline}
     for n in range(items + 1, items + 1 + max(1, items // 4)):
-        current = typical_item(n)
+        current = typical_item(n, language)
         for enricher in pipeline:
             start = clock()
             fields = enricher.enrich(current)
@@ -103,6 +114,8 @@ def measure(items: int = 2000, config: EnrichmentConfig = DEFAULT_CONFIG) -> Res
         per_enricher_median_us={
             name: round(statistics.median(values), 1) for name, values in per_enricher.items()
         },
+        language=language,
+        load_average=round(os.getloadavg()[0], 2),
     )
 
 
@@ -110,12 +123,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=2000, help="items to time (default 2000)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--language", help="the language the items state, e.g. en (default: none, detected)"
+    )
     args = parser.parse_args()
-    result = measure(args.items)
+    result = measure(args.items, language=args.language)
     if args.json:
         print(json.dumps(result.__dict__))
         return
-    print(f"enrichment pipeline, {result.words}-word item, {result.items} runs")
+    stated = f"stating language {result.language}" if result.language else "language detected"
+    print(
+        f"enrichment pipeline, {result.words}-word item ({stated}), {result.items} runs,"
+        f" load average {result.load_average}"
+    )
     print(f"  median {result.median_us} µs/item   p90 {result.p90_us} µs   min {result.min_us} µs")
     for name, us in result.per_enricher_median_us.items():
         print(f"    {name:<14}{us:>8} µs")

@@ -254,13 +254,17 @@ class SubjectTagger:
         body = item.text.body_text[: self.config.analysis_max_chars] if item.text else ""
         in_body = hits(rules, body)
         in_headline = hits(rules, item.headline)
-        total = in_body + in_headline
-        for entity in (*item.people, *item.organisations, *item.places):
-            for index in rules.entities.get(fold(entity.name), ()):
-                total[index] += 1
+        # Plain dict arithmetic: Counter's + and += run Python code per key.
+        total = dict(in_body)
+        for index, count in in_headline.items():
+            total[index] = total.get(index, 0) + count
+        if rules.entities:
+            for entity in (*item.people, *item.organisations, *item.places):
+                for index in rules.entities.get(fold(entity.name), ()):
+                    total[index] = total.get(index, 0) + 1
         ours: dict[str, Entity] = {}
-        for index, tag in enumerate(rules.tags):
-            count = total.get(index, 0)
+        for index in sorted(total):  # the rules' order
+            tag, count = rules.tags[index], total[index]
             if count < tag.min_hits or count == 0:
                 continue
             relevance = min(100, 25 + 15 * count + (30 if in_headline.get(index) else 0))
