@@ -202,8 +202,8 @@ def hits(rules: Rules, text: str) -> Counter[int]:
     tokens = lower.split(" ")
     counts = Counter(tokens)
     words = counts.keys()
-    # Not `words - rules.seen`: a dict view minus a set walks the whole set,
-    # which grows with every new word the process meets; this walks the text's.
+    # Not `words - rules.seen`: a dict view minus a set walks the set of seen
+    # words when it is up to 8 times the text's; this walks the text's only.
     unseen = set(words).difference(rules.seen)
     if unseen:
         rules.learn(sorted(unseen))
