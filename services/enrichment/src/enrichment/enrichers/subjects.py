@@ -197,9 +197,11 @@ def hits(rules: Rules, text: str) -> Counter[int]:
     found: Counter[int] = Counter()
     if not text:
         return found
-    # the text enricher has just split the same body into words (cached)
-    lower = " ".join(word_list(text)).lower()
-    tokens = lower.split(" ")
+    # The text enricher has just split the same body into words (cached).
+    # Lowercased one by one: most words are ASCII, which str.lower does
+    # quickly; lowercasing the whole text (with its typographic quotes and
+    # accented names) goes character by character.
+    tokens = list(map(str.lower, word_list(text)))
     counts = Counter(tokens)
     words = counts.keys()
     # Not `words - rules.seen`: a dict view minus a set walks the set of seen
@@ -208,7 +210,7 @@ def hits(rules: Rules, text: str) -> Counter[int]:
     if unseen:
         rules.learn(sorted(unseen))
     relevant = rules.relevant
-    padded = f" {lower} "
+    padded = ""  # the words joined, spaces around: made when a phrase is looked for
     for word in words & relevant.keys():
         tags, starting = relevant[word]
         for tag in tags:
@@ -217,6 +219,8 @@ def hits(rules: Rules, text: str) -> Counter[int]:
             parts, wildcards, _ = phrase
             if not wildcards[1] and parts[1] not in counts:
                 continue  # "peace deal" needs "deal" somewhere
+            if not padded:
+                padded = f" {' '.join(tokens)} "
             matched = _phrase_hits(tokens, word, phrase, padded)
             if matched:
                 for tag in phrase[2]:
