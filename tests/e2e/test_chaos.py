@@ -20,13 +20,15 @@ import pytest
 import redis as sync_redis
 from newsfeed_cli.main import app as cli
 from shared.service import EXIT_FATAL
-from shared.streams import ENRICHED, PUBLICATION_IN
+from shared.streams import DEAD_LETTER, ENRICHED, PUBLICATION_IN
 from typer.testing import CliRunner
 
 from tests.support.chaos import Periodically, Report, Workload, check, kill_and_restart, quiet
+from tests.support.flow import Comparison, ModeFigures, RoundFigures, run_round
 from tests.support.redis_server import RedisServer
 from tests.support.services import Pipeline
 
+POISON = {"NEWSFEED_FAULT_POISON_PATTERN": ":poison-"}
 FAST_RECOVERY = {
     "NEWSFEED_CLAIM_IDLE_MS": "1500",
     "NEWSFEED_RETRY_DELAY_MS": "100",
@@ -243,6 +245,106 @@ def test_poison_entries_are_dead_lettered_and_replayed_after_a_fix(
     finally:
         pipeline.stop()
     assert_nothing_lost_or_doubled(report)
+
+
+POISON_EVERY = 500
+# Poison ÷ clean for the good items, median over pairs of rounds (see the test).
+THROUGHPUT_FLOOR = 0.7
+LATENCY_CEILING = 2.0  # p50 and p99 (poison) ≤ 2 x (the same of clean + slack)
+LATENCY_SLACK_MS = 250.0
+
+
+def poison_flow_rounds(chaos_items: int) -> tuple[int, int]:
+    """(items per round, pairs of rounds): rounds of a multiple of 500 items, so
+    every poison round holds 1 in 500 poison entries; at least three pairs, so
+    the median over pairs outvotes one disturbed pair."""
+    round_items = POISON_EVERY * max(1, chaos_items // 2500)
+    return round_items, max(3, chaos_items // round_items)
+
+
+# `make chaos` sends 2 x 10,000 items (and a warm-up) through here: past the default 300 s.
+@pytest.mark.timeout(1800)
+def test_poison_entries_barely_move_the_good_items_throughput_and_latency(
+    redis_aof: RedisServer, tmp_path: Path, chaos_items: int
+) -> None:
+    """Scenario 6, measured: the same good items flow with and without 1 in 500
+    poison entries among them, in interleaved rounds on one pipeline (clean,
+    poison, poison, clean, ...). Enrichment runs with the poison pattern all
+    along; a clean round marks the same positions with a harmless tag, so the
+    two kinds of round differ only in whether those entries fail and are
+    retried until dead-lettered. Good items' throughput (first submission →
+    last one visible) and latency (ingested → published entry) must barely
+    move: retries of poison entries must not hold up the good ones behind them.
+    """
+    round_items, pairs = poison_flow_rounds(chaos_items)
+    pipeline = start(redis_aof, tmp_path, service_env={"enrichment": POISON})
+    rounds: dict[str, list[RoundFigures]] = {"clean": [], "poison": []}
+    submitted = acknowledged = 0
+    try:
+        # Connections, caches and first allocations, measured in neither mode.
+        run_round(pipeline.redis_url, workload(pipeline, "flow-warm-up", 100), "warm-up")
+        for pair in range(pairs):
+            for mode in ("clean", "poison") if pair % 2 == 0 else ("poison", "clean"):
+                tag = "poison-" if mode == "poison" else "spare-"
+                load = workload(
+                    pipeline,
+                    f"flow{pair}-{mode}",
+                    round_items,
+                    poison_every=POISON_EVERY,
+                    poison_tag=tag,
+                    poison_offset=POISON_EVERY // 2,  # mid-block: good items follow each
+                )
+                rounds[mode].append(run_round(pipeline.redis_url, load, mode))
+                submitted += load.count
+                acknowledged += len(load.acknowledged)
+        client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+        dead_letters = int(client.xlen(DEAD_LETTER))
+    finally:
+        pipeline.stop()
+
+    clean, poisoned = ModeFigures(rounds["clean"]), ModeFigures(rounds["poison"])
+    comparison = Comparison(baseline=clean, treatment=poisoned)
+    report = Report(
+        "poison-flow",
+        submitted=submitted,
+        acknowledged=acknowledged,
+        in_feed=clean.good + poisoned.good,
+        dead_letters=dead_letters,
+        notes={
+            "round_items": round_items,
+            "pairs": pairs,
+            "clean": clean.summary(),
+            "poison": poisoned.summary(),
+            "poison_over_clean": comparison.summary(),
+        },
+    )
+    report.save()
+    ratio = comparison.median_ratio
+    print(
+        f"[chaos] poison-flow, {pairs} pairs of {round_items}-item rounds: "
+        f"clean {clean.summary()}; poison {poisoned.summary()}; poison ÷ clean, median of "
+        f"pairs: throughput {ratio('throughput'):.2f} (floor {THROUGHPUT_FLOOR}), "
+        f"p50 {ratio('p50_ms'):.2f}, p99 {ratio('p99_ms'):.2f}; p99 ÷ (clean p99 + "
+        f"{LATENCY_SLACK_MS:.0f} ms) {ratio('p99_ms', slack=LATENCY_SLACK_MS):.2f} "
+        f"(ceiling {LATENCY_CEILING})"
+    )
+    assert acknowledged == submitted
+    assert dead_letters == pairs * round_items // POISON_EVERY
+    # Why these bounds (docs/reliability.md has the figures): each is taken per
+    # pair, then the median over pairs, so one round slowed down by another
+    # process on the machine cannot fail the test alone. With no regression the
+    # pair ratios scatter around 1: single pairs were seen at 0.46-1.5 in
+    # throughput and up to 7x in raw p99 (71 vs 556 ms) on a 2-core machine at
+    # load 4; the slack keeps a few hundred ms of such noise on a small clean
+    # p99 from counting as a doubling. A poison entry holding up the entries
+    # behind it for 1.5 s per delivery (simulated) gave p99 ÷ (clean + slack)
+    # = 6.7 and p50 ÷ (clean + slack) = 5, far past the ceiling of 2; a stall of
+    # a few hundred ms per poison entry would be lost in the noise. Throughput moved only to
+    # 0.85 then, as the pipeline caught up between poison entries; its floor
+    # catches a pipeline that no longer keeps up with the submissions at all.
+    assert comparison.median_ratio("throughput") >= THROUGHPUT_FLOOR, report
+    for metric in ("p50_ms", "p99_ms"):
+        assert comparison.median_ratio(metric, slack=LATENCY_SLACK_MS) <= LATENCY_CEILING, report
 
 
 def test_a_group_far_behind_keeps_its_entries_past_the_stream_cap(

@@ -58,13 +58,24 @@ class Workload:
     concurrency: int = 24
     rate_per_s: float | None = None
     poison_every: int = 0
+    # What marks every `poison_every`th uri. Enrichment's poison pattern matches
+    # "poison-"; a baseline run marks the same positions with a harmless tag, so
+    # both runs carry the same unmarked ("good") items.
+    poison_tag: str = "poison-"
+    # Which position in each block of `poison_every` is marked (default the last).
+    poison_offset: int = -1
     acknowledged: set[str] = field(default_factory=set)
     indeterminate: set[str] = field(default_factory=set)
     latencies: list[float] = field(default_factory=list)
 
     def uri(self, i: int) -> str:
-        poison = self.poison_every and i % self.poison_every == self.poison_every - 1
-        return f"urn:chaos:{self.prefix}:{'poison-' if poison else ''}{i:06d}"
+        every = self.poison_every
+        poison = every and i % every == self.poison_offset % every
+        return f"urn:chaos:{self.prefix}:{self.poison_tag if poison else ''}{i:06d}"
+
+    def marked(self, uri: str) -> bool:
+        """Whether `uri` is at a poison position (poison or its baseline stand-in)."""
+        return bool(self.poison_every) and f":{self.prefix}:{self.poison_tag}" in uri
 
     def item(self, i: int) -> dict[str, object]:
         return {
