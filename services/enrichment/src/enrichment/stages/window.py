@@ -125,10 +125,14 @@ class Window:
         distances = np.bitwise_count(self._high[:count] ^ high) + np.bitwise_count(
             self._low[:count] ^ low
         )
-        best: tuple[int, str, str] | None = None
-        for slot in np.flatnonzero(distances <= max_distance).tolist():
-            if self.uris[slot] != uri:
-                candidate = (int(distances[slot]), self.uris[slot], self.clusters[slot])
-                if best is None or candidate < best:
-                    best = candidate
-        return best[2] if best else None
+        own = self.slots.get(uri)
+        if own is not None:
+            distances[own] = np.iinfo(distances.dtype).max  # an item is not its own neighbour
+        closest = int(distances.min())
+        if closest > max_distance:
+            return None
+        # Usually one slot; many only when many stored items are equally close
+        # (copies of one text), and then still no Python loop over the window.
+        slots = np.flatnonzero(distances == closest).tolist()
+        slot = min(slots, key=self.uris.__getitem__)
+        return self.clusters[slot]
