@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -173,6 +174,17 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def quiet_garbage_collector() -> None:
+    """Fewer cyclic-GC passes: profiles put 3-7% of ingest's and publication's CPU
+    in gc_collect_main, walking the same long-lived objects (modules, models,
+    settings) again and again. Those are moved out of the collector's sight
+    (freeze), and a collection starts after 50,000 new objects instead of 700
+    (each item creates hundreds, almost none of them in cycles)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def serve(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int) -> None:
     """Run `app` until SIGTERM/SIGINT; exit non-zero if a background task died."""
     # httptools parses HTTP and uvloop runs the loop: both C, chosen explicitly
@@ -189,6 +201,7 @@ def serve(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int) -> None:
     )
     server = _Server(config)
     lifecycle.server = server
+    quiet_garbage_collector()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(server.serve())
     if lifecycle.exit_code:
