@@ -4,7 +4,7 @@ It XREADs the stream with no consumer group, so every replica sees every
 event, starting where the stream ended when it started. For each event it
 
 1. updates the recent kills that Atom feeds list as tombstones (RFC 6721),
-2. empties the first-page cache (`invalidate`),
+2. empties the page caches (`invalidate`: the first pages and the older ones),
 3. offers the event to every live-update subscriber through that subscriber's
    own bounded queue. `offer` never waits: a subscriber whose queue is full is
    too slow to keep up, so it is closed (with a log line) and the others go on.
