@@ -606,28 +606,36 @@ def _entity(
 
 def to_entities(found: Sequence[Found], body_from: int) -> dict[Kind, list[Entity]]:
     """Mentions grouped into one entity per (kind, name), in order of first mention."""
-    groups: dict[tuple[Kind, str], list[Found]] = {}
+    # One pass; a group is [mentions, best mention, highest confidence,
+    # relevance from the headline]. The best is the first of the highest by
+    # (from the gazetteer, confidence).
+    groups: dict[tuple[Kind, str], list[Any]] = {}
     for mention in sorted(found, key=_START):
-        groups.setdefault((mention.kind, mention.name), []).append(mention)
+        kind_name = mention[:2]
+        group = groups.get(kind_name)
+        if group is None:
+            headline = 40 if mention.start < body_from else 0
+            groups[kind_name] = [1, mention, mention.confidence, headline]
+            continue
+        group[0] += 1
+        confidence = mention.confidence
+        if confidence > group[2]:
+            group[2] = confidence
+        best = group[1]
+        if (mention.creator == GAZETTEER, confidence) > (
+            best.creator == GAZETTEER,
+            best.confidence,
+        ):
+            group[1] = mention
     out: dict[Kind, list[Entity]] = {"person": [], "organisation": [], "place": []}
-    for (kind, name), mentions in groups.items():
-        best = mentions[0]
-        confidence = best.confidence
-        for mention in mentions[1:]:
-            confidence = max(confidence, mention.confidence)
-            if (mention.creator == GAZETTEER, mention.confidence) > (
-                best.creator == GAZETTEER,
-                best.confidence,
-            ):
-                best = mention
-        relevance = min(100, (40 if mentions[0].start < body_from else 0) + 20 * len(mentions))
+    for (kind, name), (count, best, confidence, headline) in groups.items():
         out[kind].append(
             _entity(
                 name,
                 best.uri,
                 best.literal if best.uri is None else None,
                 confidence,
-                float(relevance),
+                float(min(100, headline + 20 * count)),
                 best.creator,
             )
         )
