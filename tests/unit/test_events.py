@@ -155,6 +155,7 @@ BAD_ENTRIES = {
     "empty traceid": entry(traceid=""),
     "naive time": entry(time="2026-01-07T10:15:30"),
     "time not a time": entry(time="yesterday"),
+    "subject not the item's uri": entry(subject="urn:newsfeed:item:someone-else"),
 }
 
 
@@ -188,6 +189,17 @@ def test_follow_keeps_the_trace_id_and_names_the_new_item() -> None:
     assert nxt.subject == later.uri
     assert nxt.data == later
     assert nxt.id != first.id
+
+
+def test_decoded_and_followed_events_pass_the_models_own_validation() -> None:
+    """decode and follow skip the envelope's model validation (they check it
+    themselves, or every part is already valid): what they make must still be
+    what validating would make."""
+    decoded = decode(entry())
+    followed = follow(decoded, EventType.published, "/newsfeed/publication", decoded.data)
+    for event in (decoded, followed):
+        assert Event.model_validate(event.model_dump()) == event
+        assert event.time.utcoffset() is not None
 
 
 def test_new_events_get_distinct_ids_and_valid_trace_ids() -> None:

@@ -17,6 +17,7 @@ UTF-8 string fields, so any Redis client in any language can read it
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -80,8 +81,22 @@ def make_event(
 
 
 def follow(previous: Event, type_: EventType, source: str, item: NewsItem) -> Event:
-    """The next event about the same item, carrying the trace id along."""
-    return make_event(type_, source, item, previous.traceid)
+    """The next event about the same item, carrying the trace id along.
+
+    Built without validation: every part is already valid (the previous
+    event's trace id, a NewsItem, an aware clock reading), and validating
+    them again cost a third of an event's making at every hop."""
+    if not isinstance(item, NewsItem):
+        raise TypeError(f"an event carries a NewsItem, not {type(item).__name__}")
+    return Event.model_construct(
+        id=uuid.uuid4().hex,
+        source=source,
+        type=EventType(type_),
+        time=utcnow(),
+        subject=item.uri,
+        traceid=previous.traceid,
+        data=item,
+    )
 
 
 def encode(event: Event) -> dict[str, str]:
@@ -105,28 +120,41 @@ def _field(fields: Mapping[str, str], name: str) -> str:
         raise UndecodableEntry(f"missing field {name!r}") from None
 
 
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def decode(fields: Mapping[str, str]) -> Event:
-    """Turn a stream entry back into an Event, or raise UndecodableEntry."""
+    """Turn a stream entry back into an Event, or raise UndecodableEntry.
+
+    The item is validated by pydantic (from the JSON, in one pass); the
+    envelope's few fields are checked here, by the same rules as `Event`'s,
+    which costs a fifth of validating them through the model at every hop."""
     try:
         if _field(fields, "specversion") != SPECVERSION:
             raise UndecodableEntry("unsupported specversion")
         if fields.get("datacontenttype", CONTENT_TYPE) != CONTENT_TYPE:
             raise UndecodableEntry(f"datacontenttype must be {CONTENT_TYPE}")
-        # pydantic-core parses the JSON itself: cheaper than orjson.loads + model_validate.
         data = NewsItem.model_validate_json(_field(fields, "data"))
-        event = Event(
-            id=_field(fields, "id"),
-            source=_field(fields, "source"),
-            type=EventType(_field(fields, "type")),
-            time=datetime.fromisoformat(_field(fields, "time")),
-            subject=_field(fields, "subject"),
-            traceid=_field(fields, "traceid"),
-            data=data,
-        )
+        type_ = EventType(_field(fields, "type"))
+        time = datetime.fromisoformat(_field(fields, "time"))
     except UndecodableEntry:
         raise
     except (ValidationError, ValueError) as error:
         raise UndecodableEntry(str(error)[:500]) from error
-    if event.subject != event.data.uri:
+    if time.utcoffset() is None:
+        raise UndecodableEntry("time has no UTC offset")
+    traceid = _field(fields, "traceid")
+    if not _TRACE_ID.fullmatch(traceid):
+        raise UndecodableEntry("traceid is not 32 lowercase hex digits")
+    subject = _field(fields, "subject")
+    if subject != data.uri:
         raise UndecodableEntry("subject is not the item's uri")
-    return event
+    return Event.model_construct(
+        id=_field(fields, "id"),
+        source=_field(fields, "source"),
+        type=type_,
+        time=time,
+        subject=subject,
+        traceid=traceid,
+        data=data,
+    )
