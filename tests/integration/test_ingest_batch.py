@@ -4,17 +4,17 @@ leaves no trace; a malformed batch is rejected whole."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from ingest.app import Settings, build
+from ingest.app import Settings
 from shared.events import decode
 from shared.streams import INGESTED
 
+from tests.support.ingest_app import ingest_client
 from tests.support.redis_server import RedisServer
 
 TOKEN = "batch-api-token-0123456789"
@@ -22,9 +22,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAX_ITEMS = 5
 
 
-@contextlib.asynccontextmanager
-async def ingest_client(redis_server: RedisServer) -> AsyncIterator[httpx.AsyncClient]:
-    configured = Settings.model_validate(
+def batch_settings(redis_server: RedisServer) -> Settings:
+    return Settings.model_validate(
         {
             "redis_url": redis_server.url,
             "ingest_token": TOKEN,
@@ -33,16 +32,11 @@ async def ingest_client(redis_server: RedisServer) -> AsyncIterator[httpx.AsyncC
             "max_batch_bytes": 20_000,
         }
     )
-    app = build(configured)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as made:
-            yield made
 
 
 @pytest.fixture
 async def api(redis: aioredis.Redis, redis_server: RedisServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with ingest_client(redis_server) as made:
+    async with ingest_client(batch_settings(redis_server)) as made:
         yield made
 
 

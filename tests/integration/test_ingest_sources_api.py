@@ -4,7 +4,6 @@ the scheduler in the lifespan, and link identity through the submission API."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from ingest.source_state import DUE, Registered, SourceStore
 from ingest.sources import ManagedBy, SourceConfig
 
 from tests.support.feed_server import FeedServer, Route, fixture
+from tests.support.ingest_app import ingest_client
 from tests.support.redis_server import RedisServer
 
 TOKEN = "sources-api-token-0123456789"
@@ -46,19 +46,9 @@ def settings(redis_server: RedisServer, **changes: Any) -> Settings:
     return Settings.model_validate(values)
 
 
-@contextlib.asynccontextmanager
-async def client(configured: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running (file sync, scheduler), called in-process."""
-    app = build(configured)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as made:
-            yield made
-
-
 @pytest.fixture
 async def api(redis: aioredis.Redis, redis_server: RedisServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with client(settings(redis_server)) as made:
+    async with ingest_client(settings(redis_server)) as made:
         yield made
 
 
@@ -142,7 +132,7 @@ async def test_a_duplicate_id_is_409_and_an_unknown_one_404(api: httpx.AsyncClie
 
 
 async def test_the_registry_has_a_limit(redis: aioredis.Redis, redis_server: RedisServer) -> None:
-    async with client(settings(redis_server, max_sources=2)) as api:
+    async with ingest_client(settings(redis_server, max_sources=2)) as api:
         for n in range(2):
             body = {"id": f"s{n}", "url": "https://wire.example.org/rss"}
             assert (await api.post("/v1/sources", json=body, headers=AUTH)).status_code == 201
@@ -203,7 +193,7 @@ async def test_file_sources_are_shown_but_only_the_file_changes_them(
     redis: aioredis.Redis, redis_server: RedisServer, server: FeedServer, tmp_path: Path
 ) -> None:
     path = sources_file(tmp_path, server, "from-file")
-    async with client(settings(redis_server, sources_file=path)) as api:
+    async with ingest_client(settings(redis_server, sources_file=path)) as api:
         read = await api.get("/v1/sources/from-file", headers=AUTH)
         assert read.json()["managed_by"] == "file"
         patch = await api.patch("/v1/sources/from-file", json={"enabled": False}, headers=AUTH)
@@ -221,7 +211,7 @@ async def test_at_start_up_the_file_is_the_truth_for_its_sources(
         config = SourceConfig.model_validate({"id": source_id, "url": "https://old.example/rss"})
         await store.put(Registered(config, managed), datetime.now(UTC))
     path = sources_file(tmp_path, server, "kept", "new")
-    async with client(settings(redis_server, sources_file=path)) as api:
+    async with ingest_client(settings(redis_server, sources_file=path)) as api:
         listed = (await api.get("/v1/sources", headers=AUTH)).json()["sources"]
     assert {s["id"]: s["managed_by"] for s in listed} == {
         "by-api": "api",
@@ -245,7 +235,9 @@ async def test_the_scheduler_runs_in_the_lifespan_and_the_state_shows_through_th
 ) -> None:
     server.serve("/file/live", Route(body=fixture("wire.atom.xml"), etag='"a1"'))
     path = sources_file(tmp_path, server, "live")
-    async with client(settings(redis_server, sources_file=path, scheduler_enabled=True)) as api:
+    async with ingest_client(
+        settings(redis_server, sources_file=path, scheduler_enabled=True)
+    ) as api:
         deadline = time.monotonic() + 10
         state: dict[str, Any] = {}
         while time.monotonic() < deadline and state.get("last_outcome") != "ok":
