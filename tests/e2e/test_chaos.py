@@ -66,9 +66,10 @@ def assert_nothing_lost_or_doubled(report: Report) -> None:
 
 
 def run_with_fault(
-    pipeline: Pipeline, name: str, count: int, fault: Periodically | None
+    pipeline: Pipeline, name: str, count: int, fault: Periodically | None, **options: object
 ) -> tuple[Workload, Report]:
-    load = workload(pipeline, name, count)
+    """Submit `count` items while `fault` (if any) strikes; check the outcome."""
+    load = workload(pipeline, name, count, **options)
     if fault:
         fault.start()
     try:
@@ -117,24 +118,14 @@ def test_redis_killed_and_restarted_with_aof_loses_no_acknowledged_item(
 
     try:
         fault = Periodically(max(1.0, chaos_items / 2000), bounce_redis)
-        load = workload(pipeline, "kill-redis", chaos_items)
-        fault.start()
-        try:
-            submit_seconds = asyncio.run(load.run())
-        finally:
-            faults = fault.stop()
-        report = check(
-            pipeline,
-            load,
-            Report("kill-redis", faults=faults, submit_seconds=round(submit_seconds, 2)),
-        )
+        _, report = run_with_fault(pipeline, "kill-redis", chaos_items, fault)
         for replicas in pipeline.all_replicas.values():
             for service in replicas:
                 assert service.process is not None
                 assert service.process.poll() is None, f"{service.name} died: {service.log_tail()}"
     finally:
         pipeline.stop()
-    assert faults >= 1
+    assert report.faults >= 1
     assert_nothing_lost_or_doubled(report)
 
 
@@ -182,23 +173,14 @@ def test_a_stopped_consumer_and_its_claimed_copy_make_one_effect(
     pipeline = start(redis_aof, tmp_path, replicas={"enrichment": 2})
     stopped = pipeline.all_replicas["enrichment"][0]
     try:
-        load = workload(pipeline, "sigstop", chaos_items)
 
         def freeze() -> None:
             stopped.signal(signal.SIGSTOP)
             time.sleep(3.5)  # > claim idle 1.5 s
             stopped.signal(signal.SIGCONT)
 
-        fault = Periodically(0.3, freeze)
-        fault.start()
-        try:
-            submit_seconds = asyncio.run(load.run())
-        finally:
-            faults = fault.stop()
-        report = check(
-            pipeline,
-            load,
-            Report("sigstop-enrichment", faults=faults, submit_seconds=round(submit_seconds, 2)),
+        _, report = run_with_fault(
+            pipeline, "sigstop-enrichment", chaos_items, Periodically(0.3, freeze)
         )
         client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
         report.notes["enriched_entries"] = client.xlen(ENRICHED)
@@ -218,9 +200,9 @@ def test_poison_entries_are_dead_lettered_and_replayed_after_a_fix(
     poison = {"NEWSFEED_FAULT_POISON_PATTERN": ":poison-"}
     pipeline = start(redis_aof, tmp_path, service_env={"enrichment": poison})
     try:
-        load = workload(pipeline, "poison", max(chaos_items, 1000), poison_every=500)
-        submit_seconds = asyncio.run(load.run())
-        report = check(pipeline, load, Report("poison", submit_seconds=round(submit_seconds, 2)))
+        load, report = run_with_fault(
+            pipeline, "poison", max(chaos_items, 1000), None, poison_every=500
+        )
         poisoned = {uri for uri in load.acknowledged if ":poison-" in uri}
         assert report.dead_letters == len(poisoned) > 0
         assert report.lost == len(poisoned)  # the poison ones, and only them
