@@ -88,6 +88,16 @@ def trace_id_of(request: Request) -> str:
     return match.group(1) if match and match.group(1) != "0" * 32 else new_trace_id()
 
 
+def record(accepted: Accepted, traceid: str) -> None:
+    """Count and log one accepted (or unchanged) submission."""
+    ITEMS.labels("ingest", "out" if accepted.changed else "unchanged").inc()
+    log.info(
+        "item %s",
+        "accepted" if accepted.changed else "unchanged",
+        extra={"uri": accepted.uri, "version": accepted.version, "traceid": traceid},
+    )
+
+
 def submission_router(
     acceptor: Acceptor, token: str, max_body_bytes: int, batch: BatchLimits
 ) -> APIRouter:
@@ -116,12 +126,7 @@ def submission_router(
         traceid = trace_id_of(request)
         try:
             accepted = await acceptor.accept(submission, traceid)
-            ITEMS.labels("ingest", "out" if accepted.changed else "unchanged").inc()
-            log.info(
-                "item %s",
-                "accepted" if accepted.changed else "unchanged",
-                extra={"uri": accepted.uri, "version": accepted.version, "traceid": traceid},
-            )
+            record(accepted, traceid)
         except TooMuchContention as error:
             raise Rejected(409, str(error)) from error
         return JSONResponse(
@@ -204,12 +209,7 @@ def batch_entries(raw: Any, max_items: int) -> list[Any]:
 def batch_result(outcome: Accepted | TooMuchContention, traceid: str) -> BatchResult:
     if isinstance(outcome, TooMuchContention):
         return BatchResult(status=409, error=str(outcome))
-    ITEMS.labels("ingest", "out" if outcome.changed else "unchanged").inc()
-    log.info(
-        "item %s",
-        "accepted" if outcome.changed else "unchanged",
-        extra={"uri": outcome.uri, "version": outcome.version, "traceid": traceid},
-    )
+    record(outcome, traceid)
     return BatchResult(
         status=202,
         uri=outcome.uri,
