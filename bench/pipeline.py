@@ -100,6 +100,50 @@ class RunResult:
         }
 
 
+@dataclass
+class Window:
+    """One measured window: the CPU of every process of the stack, of Redis and
+    of this harness, with Redis's command stats reset at its start."""
+
+    stack: Stack
+    profiler: Profiler | None
+    pids: dict[str, int]
+    cpu_before: dict[str, float]
+    client_before: float
+    system_before: dict[str, float]
+    started: float = 0.0
+
+    @classmethod
+    def open(cls, stack: Stack, profiler: Profiler | None = None) -> Window:
+        pids = stack.pids()
+        if profiler:
+            profiler.start(pids)
+        window = cls(
+            stack, profiler, pids, cpu_snapshot(pids), self_cpu_seconds(), system_snapshot(pids)
+        )
+        stack.redis.config_resetstat()
+        window.started = time.monotonic()
+        return window
+
+    def close(self, kind: str, items: int, ended: float) -> RunResult:
+        """The result of the window that ended at `ended`; the processes must be alive."""
+        cpu_after, client_after = cpu_snapshot(self.pids), self_cpu_seconds()
+        system = cpu_delta(self.system_before, system_snapshot(self.pids))
+        if self.profiler:
+            self.profiler.stop()
+        self.stack.check_alive()
+        # Read before anything else asks Redis for more (the gateway check).
+        commands = command_stats(self.stack.redis, items)
+        return RunResult(
+            kind,
+            items,
+            ended - self.started,
+            cpu_delta(self.cpu_before, cpu_after),
+            client_after - self.client_before,
+            {"redis_commands": commands, "system_cpu_s": system},
+        )
+
+
 def preload(client: redis.Redis, stream: str, entries: Sequence[dict[str, str]]) -> None:
     for start in range(0, len(entries), 500):
         with client.pipeline(transaction=False) as pipe:
@@ -273,38 +317,18 @@ def transport_run(
         r.xgroup_create(INGESTED, ENRICHMENT_GROUP, id="$", mkstream=True)
         start_workers(stack, enrichment)
         time.sleep(1.0)  # let start-up work (imports, lazy loads, the tail's prime) finish
-        pids = stack.pids()
-        if profiler:
-            profiler.start(pids)
-        before, client_before = cpu_snapshot(pids), self_cpu_seconds()
-        sys_before = system_snapshot(pids)
-        r.config_resetstat()
-        started = time.monotonic()
+        window = Window.open(stack, profiler)
         release(r, INGESTED, ENRICHMENT_GROUP, entries[-1])
         ended = wait_for(
             lambda: int(r.xlen(PUBLISHED)) >= len(entries) or _died(stack),
             timeout_for(len(entries)),
             what="news.published to hold every item",
         )
-        after, client_after = cpu_snapshot(pids), self_cpu_seconds()
-        system = cpu_delta(sys_before, system_snapshot(pids))
-        if profiler:
-            profiler.stop()
-        stack.check_alive()
-        commands = command_stats(r, len(entries))
-        extra = gateway_check(stack.procs["gateway"].url, uris, verify)
-        extra.update(stream_health(r))
-        extra["redis_commands"] = commands
-        extra["system_cpu_s"] = system
-        extra["enrichment"] = enrichment
-        return RunResult(
-            f"transport-{enrichment}",
-            len(entries),
-            ended - started,
-            cpu_delta(before, after),
-            client_after - client_before,
-            extra,
-        )
+        result = window.close(f"transport-{enrichment}", len(entries), ended)
+        result.extra.update(gateway_check(stack.procs["gateway"].url, uris, verify))
+        result.extra.update(stream_health(r))
+        result.extra["enrichment"] = enrichment
+        return result
 
 
 def baseline_run(
@@ -343,30 +367,17 @@ def baseline_run(
         )
         stack.check_alive()
         time.sleep(0.5)
-        pids = stack.pids()
-        before, client_before = cpu_snapshot(pids), self_cpu_seconds()
-        sys_before = system_snapshot(pids)
-        r.config_resetstat()
-        started = time.monotonic()
+        window = Window.open(stack)
         release(r, INGESTED, RELAY_HOPS[0][2], entries[-1])
         ended = wait_for(
             lambda: int(r.xlen(SINK)) >= len(entries) or _died(stack),
             timeout_for(len(entries)),
             what="the relay's sink to hold every item",
         )
-        after, client_after = cpu_snapshot(pids), self_cpu_seconds()
-        system = cpu_delta(sys_before, system_snapshot(pids))
-        stack.check_alive()
-        commands = command_stats(r, len(entries))
+        result = window.close("baseline", len(entries), ended)
         r.set("bench:stop", "1")
-        return RunResult(
-            "baseline",
-            len(entries),
-            ended - started,
-            cpu_delta(before, after),
-            client_after - client_before,
-            {"batch": batch, "redis_commands": commands, "system_cpu_s": system},
-        )
+        result.extra["batch"] = batch
+        return result
 
 
 def e2e_run(
@@ -390,15 +401,9 @@ def e2e_run(
         path, bodies = submission_bodies(submissions, batch)
         requests = post_requests(f"{ingest.url}{path}", TOKEN, bodies)
         time.sleep(1.0)
-        pids = stack.pids()
-        if profiler:
-            profiler.start(pids)
-        before, client_before = cpu_snapshot(pids), self_cpu_seconds()
-        sys_before = system_snapshot(pids)
-        r.config_resetstat()
-        started = time.monotonic()
+        window = Window.open(stack, profiler)
         sent = asyncio.run(post_all(f"{ingest.url}{path}", requests, concurrency))
-        submitted = max(sent.acked_at.values(), default=started)
+        submitted = max(sent.acked_at.values(), default=window.started)
         if sent.failures:
             first = next(iter(sent.failures.values()))
             raise RuntimeError(f"{len(sent.failures)} submissions failed, e.g. {first}")
@@ -407,29 +412,16 @@ def e2e_run(
             timeout_for(len(submissions)),
             what="news.published to hold every item",
         )
-        after, client_after = cpu_snapshot(pids), self_cpu_seconds()
-        system = cpu_delta(sys_before, system_snapshot(pids))
-        if profiler:
-            profiler.stop()
-        stack.check_alive()
-        commands = command_stats(r, len(submissions))
-        extra = gateway_check(stack.procs["gateway"].url, [s["uri"] for s in submissions], verify)
-        extra.update(stream_health(r))
-        extra["redis_commands"] = commands
-        extra["system_cpu_s"] = system
-        extra["submit_seconds"] = submitted - started
-        extra["ingest_accept_per_s"] = len(submissions) / (submitted - started)
-        extra["concurrency"] = concurrency
-        extra["ingest_batch"] = batch
-        extra["log_level"] = log_level
-        return RunResult(
-            "e2e",
-            len(submissions),
-            ended - started,
-            cpu_delta(before, after),
-            client_after - client_before,
-            extra,
-        )
+        result = window.close("e2e", len(submissions), ended)
+        uris = [s["uri"] for s in submissions]
+        result.extra.update(gateway_check(stack.procs["gateway"].url, uris, verify))
+        result.extra.update(stream_health(r))
+        result.extra["submit_seconds"] = submitted - window.started
+        result.extra["ingest_accept_per_s"] = len(submissions) / (submitted - window.started)
+        result.extra["concurrency"] = concurrency
+        result.extra["ingest_batch"] = batch
+        result.extra["log_level"] = log_level
+        return result
 
 
 def submission_bodies(submissions: Sequence[dict[str, Any]], batch: int) -> tuple[str, list[bytes]]:
