@@ -148,10 +148,6 @@ def simhash(weighted: Sequence[tuple[str, int]]) -> int:
     return int(top_bytes.translate(_TOP_BIT_DIGIT)[::-1], 2)
 
 
-def distance(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
-
-
 def new_cluster_id(uri: str) -> str:
     return CLUSTER_PREFIX + hashlib.sha256(uri.encode()).hexdigest()[:16]
 
