@@ -22,6 +22,9 @@ from ingest.api import check_token
 from ingest.http_errors import Rejected, documented_errors
 
 ENTRY_ID = r"^\d{1,20}-\d{1,20}$"
+# Each half of a stream entry id is an unsigned 64-bit number: 20 digits can hold more.
+_ID_PART_MAX = 2**64 - 1
+_LAST_ID = f"{_ID_PART_MAX}-{_ID_PART_MAX}"
 
 
 def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
@@ -38,7 +41,9 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
         after: Annotated[str, Query(pattern=ENTRY_ID)] | None = None,
     ) -> JSONResponse:
         check_token(request, token)
-        start = f"({after}" if after else "-"
+        if after == _LAST_ID:  # nothing can follow it (and Redis refuses "(" + it)
+            return JSONResponse({"deadletters": [], "next_after": None})
+        start = f"({_valid(after)}" if after else "-"
         letters = await list_dead_letters(redis, start=start, count=limit)
         body: dict[str, Any] = {"deadletters": [asdict(letter) for letter in letters]}
         body["next_after"] = letters[-1].id if len(letters) == limit else None
@@ -76,6 +81,9 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
 
 def _valid(letter_id: str) -> str:
     parts = letter_id.split("-")
-    if len(parts) != 2 or not all(part.isdigit() and len(part) <= 20 for part in parts):
+    if len(parts) != 2 or not all(
+        part.isascii() and part.isdigit() and len(part) <= 20 and int(part) <= _ID_PART_MAX
+        for part in parts
+    ):
         raise Rejected(400, "a dead-letter id looks like 1732480000000-0")
     return letter_id
