@@ -139,6 +139,17 @@ def test_dlq_list_show_replay_and_drop(client: sync_redis.Redis) -> None:
     assert runner.invoke(app, ["dlq", "replay"]).exit_code == 2
 
 
+@pytest.mark.parametrize(
+    "command", [["show", "garbage"], ["replay", f"1-{2**64}"], ["drop", "--yes", "1-1", "x-1"]]
+)
+def test_dlq_refuses_what_is_not_a_dead_letter_id_as_a_usage_error(
+    client: sync_redis.Redis, command: list[str]
+) -> None:
+    result = runner.invoke(app, ["dlq", *command])
+    assert result.exit_code == 2, result.output
+    assert "not dead-letter ids" in result.output
+
+
 def test_tail_prints_published_events(client: sync_redis.Redis) -> None:
     for i in range(3):
         fields = encode(event_for(news_item(f"urn:t:tail{i}", headline=f"Headline {i}")))

@@ -68,6 +68,22 @@ def test_item_and_stream_parameters() -> None:
         parse_stream([("last_event_id", "x")], None)
 
 
+@pytest.mark.parametrize(
+    ("query", "header"),
+    [
+        ([], f"1-{2**64}"),  # 20 digits, but past what Redis takes
+        ([("last_event_id", f"{2**64}-0")], None),
+        ([], "\u0661-0"),  # a digit, not an ASCII one
+    ],
+)
+def test_a_last_event_id_redis_could_not_take_is_a_bad_request(
+    query: list[tuple[str, str]], header: str | None
+) -> None:
+    with pytest.raises(BadRequest):
+        parse_stream(query, header)
+    assert parse_stream([], f"{2**64 - 1}-{2**64 - 1}") == (None, f"{2**64 - 1}-{2**64 - 1}")
+
+
 # --- validators and encodings -------------------------------------------------
 
 

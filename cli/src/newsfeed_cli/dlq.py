@@ -15,6 +15,7 @@ from shared.delivery.deadletter import (
     list_dead_letters,
     replay_dead_letter,
 )
+from shared.streams import is_entry_id
 
 from newsfeed_cli import exit_codes
 from newsfeed_cli.common import console, fail, with_redis
@@ -52,6 +53,7 @@ def list_(
 @dlq.command()
 def show(dead_letter_id: str) -> None:
     """Show one dead letter with its error and original entry."""
+    _check_ids([dead_letter_id])
     letter = with_redis(lambda redis: get_dead_letter(redis, dead_letter_id))
     if letter is None:
         fail(f"no dead letter {dead_letter_id}", exit_codes.PROBLEMS)
@@ -69,7 +71,14 @@ def _chosen(ids: list[str], every: bool) -> list[str]:
         return with_redis(_all_ids)
     if not ids:
         fail("give dead-letter ids, or --all", exit_codes.USAGE)
+    _check_ids(ids)
     return ids
+
+
+def _check_ids(ids: list[str]) -> None:
+    wrong = [i for i in ids if not is_entry_id(i)]
+    if wrong:
+        fail(f"not dead-letter ids (they look like 1732480000000-0): {wrong[:5]}", exit_codes.USAGE)
 
 
 @dlq.command()

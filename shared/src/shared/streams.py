@@ -28,3 +28,17 @@ PUBLICATION_IN = Route(ENRICHED, PUBLICATION_GROUP)
 # start-up (at id 0), so entries written before a consumer first ran are
 # delivered to it rather than skipped.
 ROUTES: tuple[Route, ...] = (ENRICHMENT_IN, PUBLICATION_IN)
+
+# An entry id is two unsigned 64-bit numbers, "<ms>-<seq>".
+ENTRY_ID_PART_MAX = 2**64 - 1
+LAST_ENTRY_ID = f"{ENTRY_ID_PART_MAX}-{ENTRY_ID_PART_MAX}"
+
+
+def is_entry_id(value: str) -> bool:
+    """Whether Redis would take `value` as a stream entry id (ASCII digits,
+    each half at most 2**64 - 1): a reader's id checked before it reaches Redis."""
+    parts = value.split("-")
+    return len(parts) == 2 and all(
+        part.isascii() and part.isdigit() and len(part) <= 20 and int(part) <= ENTRY_ID_PART_MAX
+        for part in parts
+    )

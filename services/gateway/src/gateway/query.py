@@ -22,6 +22,7 @@ from pydantic import (
 )
 from shared.items import URI_MAX, ItemType
 from shared.readmodel import PAGE_MAX, BadCursor, Facet, decode_cursor
+from shared.streams import is_entry_id
 
 # A member is a 15-digit stamp, '|' and a uri of up to URI_MAX characters of up
 # to 4 UTF-8 bytes each; base64 makes 4 characters of every 3 bytes.
@@ -185,6 +186,6 @@ def parse_stream(
     last = params.last_event_id
     if last_event_id_header is not None and last_event_id_header.strip():
         last = last_event_id_header.strip()
-        if not ENTRY_ID.fullmatch(last):
-            raise BadRequest("Last-Event-ID is not an event id this stream handed out")
+    if last is not None and not is_entry_id(last):
+        raise BadRequest("Last-Event-ID is not an event id this stream handed out")
     return facet_of(params), last

@@ -16,15 +16,13 @@ from shared.delivery.deadletter import (
     list_dead_letters,
     replay_dead_letter,
 )
+from shared.streams import LAST_ENTRY_ID, is_entry_id
 from starlette.responses import JSONResponse, Response
 
 from ingest.api import check_token
 from ingest.http_errors import Rejected, documented_errors
 
-ENTRY_ID = r"^\d{1,20}-\d{1,20}$"
-# Each half of a stream entry id is an unsigned 64-bit number: 20 digits can hold more.
-_ID_PART_MAX = 2**64 - 1
-_LAST_ID = f"{_ID_PART_MAX}-{_ID_PART_MAX}"
+ENTRY_ID = r"^\d{1,20}-\d{1,20}$"  # the OpenAPI pattern; `_valid` checks the rest
 
 
 def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
@@ -41,7 +39,7 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
         after: Annotated[str, Query(pattern=ENTRY_ID)] | None = None,
     ) -> JSONResponse:
         check_token(request, token)
-        if after == _LAST_ID:  # nothing can follow it (and Redis refuses "(" + it)
+        if after == LAST_ENTRY_ID:  # nothing can follow it (and Redis refuses "(" + it)
             return JSONResponse({"deadletters": [], "next_after": None})
         start = f"({_valid(after)}" if after else "-"
         letters = await list_dead_letters(redis, start=start, count=limit)
@@ -80,10 +78,6 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
 
 
 def _valid(letter_id: str) -> str:
-    parts = letter_id.split("-")
-    if len(parts) != 2 or not all(
-        part.isascii() and part.isdigit() and len(part) <= 20 and int(part) <= _ID_PART_MAX
-        for part in parts
-    ):
+    if not is_entry_id(letter_id):
         raise Rejected(400, "a dead-letter id looks like 1732480000000-0")
     return letter_id
