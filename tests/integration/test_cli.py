@@ -150,6 +150,13 @@ def test_dlq_refuses_what_is_not_a_dead_letter_id_as_a_usage_error(
     assert "not dead-letter ids" in result.output
 
 
+@pytest.mark.parametrize("since", ["yesterday", f"1-{2**64}", "-1"])
+def test_tail_refuses_a_since_redis_cannot_take(client: sync_redis.Redis, since: str) -> None:
+    result = runner.invoke(app, ["tail", "--since", since, "--count", "1"])
+    assert result.exit_code == 2, result.output
+    assert "--since" in result.output
+
+
 def test_tail_prints_published_events(client: sync_redis.Redis) -> None:
     for i in range(3):
         fields = encode(event_for(news_item(f"urn:t:tail{i}", headline=f"Headline {i}")))

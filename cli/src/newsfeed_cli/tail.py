@@ -8,9 +8,10 @@ import json
 import redis.asyncio as aioredis
 import typer
 from shared.events import UndecodableEntry, decode
-from shared.streams import PUBLISHED
+from shared.streams import PUBLISHED, is_entry_id
 
-from newsfeed_cli.common import console, with_redis
+from newsfeed_cli.common import console, fail, with_redis
+from newsfeed_cli.exit_codes import USAGE
 
 
 def tail(
@@ -19,6 +20,8 @@ def tail(
     as_json: bool = typer.Option(False, "--json", help="one JSON event per line"),
 ) -> None:
     """Print published, updated, corrected, killed and released events."""
+    if since != "$" and not is_entry_id(since) and not is_entry_id(f"{since}-0"):
+        fail(f"--since takes $, a stream id like 1732480000000-0, or its time: {since!r}", USAGE)
 
     async def follow(redis: aioredis.Redis) -> None:
         last, seen = since, 0
