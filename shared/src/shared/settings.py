@@ -27,6 +27,21 @@ class ServiceSettings(RedisSettings):
     )
 
 
+class PartitionSettings(BaseSettings):
+    """How many partitions each stage's stream has (shared.partitions): the same
+    value for every service of one deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSFEED_", extra="ignore")
+
+    partitions: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="partitions of each stage's stream, chosen by a stable hash of the item's "
+        "uri; fixed for the life of the data",
+    )
+
+
 class StreamSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSFEED_", extra="ignore")
 
