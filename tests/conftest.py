@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from shared.redis_client import connect
 
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
 
@@ -50,3 +51,13 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(workdir=tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A Redis Cluster of the tests' own (3 primaries, 3 replicas), shared by a
+    session. A test that kills nodes calls `heal()` at its end; tests that need
+    it empty call `flush()`."""
+    cluster = RedisCluster(workdir=tmp_path_factory.mktemp("cluster")).start()
+    yield cluster
+    cluster.stop()
