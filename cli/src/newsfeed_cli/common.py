@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import httpx
@@ -17,7 +18,7 @@ from shared.observability.logs import scrub
 from shared.redis_client import connect
 
 from newsfeed_cli import exit_codes
-from newsfeed_cli.settings import CliSettings
+from newsfeed_cli.settings import CliSettings, StackFile, load
 
 console = Console()
 errors = Console(stderr=True)
@@ -25,13 +26,17 @@ T = TypeVar("T")
 
 
 def fail(message: str, code: int) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {scrub(message)}")
+    errors.print(f"[bold red]error:[/] {scrub(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 def settings() -> CliSettings:
+    return _loaded()[0]
+
+
+def _loaded() -> tuple[CliSettings, StackFile | None]:
     try:
-        return CliSettings()
+        return load(Path.cwd())
     except ValidationError as error:
         problems = "; ".join(
             f"NEWSFEED_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
@@ -39,12 +44,24 @@ def settings() -> CliSettings:
         fail(f"settings: {problems}", exit_codes.USAGE)
 
 
+def missing(variable: str) -> NoReturn:
+    """No variable and no running `make run` to take it from: say which, and why."""
+    stack = _loaded()[1]
+    if stack is None:
+        hint = "or run this where `make run` is running (it records its stack in .run/stack.json)"
+    elif not stack.running:
+        hint = f"{stack.path} is left from a `make run` that is no longer running"
+    else:
+        hint = f"{stack.path} does not name it"
+    fail(f"{variable} is required for this command ({hint})", exit_codes.USAGE)
+
+
 def with_redis(work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
     """Run `work` with a client on NEWSFEED_REDIS_URL; unreachable Redis exits 3."""
 
     url = settings().redis_url
     if not url:
-        fail("NEWSFEED_REDIS_URL is required for this command", exit_codes.USAGE)
+        missing("NEWSFEED_REDIS_URL")
 
     async def run() -> T:
         client = connect(url, client_name="newsfeed-cli")
@@ -63,7 +80,7 @@ def ingest_api() -> httpx.Client:
     """A client for the ingest API with the token; a missing token exits 2."""
     config = settings()
     if config.ingest_token is None:
-        fail("NEWSFEED_INGEST_TOKEN is required for this command", exit_codes.USAGE)
+        missing("NEWSFEED_INGEST_TOKEN")
     return httpx.Client(
         base_url=config.ingest_url,
         headers={"Authorization": f"Bearer {config.ingest_token.get_secret_value()}"},

@@ -20,7 +20,8 @@ app = typer.Typer(
 
 @app.callback()
 def main() -> None:
-    """Settings come from NEWSFEED_* environment variables (see README)."""
+    """Settings come from NEWSFEED_* environment variables, or else from the stack
+    `make run` records in .run/stack.json (see README)."""
 
 
 app.command()(status)
