@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 # The uv on PATH if there is one, else the pinned one `setup` installs into .tools/.
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: help setup redis-server browser lint test run fmt chaos
+.PHONY: help setup redis-server browser lint test run fmt chaos compose-env
 
 # help: list the targets with their one-line descriptions.
 help:
@@ -70,6 +70,11 @@ test: setup redis-server browser lint ## setup, redis-server, chromium, lint, th
 # run: the whole stack on this machine (Redis, four services, demo items); Ctrl-C stops it all.
 run: setup ## start Redis and the four services locally, load demo items
 	$(UV) run python tools/run_local.py
+
+# compose-env: the secrets docker-compose.yml requires, fresh and random, in .env (mode 0600).
+# Never overwrites an existing .env. Standard library Python only, so no setup first.
+compose-env: ## write .env with a fresh ingest token and Redis passwords for docker compose
+	$(PYTHON) tools/compose_env.py
 
 # fmt: rewrite the code in place: ruff format, then ruff's autofixes.
 fmt: setup ## format and autofix with ruff

