@@ -49,3 +49,42 @@ def test_tokens_and_passwords_never_reach_the_log(
 def test_scrub_keeps_the_rest_of_the_message() -> None:
     assert scrub("got Bearer abc.def-123 ok") == "got Bearer *** ok"
     assert scrub("redis://:pw@localhost:6379/0") == "redis://:***@localhost:6379/0"
+
+
+FEED_URL = (
+    "http://feeduser:S3cretFeedPass@feeds.example.org/rss?api_key=AK-s3cret&token=TK-s3cret&page=2"
+)
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_httpx_request_lines_carry_no_credentials_in_either_format(
+    fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """httpx logs every request's full URL: what a feed poll writes."""
+    import httpx
+
+    configure_logging("INFO", fmt)  # type: ignore[arg-type]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    with httpx.Client(transport=transport) as client:
+        client.get(FEED_URL)
+    logging.getLogger("newsfeed.test").warning("fetch failed", extra={"url": httpx.URL(FEED_URL)})
+    err = capsys.readouterr().err
+    assert "HTTP Request: GET http://feeduser:***@feeds.example.org/rss" in err
+    assert "page=2" in err
+    for secret in ("S3cretFeedPass", "AK-s3cret", "TK-s3cret"):
+        assert secret not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("https://tok123@h.example/x", "https://***@h.example/x"),
+        ("rediss://u:p4ss@h:1/0", "rediss://u:***@h:1/0"),
+        ("GET /f?X-Amz-Signature=abc&size=1", "GET /f?X-Amz-Signature=***&size=1"),
+        ("cb#access_token=zz&state=1", "cb#access_token=***&state=1"),
+        ("a=1&client_secret=zz;password=yy", "a=1&client_secret=***;password=***"),
+        ("write to a@b.example, size 3", "write to a@b.example, size 3"),
+    ],
+)
+def test_scrub_hides_userinfo_and_secret_looking_parameters(text: str, scrubbed: str) -> None:
+    assert scrub(text) == scrubbed

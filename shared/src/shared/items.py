@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+)
 
 HEADLINE_MAX = 500
 # What a source may submit. A stored body may be longer: sanitizing escapes
@@ -20,6 +28,37 @@ HEADLINE_MAX = 500
 BODY_MAX = 200_000
 STORED_BODY_MAX = 6 * BODY_MAX
 URI_MAX = 512
+
+# Dates a source may give (firstcreated, embargoed): wide enough for archives and
+# far embargoes, narrow enough that every later step (UTC conversion, sort
+# stamps, RFC 822 and RFC 3339 output) stays inside what datetime can represent.
+EARLIEST_DATE = datetime(1800, 1, 1, tzinfo=UTC)
+LATEST_DATE = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible(at: datetime) -> datetime:
+    if not EARLIEST_DATE <= at < LATEST_DATE:
+        raise ValueError(
+            f"date outside {EARLIEST_DATE:%Y-%m-%d} .. {LATEST_DATE:%Y-%m-%d} (UTC, exclusive)"
+        )
+    return at
+
+
+PlausibleDatetime = Annotated[AwareDatetime, AfterValidator(_plausible)]
+
+# HttpUrl checks the length of what it is given; its normalized form (percent-
+# encoded, punycode host) can be longer and would then fail to decode in every
+# later stage. The normalized form is what is checked, at the door.
+URL_MAX = 2083
+
+
+def _normalized_fits(url: HttpUrl) -> HttpUrl:
+    if len(str(url)) > URL_MAX:
+        raise ValueError(f"URL longer than {URL_MAX} characters once percent-encoded")
+    return url
+
+
+Url = Annotated[HttpUrl, AfterValidator(_normalized_fits)]
 
 Uri = Annotated[
     str,
@@ -50,13 +89,13 @@ class Author(Frozen):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     role: Annotated[str, StringConstraints(max_length=100)] | None = None
     biography: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    avatar_url: HttpUrl | None = None
+    avatar_url: Url | None = None
 
 
 class Rendition(Frozen):
     """A media file of the item (ninjs `renditions` values)."""
 
-    href: HttpUrl
+    href: Url
     contenttype: Annotated[str, StringConstraints(max_length=100)] | None = None
     title: Annotated[str, StringConstraints(max_length=500)] | None = None
     width: int | None = Field(default=None, ge=0)
@@ -122,7 +161,7 @@ class NewsItem(Frozen):
     authors: tuple[Author, ...] = ()
     # Where the item came from: a source id from ingest's registry, or "api".
     source: str | None = None
-    link: HttpUrl | None = Field(default=None, description="canonical URL of the original story")
+    link: Url | None = Field(default=None, description="canonical URL of the original story")
     # Set by publication: the time of the latest material change shown as
     # "(Updated: …)" (None until the item is first updated), and every public
     # correction made so far.

@@ -36,7 +36,10 @@ def parse_date(raw: str | None, default_zone: tzinfo = UTC) -> datetime | None:
     parsed = _iso(text, default_zone) or _rfc822(text, default_zone)
     if parsed is None or parsed < _EARLIEST:
         return None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00: past what datetime holds in UTC
+        return None
 
 
 def _iso(text: str, default_zone: tzinfo) -> datetime | None:

@@ -9,11 +9,9 @@ from typing import Annotated
 
 import orjson
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    HttpUrl,
     StringConstraints,
     model_validator,
 )
@@ -24,9 +22,11 @@ from shared.items import (
     Entity,
     ItemType,
     NewsItem,
+    PlausibleDatetime,
     PubStatus,
     Rendition,
     Uri,
+    Url,
 )
 
 RenditionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -48,12 +48,12 @@ class Submission(BaseModel):
     language: (
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None
     ) = None
-    firstcreated: AwareDatetime | None = None
-    embargoed: AwareDatetime | None = None
+    firstcreated: PlausibleDatetime | None = None
+    embargoed: PlausibleDatetime | None = None
     pubstatus: PubStatus = PubStatus.usable
     ednote: Annotated[str, StringConstraints(max_length=2000)] | None = None
     renditions: dict[RenditionName, Rendition] = Field(default_factory=dict, max_length=20)
-    link: HttpUrl | None = Field(default=None, description="URL of the original story")
+    link: Url | None = Field(default=None, description="URL of the original story")
     subjects: list[Entity] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")

@@ -17,20 +17,49 @@ import structlog
 
 SECRET_KEYS = {"authorization", "token", "ingest_token", "password", "secret", "api_key"}
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_URL_PASSWORD = re.compile(r"(redis(?:s)?://[^:/@\s]*:)[^@\s]+@")
+# The userinfo of any URL: "user:password@" keeps the user, a lone "token@" is
+# all secret (pip's convention). The host starts after the last "@".
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:([^:/?#@\s]*):)?[^/?#\s]*@")
+# Query or fragment parameters whose name says they carry a secret.
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;#][^=&;#\s]*(?:token|key|secret|pass|pwd|auth|sig|session|credential|code)"
+    r"[^=&;#\s]*=)[^&;#\s\"'<>]*"
+)
+_PLAIN = (int, float, bool, type(None))
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    scheme, user = match.group(1), match.group(2)
+    return f"{scheme}{user}:***@" if user is not None else f"{scheme}***@"
 
 
 def scrub(text: str) -> str:
-    """Remove bearer tokens and URL passwords from free text."""
-    return _URL_PASSWORD.sub(r"\1***@", _BEARER.sub(r"\1***", text))
+    """Remove bearer tokens, URL userinfo and secret-looking query parameters from
+    free text (httpx logs every request's full URL, for one)."""
+    text = _BEARER.sub(r"\1***", text)
+    text = _USERINFO.sub(_userinfo, text)
+    return _SECRET_PARAM.sub(r"\1***", text)
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, dict):
+        return {key: _scrubbed(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(inner) for inner in value]
+    # Anything else (an httpx.URL passed as `extra`, say) is written as its text.
+    return scrub(str(value))
 
 
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event_dict):
         if key.lower() in SECRET_KEYS:
             event_dict[key] = "***"
-        elif isinstance(event_dict[key], str):
-            event_dict[key] = scrub(event_dict[key])
+        elif not key.startswith("_"):  # structlog's own (_record, _from_structlog)
+            event_dict[key] = _scrubbed(event_dict[key])
     return event_dict
 
 

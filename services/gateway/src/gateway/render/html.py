@@ -86,13 +86,23 @@ class ItemView:
     corrections: list[str]
 
 
+def utc(at: datetime) -> datetime:
+    """`at` in UTC; a stored date whose UTC form datetime cannot hold (year 1 at
+    +14:00, year 9999 at -14:00) shows as the nearest one it can: a page never
+    fails on an item's dates."""
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        return (datetime.max if at.year > 1 else datetime.min).replace(tzinfo=UTC)
+
+
 def display_time(at: datetime) -> str:
-    at = at.astimezone(UTC)
+    at = utc(at)
     return f"{at.day} {at:%b %Y, %H:%M} UTC"
 
 
 def iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc(at).isoformat().replace("+00:00", "Z")
 
 
 _ARTICLES = {"the", "a", "an"}

@@ -15,6 +15,7 @@ from shared.items import Author, NewsItem
 
 from gateway.render.links import FeedLinks
 from gateway.render.ninjs import rfc3339
+from gateway.render.plain import inert
 
 VERSION = "https://jsonfeed.org/version/1.1"
 MEDIA_TYPE = "application/feed+json"
@@ -103,7 +104,7 @@ def feed_item(item: NewsItem, links: FeedLinks) -> JsonFeedItem:
         external_url=str(item.link) if item.link else None,
         title=item.headline or None,
         content_html=item.body_html,
-        summary=item.description_text,
+        summary=inert(item.description_text) if item.description_text else None,
         date_published=rfc3339(item.firstcreated),
         date_modified=rfc3339(item.updated or item.versioncreated),
         authors=[_author(a) for a in item.authors] or None,

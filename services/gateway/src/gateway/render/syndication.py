@@ -21,6 +21,7 @@ from shared.items import NewsItem
 
 from gateway.render.links import FeedLinks
 from gateway.render.ninjs import ninjs_uri, rfc3339
+from gateway.render.plain import as_html
 from gateway.tail import Tombstone
 
 RSS_MEDIA_TYPE = "application/rss+xml; charset=utf-8"
@@ -97,6 +98,7 @@ def _generator(
     title: str,
     description: str,
     tombstones: list[Tombstone],
+    html_summary: bool,
 ) -> Any:
     fg = FeedGenerator()
     fg.id(links.first_page(path))
@@ -124,7 +126,9 @@ def _generator(
         if item.body_html:
             entry.content(xml_text(item.body_html), type="html")
         if item.description_text:
-            entry.summary(xml_text(item.description_text))
+            # RSS's <description> is HTML; Atom's <summary> here is type="text".
+            summary = as_html(item.description_text) if html_summary else item.description_text
+            entry.summary(xml_text(summary))
         entry.published(item.firstcreated)
         entry.updated(item.updated or item.versioncreated)
         for author in item.authors:
@@ -154,6 +158,7 @@ def rss(
         title=title,
         description=description,
         tombstones=[],
+        html_summary=True,
     )
     return bytes(fg.rss_str(pretty=False))
 
@@ -176,6 +181,7 @@ def atom(
         title=title,
         description=description,
         tombstones=tombstones,
+        html_summary=False,
     )
     fg.register_extension("tombstones", _Tombstones, None, atom=True, rss=False)
     fg.tombstones.entries = tombstones
