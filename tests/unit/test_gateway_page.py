@@ -202,3 +202,27 @@ def test_the_content_security_policy() -> None:
     )
     assert directives["frame-ancestors"] == "'none'"
     assert "unsafe" not in csp
+
+
+def test_an_item_without_a_headline_shows_its_body_alone() -> None:
+    """As the newsroom's page shows a brief: kind, time, body; no "(untitled)" heading.
+    Its time links to it, and its opening words name it for screen readers and tabs."""
+    brief = news_item("urn:brief", headline="").model_copy(
+        update={
+            "body_html": "<p>President Volodymyr Zelensky arrived in Cyprus to meet his "
+            "Cypriot counterpart, Nikos Christodoulides, and top EU officials.</p>",
+        }
+    )
+    html = renderer().page([brief], None, FeedQuery(20), stream_since=None).decode()
+    assert "untitled" not in html
+    assert 'class="headline"' not in html
+    assert "<p>President Volodymyr Zelensky arrived in Cyprus" in html
+    assert re.search(r'<a class="permalink" href="/items/urn:brief"><time class="published"', html)
+    assert (
+        'aria-label="President Volodymyr Zelensky arrived in Cyprus to meet his Cypriot '
+        'counterpart, Nikos …"' in html
+    )
+    page = renderer().item_page(brief).decode()
+    assert "untitled" not in page
+    assert "<title>President Volodymyr Zelensky arrived in Cyprus" in page
+    assert '<h1 class="visually-hidden">President Volodymyr' in page

@@ -70,7 +70,8 @@ class ItemView:
     fragment_href: str
     kind: str
     kind_label: str
-    headline: str
+    headline: str  # empty for a brief: the page then shows its body alone
+    title: str  # the headline, else the body's first words: for <title> and labels
     position_ms: int
     published_iso: str
     published_text: str
@@ -178,6 +179,19 @@ def excerpt(item: NewsItem, words: int) -> list[str]:
     return out
 
 
+TITLE_WORDS = 12
+
+
+def title(item: NewsItem) -> str:
+    """The headline; for an item without one, the opening words of its text."""
+    if item.headline.strip():
+        return item.headline
+    text = (item.text.body_text if item.text else "") or item.description_text or ""
+    # Without enrichment's text, the sanitized body's own text (tags out, entities decoded).
+    words = (text or Markup(item.body_html).striptags()).split()  # noqa: S704 - not rendered
+    return " ".join(words[:TITLE_WORDS]) + (" …" if len(words) > TITLE_WORDS else "")
+
+
 def item_view(item: NewsItem, config: PageConfig, *, full: bool = False) -> ItemView:
     word_count = item.text.word_count if item.text else len(item.body_html.split())
     truncated = not full and word_count > config.excerpt_words and bool(item.text)
@@ -193,7 +207,8 @@ def item_view(item: NewsItem, config: PageConfig, *, full: bool = False) -> Item
         fragment_href=fragment_item_path(item.uri),
         kind=item.type.value,
         kind_label=KIND_LABELS.get(item.type, "News Feed"),
-        headline=item.headline,
+        headline=item.headline.strip(),
+        title=title(item),
         position_ms=round(position.timestamp() * 1000),
         published_iso=iso(item.firstcreated),
         published_text=display_time(item.firstcreated),

@@ -19,6 +19,7 @@ from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
 from lxml import etree  # type: ignore[import-untyped]
 from shared.items import NewsItem
 
+from gateway.render.html import title
 from gateway.render.links import FeedLinks
 from gateway.render.ninjs import ninjs_uri, rfc3339
 from gateway.render.plain import as_html
@@ -66,10 +67,7 @@ class _Tombstones(BaseExtension):  # type: ignore[misc]
 
 
 def _title(item: NewsItem) -> str:
-    if item.headline.strip():
-        return xml_text(item.headline)
-    words = (item.text.body_text if item.text else item.description_text or "").split()
-    return xml_text(" ".join(words[:12]) + (" …" if len(words) > 12 else "")) or "(untitled)"
+    return xml_text(title(item)) or "(untitled)"  # a feed entry must have a title
 
 
 def _enclosures(item: NewsItem) -> list[tuple[str, str]]:

@@ -115,7 +115,12 @@
         return;
       }
       if (place(adopt(fresh))) {
-        announce("New: " + (fresh.querySelector(".headline") || fresh).textContent.trim());
+        var heading = fresh.querySelector(".headline");
+        var article = fresh.querySelector("article");
+        announce(
+          "New: " +
+            (heading ? heading.textContent.trim() : article.getAttribute("aria-label") || "")
+        );
       }
     });
   }
@@ -154,7 +159,7 @@
         nav.remove();
       }
       announce(added + (added === 1 ? " more item" : " more items") + " loaded.");
-      var heading = first && first.querySelector(".headline a");
+      var heading = first && first.querySelector(".headline a, a.permalink");
       if (heading) {
         heading.focus({ preventScroll: true });
       }
