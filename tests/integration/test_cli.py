@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis as sync_redis
+from newsfeed_cli import tail as tail_module
 from newsfeed_cli.main import app
+from rich.console import Console
 from shared.delivery.deadletter import dead_letter_fields
 from shared.events import encode
 from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED, ROUTES
@@ -229,3 +234,78 @@ def test_tail_prints_published_events(client: sync_redis.Redis) -> None:
     assert "urn:t:tail1" in result.output
     assert "urn:t:tail2" not in result.output
     assert "published" in result.output
+
+
+def published(client: sync_redis.Redis, uri: str, headline: str, entry_id: str = "*") -> str:
+    fields = encode(event_for(news_item(uri, headline=headline)))
+    entry = {**fields, "type": "org.newsfeed.item.published"}
+    return str(client.xadd(PUBLISHED, entry, id=entry_id))  # type: ignore[arg-type]
+
+
+def test_tail_says_where_it_follows_from_as_soon_as_it_is_connected(
+    client: sync_redis.Redis, redis_server: RedisServer
+) -> None:
+    """A real `newsfeed tail`: before any event arrives it prints the id it follows
+    from; the first event after it is printed, none before it."""
+    before = published(client, "urn:t:before", "Before the tail")
+    tail = subprocess.Popen(
+        [str(Path(sys.prefix) / "bin" / "newsfeed"), "tail", "--count", "1"],
+        env={**os.environ, "NEWSFEED_REDIS_URL": redis_server.url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert tail.stderr is not None
+        first = tail.stderr.readline()  # blocks until it is connected and says so
+        assert first.strip() == (
+            f"following {PUBLISHED} after {before} (--since {before} resumes here)"
+        )
+        published(client, "urn:t:after", "After the tail")
+        out, _ = tail.communicate(timeout=30)
+    finally:
+        tail.kill()
+    assert tail.returncode == 0
+    assert "urn:t:after" in out
+    assert "urn:t:before" not in out
+
+
+def test_tail_since_a_time_starts_at_that_time(client: sync_redis.Redis) -> None:
+    at = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
+    ms = int(at.timestamp() * 1000)
+    published(client, "urn:t:earlier", "Earlier", f"{ms - 1}-0")
+    published(client, "urn:t:on-time", "On time", f"{ms}-0")
+    published(client, "urn:t:later", "Later", f"{ms + 60_000}-0")
+    result = runner.invoke(app, ["tail", "--since", "2026-12-04T17:00:00Z", "--count", "2"])
+    assert result.exit_code == 0, result.output
+    assert "urn:t:earlier" not in result.output
+    assert "urn:t:on-time" in result.output
+    assert "urn:t:later" in result.output
+
+
+LONG_HEADLINE = (
+    "Zelensky meets Cypriot president Nikos Christodoulides in Nicosia to discuss "
+    "reconstruction, air defence and the next round of sanctions"
+)
+
+
+def test_tail_lines_are_never_cut_inside_a_word(
+    client: sync_redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Piped, a line is whole; on an 80-column terminal the headline is cut between
+    words to fit, never wrapped."""
+    published(client, "urn:t:long", LONG_HEADLINE)
+    piped = runner.invoke(app, ["tail", "--since", "0", "--count", "1"], env={"COLUMNS": "80"})
+    assert piped.exit_code == 0, piped.output
+    [line] = [line for line in piped.output.splitlines() if "urn:t:long" in line]
+    assert line.endswith(LONG_HEADLINE)
+
+    screen = io.StringIO()
+    monkeypatch.setattr(tail_module, "console", Console(file=screen, width=80, force_terminal=True))
+    assert runner.invoke(app, ["tail", "--since", "0", "--count", "1"]).exit_code == 0
+    [line] = screen.getvalue().splitlines()
+    assert len(line) <= 80
+    shown = line.split("urn:t:long  ", 1)[1]
+    assert shown.endswith("…")
+    assert LONG_HEADLINE.startswith(shown[:-1])
+    assert LONG_HEADLINE[len(shown) - 1] == " "  # the cut is between two words

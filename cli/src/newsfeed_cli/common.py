@@ -25,6 +25,18 @@ errors = Console(stderr=True)
 T = TypeVar("T")
 
 
+def fit(text: str, width: int) -> str:
+    """`text` in `width` columns, cut between words with an ellipsis, never inside one."""
+    if len(text) <= width:
+        return text
+    if width < 1:
+        return ""
+    cut = text[: width - 1]
+    if text[width - 1] != " ":  # the cut falls inside a word: drop that word
+        cut = cut.rpartition(" ")[0]
+    return cut.rstrip() + "…"
+
+
 def fail(message: str, code: int) -> NoReturn:
     errors.print(f"[bold red]error:[/] {scrub(message)}", soft_wrap=True)
     raise typer.Exit(code)

@@ -15,6 +15,9 @@ app = typer.Typer(
     help="Operate a newsfeed: status, dead letters, sources, import, tail.",
     no_args_is_help=True,
     add_completion=False,
+    # Click's plain help: Typer's rich panels list every flag as taking a value
+    # ("--json <bool>", "--help <bool>") and draw boxes that wrap mid-sentence.
+    rich_markup_mode=None,
 )
 
 

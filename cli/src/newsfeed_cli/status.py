@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict
 
 import typer
+from rich import box
+from rich.measure import Measurement
 from rich.table import Table
 from shared.observability.status import StreamStatus, stream_status
 from shared.streams import DEAD_LETTER, ROUTES
@@ -41,6 +43,63 @@ def problems_in(streams: list[StreamStatus], stuck_after_s: float) -> list[str]:
     return found
 
 
+NATURAL_WIDTH_LIMIT = 10_000
+COLUMNS = ("stream", "length", "group", "consumers", "lag", "pending", "oldest pending")
+
+
+def rows(streams: list[StreamStatus]) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for stream in streams:
+        if not stream.groups:
+            out.append((stream.name, str(stream.length), "-", "-", "-", "-", "-"))
+        for group in stream.groups:
+            out.append(
+                (
+                    stream.name,
+                    str(stream.length),
+                    group.name,
+                    str(group.consumers),
+                    "?" if group.lag is None else str(group.lag),
+                    str(group.pending),
+                    _age(group.oldest_pending_age_s),
+                )
+            )
+    return out
+
+
+def show_streams(streams: list[StreamStatus]) -> None:
+    """A table when it fits the terminal with every name whole; else a line per stream
+    and per group, wrapped between words. Nothing is cut inside a name or number."""
+    table = Table(title="newsfeed streams", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in COLUMNS:
+        is_name = column in ("stream", "group")
+        # Headers wrap between words only ("oldest pending" over two lines).
+        width = max(len(word) for word in column.split())
+        table.add_column(
+            column, justify="left" if is_name else "right", no_wrap=is_name, min_width=width
+        )
+    lines = rows(streams)
+    for line in lines:
+        table.add_row(*line)
+    # Measured unbounded: the narrowest it can be with whole names and header words.
+    unbounded = console.options.update(max_width=NATURAL_WIDTH_LIMIT)
+    if Measurement.get(console, unbounded, table).minimum <= console.width:
+        console.print(table)
+        return
+    console.print("[bold]newsfeed streams[/]")
+    previous = None
+    for name, length, group, *numbers in lines:
+        if name != previous:
+            console.print(f"{name}  length {length}", markup=False)
+            previous = name
+        if group != "-":
+            facts = zip(COLUMNS[3:], numbers, strict=True)
+            console.print(
+                f"  {group}: {', '.join(f'{label} {value}' for label, value in facts)}",
+                markup=False,
+            )
+
+
 def status(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
     stuck_after: float = typer.Option(
@@ -55,32 +114,7 @@ def status(
             json.dumps({"streams": [asdict(s) for s in streams], "problems": problems})
         )
     else:
-        table = Table(title="newsfeed streams")
-        for column in (
-            "stream",
-            "length",
-            "group",
-            "consumers",
-            "lag",
-            "pending",
-            "oldest pending",
-        ):
-            is_name = column in ("stream", "group")
-            table.add_column(column, justify="left" if is_name else "right", no_wrap=is_name)
-        for stream in streams:
-            if not stream.groups:
-                table.add_row(stream.name, str(stream.length), "-", "-", "-", "-", "-")
-            for group in stream.groups:
-                table.add_row(
-                    stream.name,
-                    str(stream.length),
-                    group.name,
-                    str(group.consumers),
-                    "?" if group.lag is None else str(group.lag),
-                    str(group.pending),
-                    _age(group.oldest_pending_age_s),
-                )
-        console.print(table)
+        show_streams(streams)
         for problem in problems:
             console.print(f"[yellow]![/] {problem}")
         if not problems:

@@ -4,48 +4,105 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
 import typer
+from rich.markup import escape
 from shared.events import UndecodableEntry, decode
-from shared.streams import PUBLISHED, is_entry_id
+from shared.streams import ENTRY_ID_PART_MAX, PUBLISHED, is_entry_id
 
-from newsfeed_cli.common import console, fail, with_redis
+from newsfeed_cli.common import console, errors, fail, fit, with_redis
 from newsfeed_cli.exit_codes import USAGE
+
+AGO = re.compile(r"(\d{1,9})([smhd])")
+AGO_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+SINCE_HELP = (
+    "where to start: $ (now), 0 (the whole stream), a stream id (1732480000000-0), "
+    "a time (2026-12-04T17:00:00Z; without a zone, this machine's) or how long ago "
+    "(90s, 15m, 2h, 1d)"
+)
+
+
+def start_after(since: str, now: datetime | None = None) -> str:
+    """The stream id to read after, or "$"; ValueError when `since` is none of SINCE_HELP."""
+    if since == "$":
+        return since
+    if is_entry_id(since):
+        return since
+    if since.isascii() and since.isdigit() and is_entry_id(f"{since}-0"):
+        return f"{since}-0"  # a bare millisecond time, as Redis reads it
+    ago = AGO.fullmatch(since)
+    if ago:
+        at = (now or datetime.now().astimezone()) - timedelta(
+            **{AGO_UNITS[ago.group(2)]: int(ago.group(1))}
+        )
+    else:
+        try:
+            at = datetime.fromisoformat(since)
+        except ValueError:
+            raise ValueError(since) from None
+    ms = round(at.astimezone().timestamp() * 1000)
+    # Reads are exclusive: start just before the time, so entries of that very ms come too.
+    return f"{ms - 1}-{ENTRY_ID_PART_MAX}" if ms > 0 else "0-0"
+
+
+async def last_entry_id(redis: aioredis.Redis, stream: str) -> str:
+    """What "$" stands for now: the newest entry's id ("0-0" for an empty stream)."""
+    newest = await redis.xrevrange(stream, count=1)
+    return str(newest[0][0]) if newest else "0-0"
 
 
 def tail(
     count: int = typer.Option(0, min=0, help="stop after this many events (0: until Ctrl-C)"),
-    since: str = typer.Option("$", help="stream id to start after; 0 for the whole stream"),
+    since: str = typer.Option("$", help=SINCE_HELP),
     as_json: bool = typer.Option(False, "--json", help="one JSON event per line"),
 ) -> None:
-    """Print published, updated, corrected, killed and released events."""
-    if since != "$" and not is_entry_id(since) and not is_entry_id(f"{since}-0"):
-        fail(f"--since takes $, a stream id like 1732480000000-0, or its time: {since!r}", USAGE)
+    """Print published, updated, corrected, killed and released events.
+
+    As soon as it is connected it prints (on stderr) the id it follows from: pass it
+    to --since to resume exactly there."""
+    try:
+        start = start_after(since)
+    except ValueError:
+        fail(f"--since takes {SINCE_HELP}; not {since!r}", USAGE)
 
     async def follow(redis: aioredis.Redis) -> None:
-        last, seen = since, 0
+        # "$" is pinned to a real id once: re-reading "$" after an empty wait would
+        # skip whatever arrived between two reads.
+        last = await last_entry_id(redis, PUBLISHED) if start == "$" else start
+        errors.print(
+            f"following {PUBLISHED} after {last} (--since {last} resumes here)", soft_wrap=True
+        )
+        seen = 0
         while count == 0 or seen < count:
             reply = await redis.xread({PUBLISHED: last}, count=100, block=1000)
             for _, entries in reply or []:
                 for entry_id, fields in entries:
                     last = entry_id
                     seen += 1
-                    try:
-                        event = decode(fields)
-                    except UndecodableEntry as error:
-                        console.print(f"{entry_id} [red]undecodable[/]: {error}")
-                        continue
-                    if as_json:
-                        print(json.dumps({"id": entry_id, **fields}), flush=True)
-                    else:
-                        kind = event.type.value.rsplit(".", 1)[1]
-                        console.print(
-                            f"{entry_id} [bold]{kind:9}[/] v{event.data.version} "
-                            f"{event.subject}  {event.data.headline[:60]}"
-                        )
+                    show(entry_id, fields, as_json)
                     if count and seen >= count:
                         return
 
     with contextlib.suppress(KeyboardInterrupt):
         with_redis(follow)
+
+
+def show(entry_id: str, fields: dict[str, str], as_json: bool) -> None:
+    try:
+        event = decode(fields)
+    except UndecodableEntry as error:
+        console.print(f"{entry_id} [red]undecodable[/]: {escape(str(error))}", soft_wrap=True)
+        return
+    if as_json:
+        print(json.dumps({"id": entry_id, **fields}), flush=True)
+        return
+    kind = event.type.value.rsplit(".", 1)[1]
+    line = f"{entry_id} {kind:9} v{event.data.version} {event.subject}  "
+    # On a terminal the headline fills what is left of the line, cut between words;
+    # piped, lines are whole (scripts want --json anyway).
+    room = console.width - len(line) if console.is_terminal else None
+    headline = event.data.headline if room is None else fit(event.data.headline, room)
+    console.print(f"{line}{headline}", soft_wrap=True, markup=False, highlight=False)
