@@ -10,9 +10,11 @@ import httpx
 import pytest
 import redis as sync_redis
 from shared.acl import USERS, render
+from shared.partitions import Partitions
+from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
 from tests.support.redis_server import RedisServer
-from tests.support.services import Pipeline
+from tests.support.services import TOKEN, Pipeline
 
 PASSWORDS = {user.name: secrets.token_hex(16) for user in USERS}
 ADMIN = secrets.token_hex(16)
@@ -51,7 +53,9 @@ def as_user(server: RedisServer, name: str) -> sync_redis.Redis:
     return sync_redis.Redis.from_url(server.url_for(name, PASSWORDS[name]), decode_responses=True)
 
 
-def test_the_whole_pipeline_works_under_per_service_users(pipeline: Pipeline) -> None:
+def test_the_whole_pipeline_works_under_per_service_users(
+    pipeline: Pipeline, acl_redis: RedisServer
+) -> None:
     response = pipeline.submit({"uri": "urn:t:acl", "headline": "Runs with least privilege"})
     assert response.status_code == 202
     deadline = time.monotonic() + 20
@@ -62,28 +66,81 @@ def test_the_whole_pipeline_works_under_per_service_users(pipeline: Pipeline) ->
         time.sleep(0.1)
     else:
         raise AssertionError("the item never reached the feed under ACLs")
-    for name in ("enrichment", "publication"):
+    for name in ("ingest", "enrichment", "publication", "gateway"):
         assert httpx.get(f"{pipeline.services[name].url}/readyz").status_code == 200
+        assert httpx.get(f"{pipeline.services[name].url}/metrics").status_code == 200
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.get(f"{pipeline.ingest}/v1/sources", headers=auth).status_code == 200
+    assert httpx.get(f"{pipeline.ingest}/v1/deadletters", headers=auth).status_code == 200
+    # Nothing any service did so far was refused (the tests below are, on purpose).
+    admin = sync_redis.Redis.from_url(acl_redis.url, decode_responses=True)
+    denied = [(entry["username"], entry["object"], entry["reason"]) for entry in admin.acl_log()]
+    assert denied == []
+
+
+OWN_STREAM = {"ingest": INGESTED, "enrichment": ENRICHED, "publication": PUBLISHED}
+# Keys of other services' state: one each a service must not touch.
+OTHERS_KEYS = {
+    "ingest": ("SET", "rm:{news.published}:item:x", "{}"),
+    "enrichment": ("HSET", "rm:{news.published}:state:x", "version", "9"),
+    "publication": ("HSET", "ingest:{news.ingested}:item:x", "version", "9"),
+    "gateway": ("SET", "rm:{news.published}:item:x", "{}"),
+}
+
+
+def forbidden(user: str) -> list[tuple[str, ...]]:
+    """What a compromised service must not be able to do to the pipeline."""
+    commands: list[tuple[str, ...]] = [
+        OTHERS_KEYS[user],
+        ("DEL", DEAD_LETTER),
+        ("XGROUP", "DESTROY", INGESTED, "enrichment"),
+        ("XGROUP", "DESTROY", ENRICHED, "publication"),
+        ("XGROUP", "SETID", INGESTED, "enrichment", "$"),
+        ("XSETID", INGESTED, "99999999999999-0"),
+        ("FUNCTION", "FLUSH"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('x', function() end)"),
+        ("SCRIPT", "FLUSH"),
+        ("FLUSHALL",),
+        ("CONFIG", "SET", "appendonly", "no"),
+        ("KEYS", "*"),
+    ]
+    for stream in (INGESTED, ENRICHED, PUBLISHED):
+        # Appending and trimming are a service's own stream's; wiping is no one's.
+        commands.append(("DEL", stream))
+        if stream == OWN_STREAM.get(user):
+            continue
+        partition = Partitions(4).key(stream, 1)
+        commands += [
+            ("XADD", stream, "*", "forged", "1"),
+            ("XADD", partition, "*", "forged", "1"),
+            ("UNLINK", stream),
+            ("XTRIM", stream, "MAXLEN", "0"),
+            ("XDEL", stream, "1-0"),
+        ]
+    return commands
+
+
+CASES = [(user.name, command) for user in USERS for command in forbidden(user.name)]
 
 
 @pytest.mark.parametrize(
-    ("user", "command"),
-    [
-        ("gateway", ("XADD", "news.ingested", "*", "f", "v")),
-        ("gateway", ("SET", "rm:{news.published}:item:x", "{}")),
-        ("gateway", ("FLUSHALL",)),
-        ("enrichment", ("SET", "rm:{news.published}:item:x", "{}")),
-        ("ingest", ("GET", "rm:{news.published}:item:x")),
-        ("ingest", ("CONFIG", "SET", "appendonly", "no")),
-        ("publication", ("HSET", "ingest:{news.ingested}:item:x", "version", "9")),
-        ("publication", ("KEYS", "*")),
-    ],
+    ("user", "command"), CASES, ids=[f"{u}-{' '.join(c[:2])}" for u, c in CASES]
 )
 def test_a_service_cannot_do_what_it_does_not_need(
     pipeline: Pipeline, acl_redis: RedisServer, user: str, command: tuple[str, ...]
 ) -> None:
     with pytest.raises(sync_redis.exceptions.NoPermissionError):
         as_user(acl_redis, user).execute_command(*command)
+
+
+def test_each_writer_may_append_to_its_own_stream_and_its_partitions(
+    acl_redis: RedisServer,
+) -> None:
+    for user, stream in OWN_STREAM.items():
+        partitioned = Partitions(4).key(stream, 2)
+        client = as_user(acl_redis, user)
+        assert client.xadd(partitioned, {"probe": "1"})
+        assert client.xtrim(partitioned, maxlen=0) == 1
 
 
 def test_the_default_user_is_off(acl_redis: RedisServer) -> None:

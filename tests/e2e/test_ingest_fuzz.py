@@ -90,39 +90,50 @@ def test_dead_letters_over_http_list_show_replay_and_drop(
     import httpx
     from shared.delivery.deadletter import dead_letter_fields
     from shared.events import encode
-    from shared.streams import DEAD_LETTER, ENRICHED
+    from shared.streams import DEAD_LETTER, ENRICHED, INGESTED
 
     from tests.support.builders import event_for, news_item
 
     url, redis = ingest
     redis.delete(DEAD_LETTER)
     original = encode(event_for(news_item("urn:t:dead")))
-    first, second = (
+    first, second, third = (
         redis.xadd(
             DEAD_LETTER,
             dead_letter_fields(
-                stream=ENRICHED,
-                group="publication",
+                stream=stream,
+                group=group,
                 entry_id=f"{n}-0",
                 error=f"boom {n}",
                 deliveries=5,
                 original=original,
             ),
         )
-        for n in (1, 2)
+        for n, stream, group in (
+            (1, INGESTED, "enrichment"),
+            (2, ENRICHED, "publication"),
+            (3, ENRICHED, "publication"),
+        )
     )
     auth = {"Authorization": f"Bearer {TOKEN}"}
     page = httpx.get(f"{url}/v1/deadletters", params={"limit": 1}, headers=auth).json()
     assert [letter["id"] for letter in page["deadletters"]] == [first]
     rest = httpx.get(f"{url}/v1/deadletters", params={"after": page["next_after"]}, headers=auth)
-    assert [letter["id"] for letter in rest.json()["deadletters"]] == [second]
+    assert [letter["id"] for letter in rest.json()["deadletters"]] == [second, third]
     shown = httpx.get(f"{url}/v1/deadletters/{first}", headers=auth).json()
     assert shown["error"] == "boom 1"
     assert shown["original"]["subject"] == "urn:t:dead"
-    before = redis.xlen(ENRICHED)
+    before = redis.xlen(INGESTED)
     replayed = httpx.post(f"{url}/v1/deadletters/{first}/replay", headers=auth)
     assert replayed.status_code == 202
-    assert redis.xlen(ENRICHED) == before + 1
+    assert redis.xlen(INGESTED) == before + 1
+    # A later stage's entry is not ingest's to append (its Redis user may not).
+    later = redis.xlen(ENRICHED)
+    refused = httpx.post(f"{url}/v1/deadletters/{third}/replay", headers=auth)
+    assert refused.status_code == 409
+    assert "newsfeed dlq replay" in refused.json()["error"]
+    assert redis.xlen(ENRICHED) == later
+    assert httpx.delete(f"{url}/v1/deadletters/{third}", headers=auth).status_code == 204
     assert httpx.delete(f"{url}/v1/deadletters/{second}", headers=auth).status_code == 204
     assert redis.xlen(DEAD_LETTER) == 0
     assert httpx.get(f"{url}/v1/deadletters/{first}", headers=auth).status_code == 404

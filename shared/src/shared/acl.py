@@ -1,19 +1,33 @@
-"""Redis ACL users, one per service, limited to the commands and keys it needs.
+"""Redis ACL users, one per service, each allowed exactly the commands it uses
+on exactly the keys it uses them on.
 
 The rules live here once; `python -m shared.acl --out FILE` renders a Redis
 ACL file from them, with passwords from NEWSFEED_REDIS_PASSWORD_<SERVICE>
 (and NEWSFEED_REDIS_PASSWORD_ADMIN for operators and the `newsfeed` CLI).
 docker-compose.yml runs this in a one-shot container before Redis starts.
 
-What each service may touch (every service may also read every stream, for
-/metrics and readiness):
+A user is a list of grants, each a set of commands on a set of key patterns;
+the first is the user's root permissions, the others Redis 7 selectors. A
+command is allowed when one grant allows it on every key it names, so "XADD
+on my output stream" and "HSET on my state" do not add up to "XADD on my
+state" or "DEL on my output stream". Stream patterns end in `*` so the
+partitioned names (`news.ingested:{nf16.3.40}`, shared.partitions) match too.
 
-| user | writes | reads |
-| --- | --- | --- |
-| ingest | news.* streams, ingest:{news.ingested}:* | - |
-| enrichment | news.* streams, enrichment:{news.ingested}:*, delivery:* | - |
-| publication | news.* streams, rm:{news.published}:*, delivery:* | - |
-| gateway | nothing | rm:{news.published}:* |
+What each user may do (every one may also read every stage's stream status,
+for /metrics and /readyz, and create the consumer groups at start-up):
+
+- ingest: append to and trim news.ingested; its own `ingest:*` keys; list,
+  drop and replay dead letters (replay into news.ingested only).
+- enrichment: consume news.ingested; append to and trim news.enriched;
+  dead-letter; its own `enrichment:*` and `delivery:*` keys.
+- publication: consume news.enriched; append to and trim news.published;
+  dead-letter; the read model `rm:*` and `delivery:*` keys.
+- gateway: read `rm:*` and news.published, nothing else, write nothing.
+
+Refused to every service user: XADD to a stream not its own, DEL/UNLINK/
+XTRIM/XDEL of any stream but its own (ingest: the dead letters it drops),
+XGROUP DESTROY/SETID, XSETID, FUNCTION, SCRIPT FLUSH/KILL, and everything
+Redis marks dangerous (FLUSHALL, KEYS, CONFIG, DEBUG, ...).
 """
 
 from __future__ import annotations
@@ -27,54 +41,193 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-STREAMS = "news.*"
+from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
-# Connection housekeeping, reads, streams, scripts and the data types we use;
-# then everything marked dangerous (FLUSHALL, KEYS, CONFIG, DEBUG, ...) removed.
-WRITER_COMMANDS = (
-    "-@all",
-    "+@connection",
-    "+@read",
-    "+@write",
-    "+@stream",
-    "+@scripting",
-    "+@hash",
-    "+@string",
-    "+@list",
-    "+@sortedset",
-    "+@set",
-    "+@keyspace",
-    "+@transaction",
-    "-@dangerous",
-    "+ping",
-    "+info",
-)
-READER_COMMANDS = ("-@all", "+@connection", "+@read", "+@stream", "-@dangerous", "+ping", "+info")
+
+def stream(name: str) -> str:
+    """A stream and its partitions (`name:{tag}`)."""
+    return f"{name}*"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Commands (`xadd`, `xgroup|create`) allowed on keys matching `keys`
+    (`~pattern` read-write, `%R~pattern` read-only); no keys: keyless commands."""
+
+    commands: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+
+    def rules(self) -> list[str]:
+        return [*self.keys, *(c if c.startswith("-") else f"+{c}" for c in self.commands)]
 
 
 @dataclass(frozen=True)
 class ServiceUser:
     name: str
-    writes: tuple[str, ...]
-    reads: tuple[str, ...]
-    commands: tuple[str, ...]
+    grants: tuple[Grant, ...]
+
+
+# Connecting, naming the connection, transactions, loading the scripts we call.
+# (@connection minus what is dangerous: no CLIENT KILL, no CLIENT LIST.)
+CONNECTION = Grant(
+    (
+        "@connection",
+        "-@dangerous",
+        "info",
+        "multi",
+        "exec",
+        "discard",
+        "script|load",
+        "script|exists",
+    )
+)
+# /metrics, /readyz and `ensure_groups` look at every stage's stream.
+STREAM_STATUS = Grant(
+    ("exists", "xlen", "xinfo|groups", "xinfo|stream", "xpending"),
+    tuple(f"%R~{stream(name)}" for name in (INGESTED, ENRICHED, PUBLISHED, DEAD_LETTER)),
+)
+# Every service creates every group at start-up (shared.delivery.ensure_groups).
+CREATE_GROUPS = Grant(("xgroup|create",), (f"~{stream(INGESTED)}", f"~{stream(ENRICHED)}"))
+SCRIPTS = ("evalsha", "eval")
+HASHES = ("hget", "hgetall", "hset", "hsetnx", "hdel", "hlen", "hincrby", "hmget")
+
+
+def appends_to(name: str) -> Grant:
+    """A service's own output: append, trim (never past unacknowledged work)."""
+    return Grant(("xadd", "xtrim", "xlen", "xinfo|groups", "xpending"), (f"~{stream(name)}",))
+
+
+def consumes(name: str) -> Grant:
+    """A consumer group's reads, acks, claims and consumer housekeeping."""
+    return Grant(
+        (
+            "xreadgroup",
+            "xack",
+            "xclaim",
+            "xautoclaim",
+            "xpending",
+            "xinfo|consumers",
+            "xinfo|groups",
+            "xgroup|createconsumer",
+            "xgroup|delconsumer",
+        ),
+        (f"~{stream(name)}",),
+    )
+
+
+def worker(input_: str, output: str) -> tuple[Grant, ...]:
+    return (
+        consumes(input_),
+        appends_to(output),
+        Grant(("xadd",), (f"~{stream(DEAD_LETTER)}",)),
+        Grant(HASHES, ("~delivery:*",)),
+        # A settle or dead-lettering run as one script: its keys span these.
+        Grant(
+            SCRIPTS,
+            (
+                f"~{stream(input_)}",
+                f"~{stream(output)}",
+                f"~{stream(DEAD_LETTER)}",
+                "~delivery:*",
+            ),
+        ),
+    )
 
 
 USERS = (
-    ServiceUser("ingest", (STREAMS, "ingest:{news.ingested}:*"), (), WRITER_COMMANDS),
+    ServiceUser(
+        "ingest",
+        (
+            CONNECTION,
+            STREAM_STATUS,
+            CREATE_GROUPS,
+            appends_to(INGESTED),
+            Grant(
+                (
+                    *HASHES,
+                    *SCRIPTS,
+                    "get",
+                    "set",
+                    "del",
+                    "zadd",
+                    "zrem",
+                    "zrangebyscore",
+                    "zscore",
+                    "pfadd",
+                    "pfcount",
+                ),
+                ("~ingest:*",),
+            ),
+            # The accept script: the item's state and the XADD, atomically.
+            Grant(SCRIPTS, ("~ingest:*", f"~{stream(INGESTED)}")),
+            # The dead-letters API: list, show, drop; replay appends to news.ingested.
+            Grant(("xrange", "xdel"), (f"~{stream(DEAD_LETTER)}",)),
+        ),
+    ),
     ServiceUser(
         "enrichment",
-        (STREAMS, "enrichment:{news.ingested}:*", "delivery:*"),
-        (),
-        WRITER_COMMANDS,
+        (
+            CONNECTION,
+            STREAM_STATUS,
+            CREATE_GROUPS,
+            *worker(INGESTED, ENRICHED),
+            Grant(
+                (
+                    *HASHES,
+                    "get",
+                    "set",
+                    "mget",
+                    "zadd",
+                    "zrem",
+                    "zrange",
+                    "zrangebyscore",
+                    "xadd",
+                    "xrange",
+                    "xrevrange",
+                ),
+                ("~enrichment:*",),
+            ),
+        ),
     ),
     ServiceUser(
         "publication",
-        (STREAMS, "rm:{news.published}:*", "delivery:*"),
-        (),
-        WRITER_COMMANDS,
+        (
+            CONNECTION,
+            STREAM_STATUS,
+            CREATE_GROUPS,
+            *worker(ENRICHED, PUBLISHED),
+            Grant(
+                (
+                    *HASHES,
+                    *SCRIPTS,
+                    "get",
+                    "set",
+                    "mget",
+                    "del",
+                    "pexpire",
+                    "lpush",
+                    "ltrim",
+                    "lrange",
+                    "zadd",
+                    "zrem",
+                    "zrange",
+                    "zrangebyscore",
+                    "zcard",
+                ),
+                ("~rm:*",),
+            ),
+            # The read-model scripts write the document and the published event at once.
+            Grant(SCRIPTS, ("~rm:*", f"~{stream(PUBLISHED)}")),
+        ),
     ),
-    ServiceUser("gateway", (), (STREAMS, "rm:{news.published}:*"), READER_COMMANDS),
+    ServiceUser(
+        "gateway",
+        (
+            CONNECTION,
+            STREAM_STATUS,
+            Grant(("@read", "-@dangerous"), ("%R~rm:*", f"%R~{stream(PUBLISHED)}")),
+        ),
+    ),
 )
 
 
@@ -84,19 +237,16 @@ def password_rule(password: str) -> str:
 
 
 def acl_line(user: ServiceUser, password: str) -> str:
-    keys = [f"~{pattern}" for pattern in user.writes]
-    # Read-only key patterns (%R~) for what a user may read but not change.
-    keys += [f"%R~{pattern}" for pattern in (*user.reads, STREAMS) if pattern not in user.writes]
+    root, *selectors = user.grants
     return " ".join(
         [
             "user",
             user.name,
+            "reset",  # no keys, channels, commands or selectors but the ones below
             "on",
             password_rule(password),
-            "resetkeys",
-            *keys,
-            "resetchannels",
-            *user.commands,
+            *root.rules(),
+            *(f"({' '.join(grant.rules())})" for grant in selectors),
         ]
     )
 
