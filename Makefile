@@ -67,9 +67,11 @@ lint: setup ## ruff check and mypy (strict)
 test: setup redis-server browser lint ## setup, redis-server, chromium, lint, then the test suite
 	$(UV) run pytest -q
 
-# run: the whole stack on this machine (Redis, four services, demo items); Ctrl-C stops it all.
-run: setup ## start Redis and the four services locally, load demo items
-	$(UV) run python tools/run_local.py
+# run: the whole stack on this machine (Redis, four services, demo items), supervised;
+# Ctrl-C stops it all. RUN_ARGS go to tools/run_local.py (--fresh, --no-demo, --run-dir DIR).
+RUN_ARGS ?=
+run: setup ## start Redis and the four services locally, load demo items, restart what exits
+	$(UV) run python tools/run_local.py $(RUN_ARGS)
 
 # compose-env: the secrets docker-compose.yml requires, fresh and random, in .env (mode 0600).
 # Never overwrites an existing .env. Standard library Python only, so no setup first.

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -98,8 +99,9 @@ class Launcher:
                 self.process.wait(10)
 
 
-def launch(workdir: Path, *args: str) -> Launcher:
-    """Start the launcher as a background job of a script would be: SIGINT ignored."""
+def launch(workdir: Path, *args: str, via_make: bool = False) -> Launcher:
+    """Start the launcher as a background job of a script would be: SIGINT ignored.
+    `via_make`: as `make run RUN_ARGS=...` (make, then uv, then the launcher)."""
     workdir.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in SERVICES}
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFEED_")}
@@ -109,9 +111,13 @@ def launch(workdir: Path, *args: str) -> Launcher:
         NEWSFEED_BLOCK_MS="100",
         NEWSFEED_CLAIM_IDLE_MS="1000",
     )
+    run_args = ["--run-dir", str(workdir / ".run"), *args]
+    argv = [sys.executable, str(RUN_LOCAL), *run_args]
+    if via_make:
+        argv = ["make", "--no-print-directory", "run", f"RUN_ARGS={shlex.join(run_args)}"]
     with (workdir / "launcher.out").open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, str(RUN_LOCAL), "--run-dir", str(workdir / ".run"), *args],
+            argv,
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -276,6 +282,32 @@ def test_sigint_from_a_script_stops_everything_and_frees_the_ports(tmp_path: Pat
         assert launcher.process.wait(60) == 0, launcher.output()
         assert "SIGINT: stopping everything" in launcher.output()
         assert not launcher.stack_file.exists()
+        assert_nothing_left(pids, ports)
+    finally:
+        launcher.stop()
+
+
+@pytest.mark.parametrize(
+    ("target", "signum"),
+    [("make", signal.SIGTERM), ("launcher", signal.SIGINT)],
+    ids=["kill -TERM make", "kill -INT launcher"],
+)
+def test_make_run_in_the_background_stops_on_a_signal_from_the_script(
+    tmp_path: Path, target: str, signum: signal.Signals
+) -> None:
+    """`make run &` from a script: make ignores SIGINT and SIGHUP then, but passes
+    SIGTERM on; the launcher (its pid in .run/stack.json) takes SIGINT itself.
+    Either way make exits, and nothing of the stack is left."""
+    launcher = launch(tmp_path, "--no-demo", via_make=True)
+    try:
+        record = launcher.wait_up()
+        pids = [int(record["pid"]), *(int(pid) for pid in record["pids"].values())]
+        ports = [*launcher.ports.values(), launcher.redis_port()]
+        os.kill(launcher.process.pid if target == "make" else int(record["pid"]), signum)
+        code = launcher.process.wait(60)
+        assert f"{signum.name}: stopping everything" in launcher.output()
+        # make ends itself with the SIGTERM it was sent, once its child has exited.
+        assert code == (-signal.SIGTERM if target == "make" else 0), launcher.output()
         assert_nothing_left(pids, ports)
     finally:
         launcher.stop()
