@@ -33,6 +33,7 @@ from starlette.types import ASGIApp
 
 from shared.delivery.groups import groups_present
 from shared.delivery.worker import StreamWorker
+from shared.http_limits import HeadLimits, bounded_protocol
 from shared.observability.logs import configure_logging as configure_structured_logging
 from shared.observability.metrics import metrics_route
 from shared.streams import Route as StreamRoute
@@ -185,10 +186,17 @@ def quiet_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def serve(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int) -> None:
+def serve(
+    app: ASGIApp,
+    lifecycle: Lifecycle,
+    host: str,
+    port: int,
+    head_limits: HeadLimits | None = None,
+) -> None:
     """Run `app` until SIGTERM/SIGINT; exit non-zero if a background task died."""
     # httptools parses HTTP and uvloop runs the loop: both C, chosen explicitly
     # so a missing wheel fails at start instead of silently costing 2x per request.
+    # The protocol is httptools' with bounds on each request's head (431/408).
     config = uvicorn.Config(
         app,
         host=host,
@@ -196,7 +204,7 @@ def serve(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int) -> None:
         lifespan="on",
         access_log=False,
         log_config=None,
-        http="httptools",
+        http=bounded_protocol(head_limits or HeadLimits()),
         loop="none",
     )
     server = _Server(config)

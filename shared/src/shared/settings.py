@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.http_limits import HeadLimits
+
 
 class RedisSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSFEED_", extra="ignore")
@@ -25,6 +27,25 @@ class ServiceSettings(RedisSettings):
     log_format: Literal["json", "console"] = Field(
         default="json", description="json: one object per line; console: for people (make run)"
     )
+    max_header_bytes: int = Field(
+        default=32_768,
+        ge=1024,
+        le=1_048_576,
+        description="a request's line and headers together; more is answered 431",
+    )
+    max_headers: int = Field(
+        default=100, ge=10, le=1000, description="header lines of one request; more is 431"
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="time to send a request's head from its first byte (or from connecting); "
+        "past it 408 and the connection is closed",
+    )
+
+    def head_limits(self) -> HeadLimits:
+        return HeadLimits(self.max_header_bytes, self.max_headers, self.header_timeout_seconds)
 
 
 class PartitionSettings(BaseSettings):

@@ -73,4 +73,10 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     lifecycle = Lifecycle()
-    serve(build(settings, lifecycle), lifecycle, settings.host, settings.port)
+    serve(
+        build(settings, lifecycle),
+        lifecycle,
+        settings.host,
+        settings.port,
+        settings.head_limits(),
+    )
