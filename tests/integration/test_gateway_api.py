@@ -284,7 +284,11 @@ async def test_etag_304_and_a_new_etag_after_an_event(env: Env, path: str) -> No
     first = await env.get(path)
     etag = first.headers["etag"]
     assert etag.startswith('"')
-    assert first.headers["cache-control"] in ("public, max-age=5", "no-cache")
+    assert first.headers["cache-control"] in (
+        "public, max-age=5, stale-while-revalidate=10",
+        "no-cache",
+    )
+    assert first.headers["surrogate-key"] == "feed:all"
     again = await env.get(path, headers={"if-none-match": etag})
     assert again.status_code == 304
     assert again.content == b""

@@ -151,7 +151,9 @@ async def wait_for(check: Any, timeout: float = 5.0) -> None:
 
 
 async def subscribed(live: Live, count: int) -> None:
-    await wait_for(lambda: len(live.gateway.tail.subscribers) == count)
+    """`count` clients are open and hearing live events (past their backlog)."""
+    hub = live.gateway.hub
+    await wait_for(lambda: hub.clients == count and not hub.joining)
 
 
 async def test_published_updated_and_killed_arrive_with_their_stream_ids(
@@ -287,7 +289,7 @@ async def test_a_slow_client_is_dropped_and_never_stalls_the_others(
     count = 40
     body = "<p>" + "Lorem ipsum dolor sit amet. " * 5000 + "</p>"  # ~140 kB an event
     async with (
-        live_gateway(redis, redis_server, sse_queue_size=4, sse_send_timeout_s=1.0) as live,
+        live_gateway(redis, redis_server, sse_buffer_kb=64, sse_send_timeout_s=1.0) as live,
         sse(live.url) as fast,
     ):
         stuck = slow_client(live.url)
@@ -307,7 +309,7 @@ async def test_a_slow_client_is_dropped_and_never_stalls_the_others(
             assert received == [f"urn:big:{i}" for i in range(count)]
             assert time.monotonic() - started < 15
             await wait_for(lambda: live.gateway.hub.slow_closed == 1)
-            assert live.gateway.hub.active == 1
+            await wait_for(lambda: live.gateway.hub.active == 1)
             assert "closing a live-update client" in caplog.text
         finally:
             stuck.close()
@@ -322,3 +324,129 @@ async def test_stopping_the_server_ends_open_streams(
         live.server.should_exit = True
         with pytest.raises(EOFError):
             await stream.next_named(timeout=5)
+
+
+def raw_events(data: bytes) -> list[tuple[str, str]]:
+    """(id, event name) of each complete event in a raw HTTP/1.1 chunked SSE response,
+    which may end mid-chunk (the server cut it off)."""
+    _, _, body = data.partition(b"\r\n\r\n")
+    text = bytearray()
+    while body:
+        size_line, sep, rest = body.partition(b"\r\n")
+        if not sep:
+            break
+        size = int(size_line, 16)
+        if size == 0 or len(rest) < size + 2:
+            text += rest[:size] if size else b""
+            break
+        text += rest[:size]
+        body = rest[size + 2 :]
+    events = []
+    for block in bytes(text).split(b"\n\n")[:-1]:  # the last piece is incomplete
+        fields = dict(line.split(": ", 1) for line in block.decode().splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields.get("id", ""), fields["event"]))
+    return events
+
+
+async def test_a_client_that_stops_reading_is_closed_with_its_resume_id_and_resumes_without_a_gap(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    count = 30
+    body = "<p>" + "Lorem ipsum dolor sit amet. " * 5000 + "</p>"  # ~140 kB an event
+    async with live_gateway(redis, redis_server, sse_buffer_kb=64, sse_resume_max=100) as live:
+        stuck = slow_client(live.url)
+        try:
+            await subscribed(live, 1)
+            for i in range(count):
+                await live.publish(news_item(f"urn:stop:{i}", minute=i, body_html=body))
+            await wait_for(lambda: live.gateway.hub.slow_closed == 1, timeout=15)
+            received = bytearray()
+            stuck.settimeout(10)
+            while chunk := await asyncio.to_thread(stuck.recv, 1 << 20):
+                received += chunk  # what it was sent, then the end of the response
+        finally:
+            stuck.close()
+        got = raw_events(bytes(received))
+        ids = await live.stream_ids()
+        assert 0 < len(got) < count  # it fell behind and was closed...
+        assert [event_id for event_id, _ in got] == ids[: len(got)]  # ...with no gap
+        resume = got[-1][0]
+        async with sse(live.url, headers={"Last-Event-ID": resume}) as resumed:
+            rest = [(await resumed.next_named(timeout=10)).id for _ in range(count - len(got))]
+        assert rest == ids[len(got) :]
+
+
+async def test_last_event_id_0_is_everything_the_stream_holds(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    async with live_gateway(redis, redis_server) as live:
+        await live.publish(*(news_item(f"urn:z:{i}", minute=i) for i in range(3)))
+        async with sse(live.url, "/v1/stream?last_event_id=0") as stream:
+            got = [(await stream.next_named()).id for _ in range(3)]
+        assert got == await live.stream_ids()
+
+
+def with_tags(uri: str, *tags: str, version: int = 1, minute: int = 0) -> NewsItem:
+    return news_item(uri, version=version, minute=minute).model_copy(
+        update={"subjects": tuple(Entity(name=tag) for tag in tags)}
+    )
+
+
+async def test_a_touched_filter_loses_its_cache_and_an_untouched_one_keeps_it(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    async with live_gateway(redis, redis_server) as live, httpx.AsyncClient() as client:
+        await live.publish(with_tags("urn:d", "Diplomacy"), with_tags("urn:e", "Energy", minute=1))
+        await wait_for(lambda: live.gateway.tail.events == 2)
+        urls = {tag: f"{live.url}/v1/feed?tag={tag}" for tag in ("diplomacy", "energy")}
+        before = {tag: (await client.get(url)).json() for tag, url in urls.items()}
+        cache = live.gateway.cache
+        await live.publish(with_tags("urn:e", "Energy", version=2, minute=1))
+        await wait_for(lambda: live.gateway.tail.events == 3)
+        hits = cache.hits
+        after = {tag: (await client.get(url)).json() for tag, url in urls.items()}
+        assert cache.hits == hits + 1  # diplomacy's page, from memory
+        assert after["diplomacy"] == before["diplomacy"]
+        assert after["energy"]["items"][0]["version"] == 2  # energy's, read again
+
+
+async def test_a_kill_reaches_every_client_and_every_output(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    item = with_tags("urn:gone", "Diplomacy")
+    outputs = ["/v1/feed", "/feed.json", "/feed.rss", "/feed.atom", "/", "/fragments/feed"]
+    filters = ["", "?tag=diplomacy", "?tag=energy"]
+    async with (
+        live_gateway(redis, redis_server) as live,
+        httpx.AsyncClient(base_url=live.url) as client,
+        sse(live.url) as everything,
+        sse(live.url, "/v1/stream?tag=diplomacy") as its_feed,
+        sse(live.url, "/v1/stream?tag=energy") as another_feed,
+    ):
+        await subscribed(live, 3)
+        await live.publish(item, with_tags("urn:stays", "Energy", minute=1))
+        await wait_for(lambda: live.gateway.tail.events == 2)
+        for path in outputs:  # cached, every output and filter
+            for query in filters:
+                assert (await client.get(path + query)).status_code == 200
+        assert "urn:gone" in (await client.get("/feed.atom?tag=diplomacy")).text
+        await live.publish(
+            with_tags("urn:gone", "Diplomacy", version=2).model_copy(
+                update={"pubstatus": PubStatus.canceled, "ednote": "Withdrawn."}
+            )
+        )
+        for stream in (everything, its_feed, another_feed):
+            event = await stream.next_named()
+            while event.event != "killed":
+                event = await stream.next_named()
+            assert event.data["uri"] == "urn:gone"
+        for path in outputs:
+            for query in filters:
+                page = (await client.get(path + query)).text
+                listed = "urn:gone" in page and "deleted-entry" not in page
+                assert not listed, f"{path}{query} still lists the killed item"
+        tombstoned = (await client.get("/feed.atom?tag=diplomacy")).text
+        assert 'deleted-entry ref="urn:gone"' in tombstoned
+        assert "deleted-entry" not in (await client.get("/feed.atom?tag=energy")).text
+        assert (await client.get("/v1/items/urn:gone")).status_code == 410

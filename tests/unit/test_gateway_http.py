@@ -61,7 +61,10 @@ def test_item_and_stream_parameters() -> None:
         parse_item([("format", "xml")])
     assert parse_stream([("tag", "x")], None) == ((Facet.tag, "x"), None)
     # The header wins over the query parameter (EventSource resends the header).
-    assert parse_stream([("last_event_id", "5-0")], "7-1") == (None, "7-1")
+    assert parse_stream([("last_event_id", "5-0")], "7-1") == (None, ((7, 1),))
+    # 0: from the start of what the stream holds; a position has one id per partition.
+    assert parse_stream([("last_event_id", "0")], None) == (None, ())
+    assert parse_stream([], "5-0.7-1") == (None, ((5, 0), (7, 1)))
     with pytest.raises(BadRequest):
         parse_stream([], "garbage")
     with pytest.raises(BadRequest):
@@ -81,7 +84,8 @@ def test_a_last_event_id_redis_could_not_take_is_a_bad_request(
 ) -> None:
     with pytest.raises(BadRequest):
         parse_stream(query, header)
-    assert parse_stream([], f"{2**64 - 1}-{2**64 - 1}") == (None, f"{2**64 - 1}-{2**64 - 1}")
+    top = 2**64 - 1
+    assert parse_stream([], f"{top}-{top}") == (None, ((top, top),))
 
 
 # --- validators and encodings -------------------------------------------------
@@ -159,13 +163,13 @@ def test_the_cache_drops_everything_on_invalidation_and_refuses_stale_puts() -> 
     cache = PageCache(10, 30, clock=Clock())
     page = render(b"page", "text/plain", "no-cache")
     generation = cache.generation
-    cache.put("k", page, generation)
+    cache.put("k", page, generation, "all")
     assert cache.get("k") is page
     cache.invalidate()
     assert cache.get("k") is None
-    cache.put("k", page, generation)  # computed before the invalidation: not stored
+    cache.put("k", page, generation, "all")  # computed before the invalidation: not stored
     assert cache.get("k") is None
-    cache.put("k", page, cache.generation)
+    cache.put("k", page, cache.generation, "all")
     assert cache.get("k") is page
 
 
@@ -174,9 +178,9 @@ def test_the_cache_is_bounded_in_size_and_age() -> None:
     cache = PageCache(2, 30, clock=clock)
     page = render(b"page", "text/plain", "no-cache")
     for key in ("a", "b"):
-        cache.put(key, page, cache.generation)
+        cache.put(key, page, cache.generation, "all")
     assert cache.get("a") is page  # "a" is now the most recently used
-    cache.put("c", page, cache.generation)
+    cache.put("c", page, cache.generation, "all")
     assert cache.get("b") is None
     assert cache.get("a") is page
     clock.now = 31
@@ -187,10 +191,10 @@ def test_the_older_page_cache_is_bounded_in_bytes() -> None:
     cache = PageCache(100, 30, clock=Clock(), max_bytes=10)
     small, large = render(b"1234", "text/plain", "x"), render(b"x" * 11, "text/plain", "x")
     for key in ("a", "b"):
-        cache.put(key, small, cache.generation)
-    cache.put("c", small, cache.generation)  # 12 bytes: the least recently used goes
+        cache.put(key, small, cache.generation, "all")
+    cache.put("c", small, cache.generation, "all")  # 12 bytes: the least recently used goes
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, small, small)
     assert cache.bytes == 8
-    cache.put("d", large, cache.generation)  # larger than the whole cache: not kept
+    cache.put("d", large, cache.generation, "all")  # larger than the whole cache: not kept
     assert cache.get("d") is None
     assert cache.get("b") is small

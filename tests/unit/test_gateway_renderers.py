@@ -312,8 +312,8 @@ def test_atom_parses_back_with_updated_times_and_a_next_link() -> None:
 def test_atom_lists_kills_as_rfc6721_tombstones() -> None:
     when = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     tombstones = [
-        Tombstone("urn:newsfeed:item:gone", when, "Sourcing failed."),
-        Tombstone("plain-id-9", when - timedelta(hours=1), None),
+        Tombstone("urn:newsfeed:item:gone", when, "Sourcing failed.", None),
+        Tombstone("plain-id-9", when - timedelta(hours=1), None, frozenset({"all"})),
     ]
     body = syndication.atom(
         [news_item("urn:a")], None, links(), title="t", description="d", tombstones=tombstones

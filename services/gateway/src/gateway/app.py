@@ -19,18 +19,20 @@ from shared.service import (
     serve,
 )
 from shared.settings import ServiceSettings
+from shared.streams import PUBLISHED
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from gateway.cache import PageCache
 from gateway.openapi import document
 from gateway.rawpage import bytes_client
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS
 from gateway.render.html import HtmlRenderer, PageConfig
-from gateway.sse import StreamHub, StreamLimits
+from gateway.sse import StreamHub, StreamLimits, with_direct
 from gateway.tail import Tail
 from gateway.web import Gateway, WebConfig, load_static, static_urls
 
@@ -74,7 +76,18 @@ class Settings(ServiceSettings):
         default=5000, ge=0, description="news.published entries read at start for recent kills"
     )
     sse_max_clients: int = Field(default=1000, ge=0, description="live-update streams per process")
-    sse_queue_size: int = Field(default=256, ge=1, description="events buffered per client")
+    sse_buffer_kb: int = Field(
+        default=256,
+        ge=1,
+        description="bytes (KiB) a live-update client may leave untaken; beyond, it is closed "
+        "and resumes from the last event it got",
+    )
+    sse_tick_ms: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="live events that arrive within a tick are written together",
+    )
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     sse_retry_ms: int = Field(default=3000, ge=0, description="reconnect delay told to clients")
     sse_resume_max: int = Field(
@@ -84,6 +97,14 @@ class Settings(ServiceSettings):
         default=10.0, gt=0, description="a client that takes longer to accept a write is closed"
     )
     sse_retry_after_s: int = Field(default=5, ge=1)
+
+
+def published_streams() -> tuple[str, ...]:
+    """The streams the tail follows: every partition of news.published. Publication
+    writes the single `news.published` stream until the partitioned delivery
+    (shared.partitions, NEWSFEED_PARTITIONS) lands; then this becomes
+    `Partitions(PartitionSettings().partitions).keys(PUBLISHED)`."""
+    return (PUBLISHED,)
 
 
 def content_security_policy(frame_hosts: list[str], avatar_hosts: list[str]) -> str:
@@ -107,7 +128,15 @@ def content_security_policy(frame_hosts: list[str], avatar_hosts: list[str]) -> 
     )
 
 
-def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
+class GatewayApp(Starlette):
+    """Starlette, handing the live-update route the server's own response cycle
+    (gateway.sse: direct writes), which middleware would otherwise hide."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(with_direct(scope, send), receive, send)
+
+
+def build(settings: Settings, lifecycle: Lifecycle | None = None) -> GatewayApp:
     redis = connect(settings.redis_url, client_name="gateway")
     pages = bytes_client(redis)
     cache = PageCache(settings.cache_entries, settings.cache_ttl_s)
@@ -117,19 +146,20 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
         max_bytes=settings.older_cache_mb * 1024 * 1024,
     )
 
-    def invalidate() -> None:
-        cache.invalidate()
-        older.invalidate()
+    def invalidate(feeds: frozenset[str] | None) -> None:
+        cache.invalidate(feeds)
+        older.invalidate(feeds)
 
     def stopping() -> bool:
         return bool(lifecycle and lifecycle.server and lifecycle.server.should_exit)
 
     tail = Tail(
         redis,
+        streams=published_streams(),
         invalidate=invalidate,
         count=settings.tail_count,
         block_ms=settings.tail_block_ms,
-        queue_size=settings.sse_queue_size,
+        history=settings.sse_resume_max,
         tombstones_kept=settings.tombstones_kept,
         tombstone_scan=settings.tombstone_scan,
         should_stop=stopping,
@@ -142,6 +172,8 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
             retry_ms=settings.sse_retry_ms,
             resume_max=settings.sse_resume_max,
             send_timeout_s=settings.sse_send_timeout_s,
+            buffer_bytes=settings.sse_buffer_kb * 1024,
+            tick_s=settings.sse_tick_ms / 1000,
         ),
     )
     static = load_static()
@@ -204,7 +236,7 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> Starlette:
     async def unavailable(_: Request, error: Exception) -> Response:
         return redis_unavailable(error)
 
-    app = Starlette(
+    app = GatewayApp(
         routes=[*gateway.routes(), *health_routes(ready), metrics_route(redis)],
         exception_handlers={
             HTTPException: gateway.http_error,

@@ -21,16 +21,21 @@ from pydantic import (
     field_validator,
 )
 from shared.items import URI_MAX, ItemType
+from shared.partitions import MAX_PARTITIONS
 from shared.readmodel import PAGE_MAX, BadCursor, Facet, decode_cursor
-from shared.streams import is_entry_id
+
+from gateway.tail import parse_position
 
 # A member is a 15-digit stamp, '|' and a uri of up to URI_MAX characters of up
 # to 4 UTF-8 bytes each; base64 makes 4 characters of every 3 bytes.
 CURSOR_MAX = (16 + 4 * URI_MAX) * 4 // 3 + 4
 FILTER_MAX = 300
+POSITION_MAX = 42 * MAX_PARTITIONS  # one id of two 20-digit halves per partition
 DEFAULT_LIMIT = 20
-# A news.published entry id, as Redis writes it: <ms>-<seq>.
-ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
+# A position in news.published (gateway.tail): `0`, or one entry id per
+# partition, as Redis writes them (<ms>-<seq>), joined by '.'.
+_ID = r"\d{1,20}-\d{1,20}"
+POSITION = re.compile(rf"0|{_ID}(\.{_ID})*")
 
 FilterValue = Annotated[
     str, StringConstraints(min_length=1, max_length=FILTER_MAX, strip_whitespace=True)
@@ -86,11 +91,19 @@ class NoParams(_Params):
     pass
 
 
+_POSITION = StringConstraints(pattern=f"^({POSITION.pattern})$", max_length=POSITION_MAX)
+
+
 class StreamParams(FeedFilters):
-    last_event_id: Annotated[str, StringConstraints(pattern=ENTRY_ID.pattern)] | None = Field(
+    last_event_id: (
+        Annotated[
+            str, StringConstraints(pattern=f"^({POSITION.pattern})$", max_length=POSITION_MAX)
+        ]
+        | None
+    ) = Field(
         default=None,
         description="resume after this event id (the Last-Event-ID header wins when both "
-        "are given)",
+        "are given); 0: from the start of what the stream holds",
     )
 
 
@@ -181,11 +194,15 @@ def parse_none(items: Sequence[tuple[str, str]]) -> None:
 
 def parse_stream(
     items: Sequence[tuple[str, str]], last_event_id_header: str | None
-) -> tuple[tuple[Facet, str] | None, str | None]:
+) -> tuple[tuple[Facet, str] | None, tuple[tuple[int, int], ...] | None]:
+    """The filter, and the position to resume after (`()`: the start; None: live only)."""
     params = _validate(StreamParams, items)
     last = params.last_event_id
     if last_event_id_header is not None and last_event_id_header.strip():
         last = last_event_id_header.strip()
-    if last is not None and not is_entry_id(last):
+    if last is None:
+        return facet_of(params), None
+    position = parse_position(last) if len(last) <= POSITION_MAX else None
+    if position is None:
         raise BadRequest("Last-Event-ID is not an event id this stream handed out")
-    return facet_of(params), last
+    return facet_of(params), position

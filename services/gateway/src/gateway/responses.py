@@ -28,9 +28,12 @@ HTML = "text/html; charset=utf-8"
 # Cache-Control values for a live feed (docs/gateway.md explains the choice).
 NO_STORE = "no-store"
 REVALIDATE = "no-cache"  # may be stored, must be revalidated (a 304 is cheap)
-LIVE_FEED = "public, max-age=5"
-OLDER_PAGE = "public, max-age=60"
-ITEM = "public, max-age=5"
+# A shared cache may serve a copy a little past its age while it fetches a new
+# one (stale-while-revalidate): at most 5 + 10 s stale for a first page without
+# a purge, and a CDN driven by news.published purges sooner (docs/gateway.md).
+LIVE_FEED = "public, max-age=5, stale-while-revalidate=10"
+OLDER_PAGE = "public, max-age=60, stale-while-revalidate=300"
+ITEM = "public, max-age=5, stale-while-revalidate=10"
 GONE = "public, max-age=60"
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -1,13 +1,25 @@
-"""GET /v1/stream: live updates as Server-Sent Events.
+"""GET /v1/stream: live updates as Server-Sent Events, fanned out near the socket's cost.
 
-Each client gets a subscriber on the tail (a bounded queue). With a
-Last-Event-ID (header, or `last_event_id` in the query for a first
-connection), it first gets what it missed, read from the stream itself, and
-then the live events; entries sent by both ways are sent once. Heartbeat
-comments keep idle connections open through proxies and find dead ones. A
-client that cannot keep up is closed (its queue overflowed, or one write
-took longer than `send_timeout_s`); a client never holds up the tail or the
-other clients. The number of concurrent streams is capped per process.
+The hub listens to the tail. Events that arrive within one tick (`tick_s`)
+are written together: per tick, the frames a feed's clients must hear of are
+joined once, framed once as one HTTP chunk, and the same bytes are written to
+every client of that feed (unfiltered clients all share one). Under uvicorn's
+httptools server the write goes straight to the connection's transport (one
+`transport.write` per client per tick, no ASGI message, no task switch); under
+any other server each client has a writer task that sends through ASGI.
+
+A client that falls behind is closed, never left to miss events silently:
+when what it has not taken yet passes `buffer_bytes`, or it takes nothing for
+`send_timeout_s`, it is sent no more events; what was written still reaches
+it and the response ends, so its `Last-Event-ID` is the id of the last event
+it got, and it resumes from there (see tail.py for positions). The tail and
+the other clients never wait for it.
+
+A client connecting with a Last-Event-ID (the header, or `last_event_id` in
+the query for a first connection; `0`: from the start of what the streams
+hold) first gets what it missed, from the tail's memory or the streams, then
+the live events; nothing is sent twice. Heartbeat comments keep idle
+connections open through proxies. The number of streams is capped per process.
 """
 
 from __future__ import annotations
@@ -15,20 +27,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from shared.observability.metrics import SSE_CLIENTS
 from shared.readmodel import Facet
+from shared.readmodel.feeds import feed_name
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.render.stream import HEARTBEAT, reset_frame, retry_frame
+from gateway.render.stream import HEARTBEAT, event_frame, reset_frame, retry_frame
 from gateway.responses import API_HEADERS, raw_headers
-from gateway.tail import Subscriber, Tail, entry_key
+from gateway.tail import Change, Position, Tail, format_position
 
 log = logging.getLogger("newsfeed.gateway.sse")
 
 MEDIA_TYPE = "text/event-stream; charset=utf-8"
+DIRECT = "newsfeed.direct"  # the scope extension carrying uvicorn's response cycle
+LAST_CHUNK = b"0\r\n\r\n"
 
 
 @dataclass
@@ -38,55 +55,220 @@ class StreamLimits:
     retry_ms: int = 3000
     resume_max: int = 1000
     send_timeout_s: float = 10.0
+    buffer_bytes: int = 256 * 1024
+    tick_s: float = 0.05
 
 
-class _SlowClient(Exception):
-    pass
+def chunk(payload: bytes) -> bytes:
+    """`payload` as one HTTP/1.1 chunk."""
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+class Client:
+    """One live-update connection: its feed, and where its bytes go."""
+
+    __slots__ = ("closed", "feed", "outbox", "pending", "stuck_at", "transport", "wake")
+
+    def __init__(self, feed: str) -> None:
+        self.feed = feed
+        self.pending: list[Change] = []  # events that came while it caught up
+        self.transport: Any = None  # direct writes: the connection's transport
+        self.outbox: bytearray | None = None  # ASGI writes: bytes its writer task sends
+        self.wake: asyncio.Event | None = None
+        self.stuck_at: float | None = None
+        self.closed: str | None = None
+
+    def buffered(self) -> int:
+        if self.transport is not None:
+            return int(self.transport.get_write_buffer_size())
+        return len(self.outbox) if self.outbox is not None else 0
 
 
 class StreamHub:
-    """Counts the open streams of this process and opens new ones within the cap."""
+    """Every open stream of this process: who hears of what, and the writing."""
 
     def __init__(self, tail: Tail, limits: StreamLimits) -> None:
         self.tail = tail
         self.limits = limits
         self.active = 0
         self.slow_closed = 0
+        self.groups: dict[str, set[Client]] = {}  # live clients by feed
+        self.joining: set[Client] = set()  # clients still being sent their backlog
+        self._batch: list[Change] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        self._last_heartbeat = time.monotonic()
         self.headers = raw_headers(
             [
                 ("content-type", MEDIA_TYPE),
-                ("cache-control", "no-cache"),
+                ("cache-control", "no-store"),
                 ("x-accel-buffering", "no"),
                 *API_HEADERS,
             ]
         )
+        tail.listeners.append(self.publish)
+        tail.closers.append(self.close_all)
 
     @property
     def full(self) -> bool:
         return self.active >= self.limits.max_clients
 
-    def open(self, facet: tuple[Facet, str] | None, last_event_id: str | None) -> EventStream:
+    @property
+    def clients(self) -> int:
+        return sum(len(group) for group in self.groups.values()) + len(self.joining)
+
+    def open(self, facet: tuple[Facet, str] | None, last: Position | None) -> EventStream:
         """Reserve a place (check `full` first); the stream gives it back when it ends."""
         self.active += 1
         SSE_CLIENTS.set(self.active)
-        return EventStream(self, facet, last_event_id)
+        return EventStream(self, feed_name(*facet) if facet else feed_name(None), last)
+
+    # --- events in ------------------------------------------------------------
+
+    def publish(self, change: Change) -> None:
+        """The tail's listener: queue the event for the next tick."""
+        if not (self.groups or self.joining) or not change.decodes():
+            return
+        self._batch.append(change)
+        if self._flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(self.limits.tick_s, self.flush)
+
+    def flush(self) -> None:
+        """Write what arrived during the tick: each feed's frames joined once, the
+        same bytes to each of its clients."""
+        self._flush_timer = None
+        changes, self._batch = self._batch, []
+        if not changes:
+            return
+        bound = self.limits.buffer_bytes
+        behind: list[Client] = []
+        for client in self.joining:
+            client.pending.extend(changes)
+            if len(client.pending) > self.limits.resume_max:
+                behind.append(client)
+        for feed, members in self.groups.items():
+            frames = [change.frame for change in changes if change.concerns(feed)]
+            if not frames:
+                continue
+            payload = b"".join(frames)
+            framed = chunk(payload)
+            for client in members:
+                transport = client.transport
+                if transport is not None:
+                    if transport.is_closing():
+                        continue
+                    transport.write(framed)
+                    if transport.get_write_buffer_size() > bound:
+                        behind.append(client)
+                elif client.outbox is not None and client.wake is not None:
+                    client.outbox += payload
+                    client.wake.set()
+                    if len(client.outbox) > bound:
+                        behind.append(client)
+        for client in behind:
+            self.drop(client, "too slow: it fell behind")
+
+    # --- clients --------------------------------------------------------------
+
+    def join(self, client: Client) -> None:
+        self.joining.add(client)
+        self._start_sweeping()
+
+    def go_live(self, client: Client) -> bool:
+        """Move a client that has caught up to the live groups (call with nothing pending)."""
+        assert not client.pending
+        self.joining.discard(client)
+        if client.closed is not None:
+            return False
+        self.groups.setdefault(client.feed, set()).add(client)
+        return True
+
+    def leave(self, client: Client) -> None:
+        self.joining.discard(client)
+        group = self.groups.get(client.feed)
+        if group is not None:
+            group.discard(client)
+            if not group:
+                del self.groups[client.feed]
+
+    def drop(self, client: Client, reason: str) -> None:
+        """Send a client no more events and end its response; what was written
+        still reaches it (for `send_timeout_s` at most), so its Last-Event-ID is
+        the last event it got."""
+        if client.closed is not None:
+            return
+        client.closed = reason
+        self.leave(client)
+        if reason.startswith("too slow"):
+            self.slow_closed += 1
+            log.warning("closing a live-update client: %s", reason)
+        transport = client.transport
+        if transport is not None:
+            if not transport.is_closing():
+                transport.write(LAST_CHUNK)
+                transport.close()
+                asyncio.get_running_loop().call_later(self.limits.send_timeout_s, transport.abort)
+        elif client.wake is not None:
+            client.wake.set()
+
+    def close_all(self, reason: str) -> None:
+        for client in [*self.joining, *(c for group in self.groups.values() for c in group)]:
+            self.drop(client, reason)
+
+    # --- heartbeats and stuck clients -------------------------------------------
+
+    def _start_sweeping(self) -> None:
+        if self._sweep_timer is None:
+            interval = min(self.limits.heartbeat_s, self.limits.send_timeout_s / 2, 1.0)
+            self._sweep_timer = asyncio.get_running_loop().call_later(interval, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweep_timer = None
+        now = time.monotonic()
+        heartbeat = now - self._last_heartbeat >= self.limits.heartbeat_s
+        if heartbeat:
+            self._last_heartbeat = now
+        framed = chunk(HEARTBEAT)
+        stuck: list[Client] = []
+        for members in self.groups.values():
+            for client in members:
+                if heartbeat:
+                    if client.transport is not None:
+                        if not client.transport.is_closing():
+                            client.transport.write(framed)
+                    elif client.outbox is not None and client.wake is not None:
+                        client.outbox += HEARTBEAT
+                        client.wake.set()
+                if client.buffered() == 0:
+                    client.stuck_at = None
+                elif client.stuck_at is None:
+                    client.stuck_at = now
+                elif now - client.stuck_at > self.limits.send_timeout_s:
+                    stuck.append(client)
+        for client in stuck:
+            self.drop(client, f"too slow: took nothing for {self.limits.send_timeout_s:g}s")
+        if self.groups or self.joining:
+            self._start_sweeping()
+
+
+class _SlowClient(Exception):
+    pass
 
 
 class EventStream(Response):
     """The ASGI response of one live-update client."""
 
-    def __init__(
-        self, hub: StreamHub, facet: tuple[Facet, str] | None, last_event_id: str | None
-    ) -> None:
+    def __init__(self, hub: StreamHub, feed: str, last: Position | None) -> None:
         self.status_code = 200
         self.background = None
         self.raw_headers = hub.headers
         self._hub = hub
-        self._facet = facet
-        self._last = last_event_id
+        self._feed = feed
+        self._last = last
 
-    async def _send(self, send: Send, chunk: bytes) -> None:
-        message: Message = {"type": "http.response.body", "body": chunk, "more_body": True}
+    async def _send(self, send: Send, body: bytes) -> None:
+        message: Message = {"type": "http.response.body", "body": body, "more_body": True}
         try:
             async with asyncio.timeout(self._hub.limits.send_timeout_s):
                 await send(message)
@@ -94,66 +276,125 @@ class EventStream(Response):
             raise _SlowClient from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hub, tail = self._hub, self._hub.tail
-        subscriber = tail.subscribe(self._facet)
-        watcher: asyncio.Task[None] | None = None
-        slow = False
+        hub = self._hub
+        client = Client(self._feed)
+        hub.join(client)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": hub.headers})
             if scope["method"] != "HEAD":
-                watcher = asyncio.create_task(_watch_disconnect(receive, subscriber))
-                await self._stream(send, subscriber)
+                await receive()  # the request (a GET has no body)
+                await self._catch_up(send, client)
+                client.transport = _direct_transport(scope)
+                if client.transport is None:
+                    client.outbox, client.wake = bytearray(), asyncio.Event()
+                if hub.go_live(client):
+                    if client.transport is not None:
+                        await _until_disconnect(receive)
+                    else:
+                        await self._pump(send, receive, client)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except _SlowClient:
-            slow = True
-            log.warning(
-                "closing a live-update client: a write took over %ss", hub.limits.send_timeout_s
-            )
+            hub.drop(client, f"too slow: a write took over {hub.limits.send_timeout_s:g}s")
         except OSError:
             pass  # the client went away mid-write
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-            tail.unsubscribe(subscriber)
+            client.closed = client.closed or "ended"
+            hub.leave(client)
             hub.active -= 1
             SSE_CLIENTS.set(hub.active)
-            if slow or (subscriber.closed or "").startswith("too slow"):
-                hub.slow_closed += 1
 
-    async def _stream(self, send: Send, subscriber: Subscriber) -> None:
-        limits, tail = self._hub.limits, self._hub.tail
-        await self._send(send, retry_frame(limits.retry_ms))
-        sent = (0, 0)
+    async def _catch_up(self, send: Send, client: Client) -> None:
+        """The retry setting, the backlog, then what came meanwhile: each event once."""
+        hub, tail = self._hub, self._hub.tail
+        await self._send(send, retry_frame(hub.limits.retry_ms))
+        floor: Position | None = None
         if self._last is not None:
-            sent = entry_key(self._last)
-            backlog = await tail.backlog(self._last, limits.resume_max)
+            await _caught_up_to(tail, self._last)
+            backlog = await tail.backlog(self._last, hub.limits.resume_max)
             if backlog is None:
                 await self._send(send, reset_frame())
             else:
+                floor = self._last or tuple((0, 0) for _ in range(tail.partitions))
                 for missed in backlog:
-                    if subscriber.matches(missed):
-                        await self._send(send, missed.frame)
-                    sent = max(sent, missed.key)
-        while True:
-            try:
-                async with asyncio.timeout(limits.heartbeat_s):
-                    change = await subscriber.queue.get()
-            except TimeoutError:
-                await self._send(send, HEARTBEAT)
-                continue
-            if change is None:
-                return
-            if change.key <= sent:
-                continue  # already sent from the backlog
-            await self._send(send, change.frame)
-            sent = change.key
+                    floor = await self._send_change(send, missed, floor)
+        while client.pending and client.closed is None:
+            pending, client.pending = client.pending, []
+            for change in pending:
+                floor = await self._send_change(send, change, floor)
+
+    async def _send_change(self, send: Send, change: Change, floor: Position | None) -> Position:
+        """Send `change` unless the client has it; the position it has after."""
+        if floor is not None and change.key <= floor[change.partition]:
+            return floor
+        if change.decodes() and change.concerns(self._feed):
+            if floor is None or all(a >= b for a, b in zip(change.position, floor, strict=True)):
+                await self._send(send, change.frame)
+            else:  # the id must not go back in any partition the client is ahead in
+                at = tuple(max(a, b) for a, b in zip(change.position, floor, strict=True))
+                await self._send(send, event_frame(format_position(at), change.kind, change.event))
+        if floor is None:
+            return change.position
+        return tuple(max(a, b) for a, b in zip(change.position, floor, strict=True))
+
+    async def _pump(self, send: Send, receive: Receive, client: Client) -> None:
+        """ASGI writes (servers other than httptools): send the outbox until closed."""
+        assert client.outbox is not None
+        assert client.wake is not None
+        watcher = asyncio.create_task(_until_disconnect(receive))
+        watcher.add_done_callback(lambda _: client.wake.set() if client.wake else None)
+        try:
+            while not watcher.done():
+                await client.wake.wait()
+                client.wake.clear()
+                if client.outbox:
+                    body, client.outbox = bytes(client.outbox), bytearray()
+                    await self._send(send, body)
+                if client.closed is not None:
+                    return
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
 
 
-async def _watch_disconnect(receive: Receive, subscriber: Subscriber) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            subscriber.close("client left")
-            return
+async def _caught_up_to(tail: Tail, position: Position, wait_s: float = 2.0) -> None:
+    """Give the tail a moment to reach a position another replica handed out."""
+
+    def behind() -> bool:
+        return (
+            tail.position is not None
+            and len(position) == tail.partitions
+            and any(a > b for a, b in zip(position, tail.position, strict=True))
+        )
+
+    deadline = time.monotonic() + wait_s
+    while behind() and time.monotonic() < deadline:  # noqa: ASYNC110 - a rare, bounded wait
+        await asyncio.sleep(0.02)
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _direct_transport(scope: Scope) -> Any:
+    """The connection's transport when the response can be written to it directly:
+    uvicorn's httptools server, a chunked response. None otherwise."""
+    cycle = (scope.get("extensions") or {}).get(DIRECT)
+    if cycle is None or getattr(cycle, "chunked_encoding", None) is not True:
+        return None
+    transport = getattr(cycle, "transport", None)
+    if not all(hasattr(transport, name) for name in ("write", "get_write_buffer_size")):
+        return None
+    return transport
+
+
+def with_direct(scope: Scope, send: Send, path: str = "/v1/stream") -> Scope:
+    """`scope`, carrying the server's response cycle for `path` when the server is
+    uvicorn's httptools one (whose `send` is the cycle's bound method). Called with
+    the server's own `send`, before any middleware wraps it."""
+    if scope["type"] == "http" and scope["path"] == path:
+        cycle = getattr(send, "__self__", None)
+        if type(cycle).__module__ == "uvicorn.protocols.http.httptools_impl":
+            return {**scope, "extensions": {**(scope.get("extensions") or {}), DIRECT: cycle}}
+    return scope

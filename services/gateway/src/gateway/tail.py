@@ -1,25 +1,37 @@
-"""The tail: one task per gateway process follows news.published.
+"""The tail: one task per gateway process follows every partition of news.published.
 
-It XREADs the stream with no consumer group, so every replica sees every
-event, starting where the stream ended when it started. For each event it
+It XREADs the partition streams with no consumer group, so every replica sees
+every event, starting where each stream ended when it started. For each event
+it
 
 1. updates the recent kills that Atom feeds list as tombstones (RFC 6721),
-2. empties the page caches (`invalidate`: the first pages and the older ones),
-3. offers the event to every live-update subscriber through that subscriber's
-   own bounded queue. `offer` never waits: a subscriber whose queue is full is
-   too slow to keep up, so it is closed (with a log line) and the others go on.
+2. drops the cached pages of the feeds the event touches (`invalidate`, with
+   the feed names the entry's `feeds` field lists; every page when an entry
+   does not say),
+3. hands the event to its listeners (the live-update hub), in order.
 
-Subscribers that reconnect with the id of the last event they saw get what
-they missed from the stream itself (`backlog`), up to a bound.
+Positions. With N partitions the stream has no single order, so a reader's
+place is a *position*: the last entry id it has of each partition. Written as
+the entry ids joined by `.` (`1767778926315-0.1767778926002-3`); with one
+partition that is a plain entry id. Each event a client is sent carries the
+position after it as its SSE `id`, so the `Last-Event-ID` a client comes back
+with says exactly what it has, whichever replica it comes back to.
+
+The tail keeps the last `history` events in memory (with their encoded
+frames), so a client that resumes after a short absence is served without
+touching Redis; an older position is read from the streams themselves, and
+one the streams no longer hold (trimmed, or from before Redis lost them)
+gets None: the client must reload.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,8 +39,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.events import Event, EventType, UndecodableEntry, decode
-from shared.readmodel import Facet, facet_keys, index_key
-from shared.streams import PUBLISHED
+from shared.readmodel.feeds import ALL, FIELD, feed_names, parse_feeds
+from shared.streams import is_entry_id
 
 from gateway.render.stream import event_frame
 
@@ -44,30 +56,64 @@ KINDS: dict[str, str] = {
 }
 """What a reader sees: an item appears (published), changes (updated) or goes (killed)."""
 
+EntryKey = tuple[int, int]
+Position = tuple[EntryKey, ...]
+START: EntryKey = (0, 0)
 
-def entry_key(entry_id: str) -> tuple[int, int]:
+
+def entry_key(entry_id: str) -> EntryKey:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def format_position(position: Position) -> str:
+    return ".".join(f"{ms}-{seq}" for ms, seq in position)
+
+
+def parse_position(text: str) -> Position | None:
+    """A position as a client sends it back; `0` is the start of every partition.
+    None if it is not a position at all (a 400); its length is checked by the tail."""
+    if text == "0":
+        return ()
+    parts = text.split(".")
+    if not all(is_entry_id(part) for part in parts):
+        return None
+    return tuple(entry_key(part) for part in parts)
 
 
 class Change:
     """One news.published entry as the gateway uses it.
 
     Decoding an event (pydantic, 20-30 µs) is deferred until something needs
-    the item: emptying the page cache needs only the entry's arrival, so with
-    no live-update client and no kill an event is never decoded. The decoded
-    event and the SSE frame are made at most once."""
+    the item: dropping cached pages needs only the entry's `feeds` field, so
+    with no live-update client and no kill an event is never decoded. The
+    decoded event and the SSE frame are made at most once."""
 
-    __slots__ = ("_event", "_frame", "_indexes", "entry_id", "fields", "key", "kind", "uri")
+    __slots__ = (
+        "_event",
+        "_feeds",
+        "_frame",
+        "entry_id",
+        "fields",
+        "key",
+        "kind",
+        "partition",
+        "position",
+        "uri",
+    )
 
-    def __init__(self, entry_id: str, kind: str, fields: Mapping[str, str], uri: str) -> None:
+    def __init__(
+        self, entry_id: str, kind: str, fields: Mapping[str, str], uri: str, partition: int = 0
+    ) -> None:
         self.entry_id = entry_id
+        self.partition = partition
         self.key = entry_key(entry_id)
         self.kind = kind
         self.fields = fields
         self.uri = uri
+        self.position: Position = ()
         self._event: Event | None = None
-        self._indexes: frozenset[str] | None = None
+        self._feeds: tuple[frozenset[str], frozenset[str]] | bool | None = False
         self._frame: bytes | None = None
 
     @property
@@ -82,7 +128,7 @@ class Change:
         try:
             self.event  # noqa: B018 - decoding is the point
         except UndecodableEntry as error:
-            log.warning("skipping undecodable entry %s on %s: %s", self.entry_id, PUBLISHED, error)
+            log.warning("skipping undecodable entry %s: %s", self.entry_id, error)
             return False
         return True
 
@@ -91,56 +137,47 @@ class Change:
         return self.fields.get("type") == EventType.killed.value
 
     @property
-    def indexes(self) -> frozenset[str]:
-        if self._indexes is None:
-            self._indexes = frozenset(facet_keys(self.event.data))
-        return self._indexes
+    def feeds(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        """(before, after): the feed sets the item was in and is in; None: unknown."""
+        if self._feeds is False:
+            self._feeds = parse_feeds(self.fields.get(FIELD))
+        assert self._feeds is not True
+        return self._feeds
+
+    @property
+    def touched(self) -> frozenset[str] | None:
+        """Every feed whose pages this change can alter; None: any feed."""
+        feeds = self.feeds
+        return None if feeds is None else feeds[0] | feeds[1]
+
+    def concerns(self, feed: str) -> bool:
+        """Whether a client showing `feed` must hear of this change: a kill always
+        (it reaches every client), a new item if it lands in the feed, an update
+        if the item was or is in it."""
+        if self.kind == "killed" or feed == ALL:
+            return True
+        feeds = self.feeds
+        if feeds is None:  # an entry that does not say: judge by the item
+            if self.kind != "published":
+                return True
+            return self.decodes() and feed in feed_names(self.event.data)
+        before, after = feeds
+        return feed in after or (self.kind == "updated" and feed in before)
 
     @property
     def frame(self) -> bytes:
         if self._frame is None:
-            self._frame = event_frame(self.entry_id, self.kind, self.event)
+            self._frame = event_frame(format_position(self.position), self.kind, self.event)
         return self._frame
 
 
-def to_change(entry_id: str, fields: Mapping[str, str]) -> Change | None:
+def to_change(entry_id: str, fields: Mapping[str, str], partition: int = 0) -> Change | None:
     """The change an entry announces, undecoded; None for entries the gateway ignores."""
     kind = KINDS.get(fields.get("type", ""))
     uri = fields.get("subject")
     if kind is None or not uri:
         return None
-    return Change(entry_id, kind, fields, uri)
-
-
-class Subscriber:
-    """One live-update client: a bounded queue, and the filter it asked for."""
-
-    def __init__(self, facet: tuple[Facet, str] | None, queue_size: int) -> None:
-        self.queue: asyncio.Queue[Change | None] = asyncio.Queue(queue_size)
-        self.facet_key = index_key(*facet) if facet else None
-        self.closed: str | None = None
-
-    def matches(self, change: Change) -> bool:
-        # Filtered clients hear of new items in their feed only, and of every
-        # change or removal (they act on items they show, and ignore others).
-        return (
-            self.facet_key is None or change.kind != "published" or self.facet_key in change.indexes
-        )
-
-    def offer(self, change: Change) -> bool:
-        try:
-            self.queue.put_nowait(change)
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    def close(self, reason: str) -> None:
-        if self.closed is not None:
-            return
-        self.closed = reason
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
+    return Change(entry_id, kind, fields, uri, partition)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +185,7 @@ class Tombstone:
     uri: str
     when: datetime
     note: str | None
+    feeds: frozenset[str] | None  # the feeds it was in; None: unknown, listed in every one
 
 
 class Tombstones:
@@ -161,28 +199,37 @@ class Tombstones:
         if change.is_kill:
             if not change.decodes():
                 return
-            event = change.event
+            event, feeds = change.event, change.feeds
             self._by_uri.pop(change.uri, None)
-            self._by_uri[change.uri] = Tombstone(change.uri, event.time, event.data.ednote)
+            self._by_uri[change.uri] = Tombstone(
+                change.uri, event.time, event.data.ednote, None if feeds is None else feeds[0]
+            )
             while len(self._by_uri) > self._kept:
                 self._by_uri.popitem(last=False)
         elif change.kind == "published":
             self._by_uri.pop(change.uri, None)
 
-    def recent(self) -> list[Tombstone]:
-        """Newest first."""
-        return list(reversed(self._by_uri.values()))
+    def recent(self, feed: str = ALL) -> list[Tombstone]:
+        """Newest first: the kills of items that were in `feed` (or may have been)."""
+        return [
+            stone
+            for stone in reversed(self._by_uri.values())
+            if stone.feeds is None or feed in stone.feeds
+        ]
 
 
-def _entries(reply: object) -> list[tuple[str, dict[str, str]]]:
-    """XREAD's reply, RESP2 (list) or RESP3 (dict), as (id, fields) pairs."""
+def _entries(reply: object) -> list[tuple[str, list[tuple[str, dict[str, str]]]]]:
+    """XREAD's reply, RESP2 (list) or RESP3 (dict), as (stream, entries) pairs."""
     if not reply:
         return []
     if isinstance(reply, dict):
-        streams = list(reply.values())
-        return [(i, f) for batch in streams for i, f in (batch[0] if batch else [])]
+        return [(name, batch[0] if batch else []) for name, batch in reply.items()]
     assert isinstance(reply, list)
-    return [(i, f) for _, batch in reply for i, f in batch]
+    return [(name, batch) for name, batch in reply]
+
+
+Listener = Callable[[Change], None]
+Invalidate = Callable[[frozenset[str] | None], None]
 
 
 class Tail:
@@ -190,54 +237,108 @@ class Tail:
         self,
         redis: aioredis.Redis,
         *,
-        invalidate: Callable[[], None],
+        streams: Sequence[str],
+        invalidate: Invalidate,
         count: int = 200,
         block_ms: int = 1000,
-        queue_size: int = 100,
+        history: int = 1000,
         tombstones_kept: int = 100,
         tombstone_scan: int = 5000,
         should_stop: Callable[[], bool] = lambda: False,
         retry_s: float = 1.0,
     ) -> None:
+        if not streams:
+            raise ValueError("the tail needs at least one stream")
         self._redis = redis
+        self.streams = tuple(streams)
+        self._partition_of = {name: index for index, name in enumerate(self.streams)}
         self._invalidate = invalidate
         self._count = count
         self._block_ms = block_ms
-        self._queue_size = queue_size
+        self._history: deque[Change] = deque()
+        self._history_max = max(history, 0)
         self._scan = tombstone_scan
         self._should_stop = should_stop
         self._retry_s = retry_s
         self.tombstones = Tombstones(tombstones_kept)
-        self.last_id: str | None = None
-        self.subscribers: set[Subscriber] = set()
+        self.position: list[EntryKey] | None = None
+        # Per partition: the newest entry no longer in the history (a client whose
+        # position is at or past it in every partition can be served from memory).
+        self._floor: list[EntryKey] = [START] * len(self.streams)
+        self.listeners: list[Listener] = []
+        self.closers: list[Callable[[str], None]] = []
         self.closing = False
-        self.dropped = 0
         self.events = 0
         self._stopping = asyncio.Event()
 
     @property
     def ready(self) -> bool:
-        return self.last_id is not None
+        return self.position is not None
+
+    @property
+    def last_id(self) -> str | None:
+        """The current position, as a client would send it back."""
+        return None if self.position is None else format_position(tuple(self.position))
+
+    @property
+    def partitions(self) -> int:
+        return len(self.streams)
 
     async def prime(self) -> None:
-        """Start at the end of the stream; learn recent kills from what it still holds."""
-        entries = await self._redis.xrevrange(PUBLISHED, "+", "-", count=max(self._scan, 1))
+        """Start at the end of each stream; learn recent kills and fill the history
+        from what the streams still hold."""
+        scan = max(self._scan, self._history_max + 1, 1)
+        per_stream = -(-scan // len(self.streams))
+        newest: list[list[Change]] = []
+        position: list[EntryKey] = []
+        floors: list[EntryKey] = []
+        for index, stream in enumerate(self.streams):
+            entries = await self._redis.xrevrange(stream, "+", "-", count=per_stream)
+            changes = [
+                change
+                for entry_id, fields in reversed(entries)
+                if (change := to_change(entry_id, fields, index)) is not None
+            ]
+            newest.append(changes)
+            position.append(entry_key(entries[0][0]) if entries else START)
+            # Fewer than asked: the stream holds nothing older (so a client at
+            # START, or at or past the first entry, is served in full).
+            floors.append(
+                entry_key(entries[-1][0])
+                if len(entries) == per_stream
+                else (START if not entries else _before(entry_key(entries[-1][0])))
+            )
+        merged = list(heapq.merge(*newest, key=lambda change: change.key))
         seen: set[str] = set()
         kills: list[Change] = []
-        for entry_id, fields in entries:
-            change = to_change(entry_id, fields)
-            if change is None or change.uri in seen:
-                continue
-            seen.add(change.uri)
-            if change.is_kill:
-                kills.append(change)
+        for change in reversed(merged):
+            if change.uri not in seen:
+                seen.add(change.uri)
+                if change.is_kill:
+                    kills.append(change)
         for change in reversed(kills):
             self.tombstones.apply(change)
-        self.last_id = entries[0][0] if entries else "0-0"
-        log.info("tailing %s after %s (%d recent kills)", PUBLISHED, self.last_id, len(kills))
+        # The history: the newest entries, positions counted from the floors.
+        kept = merged[len(merged) - self._history_max :] if self._history_max else []
+        running = list(floors)
+        for change in merged[: len(merged) - len(kept)]:
+            running[change.partition] = change.key
+        self._floor = list(running)
+        self._history.clear()
+        for change in kept:
+            running[change.partition] = change.key
+            change.position = tuple(running)
+            self._history.append(change)
+        self.position = position
+        log.info(
+            "tailing %s after %s (%d recent kills)",
+            ", ".join(self.streams),
+            self.last_id,
+            len(kills),
+        )
 
     async def run(self) -> None:
-        """Follow the stream until `stop`; Redis outages are waited out, other errors raise.
+        """Follow the streams until `stop`; Redis outages are waited out, other errors raise.
 
         It stops between reads rather than by cancellation: redis-py (8.1) can
         swallow a cancellation that lands just after a command was sent and
@@ -246,12 +347,16 @@ class Tail:
         while not self._stopping.is_set():
             self._check_stop()
             try:
-                if self.last_id is None:
+                if self.position is None:
                     await self.prime()
                 elif failing:
                     await self._after_outage()
+                assert self.position is not None
+                at = zip(self.streams, self.position, strict=True)
                 reply = await self._redis.xread(
-                    {PUBLISHED: self.last_id or "0-0"}, count=self._count, block=self._block_ms
+                    {stream: f"{ms}-{seq}" for stream, (ms, seq) in at},
+                    count=self._count,
+                    block=self._block_ms,
                 )
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
                 if not failing:
@@ -263,11 +368,14 @@ class Tail:
             if failing:
                 log.info("tail reconnected to redis")
                 failing = False
-            for entry_id, fields in _entries(reply):
-                self.last_id = entry_id
-                change = to_change(entry_id, fields)
-                if change is not None:
-                    self.dispatch(change)
+            for stream, entries in _entries(reply):
+                index = self._partition_of[stream]
+                for entry_id, fields in entries:
+                    change = to_change(entry_id, fields, index)
+                    if change is None:
+                        self.position[index] = entry_key(entry_id)
+                    else:
+                        self.dispatch(change)
         self._close_all("server stopping")
 
     def stop(self) -> None:
@@ -277,13 +385,17 @@ class Tail:
 
     async def _after_outage(self) -> None:
         # Events may have been missed while Redis was away: drop cached pages.
-        self._invalidate()
-        newest = await self._redis.xrevrange(PUBLISHED, "+", "-", count=1)
-        top = newest[0][0] if newest else "0-0"
-        if self.last_id is not None and entry_key(top) < entry_key(self.last_id):
-            # The stream is behind where we were: Redis lost it and started over.
-            log.warning("%s restarted below %s; reading it from the start", PUBLISHED, self.last_id)
-            self.last_id = "0-0"
+        self._invalidate(None)
+        assert self.position is not None
+        for index, stream in enumerate(self.streams):
+            newest = await self._redis.xrevrange(stream, "+", "-", count=1)
+            top = entry_key(newest[0][0]) if newest else START
+            if top < self.position[index]:
+                # The stream is behind where we were: Redis lost it and started over.
+                log.warning("%s restarted below where it was; reading it from the start", stream)
+                self.position[index] = START
+                self._history.clear()
+                self._floor = list(self.position)
 
     def _check_stop(self) -> None:
         if not self.closing and self._should_stop():
@@ -291,46 +403,86 @@ class Tail:
 
     def _close_all(self, reason: str) -> None:
         self.closing = True
-        for subscriber in list(self.subscribers):
-            subscriber.close(reason)
-        self.subscribers.clear()
+        for close in self.closers:
+            close(reason)
 
     def dispatch(self, change: Change) -> None:
+        assert self.position is not None
         self.events += 1
+        self.position[change.partition] = change.key
+        change.position = tuple(self.position)
         self.tombstones.apply(change)
-        self._invalidate()
-        if not self.subscribers or not change.decodes():
-            return
-        for subscriber in list(self.subscribers):
-            if subscriber.matches(change) and not subscriber.offer(change):
-                self.dropped += 1
-                self.unsubscribe(subscriber, "too slow: its queue overflowed")
+        self._invalidate(change.touched)
+        if self._history_max:
+            self._history.append(change)
+            if len(self._history) > self._history_max:
+                dropped = self._history.popleft()
+                self._floor[dropped.partition] = dropped.key
+        for listener in self.listeners:
+            listener(change)
 
-    def subscribe(self, facet: tuple[Facet, str] | None) -> Subscriber:
-        subscriber = Subscriber(facet, self._queue_size)
-        self.subscribers.add(subscriber)
-        return subscriber
-
-    def unsubscribe(self, subscriber: Subscriber, reason: str | None = None) -> None:
-        self.subscribers.discard(subscriber)
-        if reason is not None:
-            log.warning("closing a live-update client: %s", reason)
-            subscriber.close(reason)
-
-    async def backlog(self, after: str, limit: int) -> list[Change] | None:
-        """What came after `after`, oldest first; None when that cannot be given in full
-        (more than `limit` entries, or the stream no longer holds the ones after it)."""
-        after_key = entry_key(after)
-        first = await self._redis.xrange(PUBLISHED, "-", "+", count=1)
-        if not first:
-            return [] if after_key == (0, 0) else None
-        if entry_key(first[0][0]) > after_key and after_key != (0, 0):
-            return None  # trimmed past it
-        newest = await self._redis.xrevrange(PUBLISHED, "+", "-", count=1)
-        if newest and entry_key(newest[0][0]) < after_key:
-            return None  # an id from before the stream started over
-        entries = await self._redis.xrange(PUBLISHED, "(" + after, "+", count=limit + 1)
-        if len(entries) > limit:
+    async def backlog(self, after: Position, limit: int) -> list[Change] | None:
+        """What came after position `after`, oldest first; None when that cannot be
+        given in full (more than `limit` entries, a position of another partitioning,
+        or one the streams no longer hold). `()` is the start of every stream."""
+        n = len(self.streams)
+        if not after:
+            after = (START,) * n
+        if len(after) != n or self.position is None:
             return None
-        changes = (to_change(entry_id, fields) for entry_id, fields in entries)
-        return [change for change in changes if change is not None and change.decodes()]
+        if any(after[i] > self.position[i] for i in range(n)):
+            # Ahead of this tail: another replica's, or from before Redis lost the stream.
+            for index, stream in enumerate(self.streams):
+                newest = await self._redis.xrevrange(stream, "+", "-", count=1)
+                if (entry_key(newest[0][0]) if newest else START) < after[index]:
+                    return None
+        if all(after[i] >= self._floor[i] for i in range(n)):
+            missed = _after(self._history, after)
+            return None if len(missed) > limit else missed
+        return await self._from_streams(after, limit)
+
+    async def _from_streams(self, after: Position, limit: int) -> list[Change] | None:
+        read: list[list[Change]] = []
+        total = 0
+        for index, stream in enumerate(self.streams):
+            since = after[index]
+            first = await self._redis.xrange(stream, "-", "+", count=1)
+            if first and entry_key(first[0][0]) > since and since != START:
+                return None  # trimmed past it
+            entries = await self._redis.xrange(
+                stream, f"({since[0]}-{since[1]}", "+", count=limit + 1
+            )
+            total += len(entries)
+            if total > limit:
+                return None
+            changes = [to_change(entry_id, fields, index) for entry_id, fields in entries]
+            read.append([change for change in changes if change is not None and change.decodes()])
+        running = list(after)
+        out = list(heapq.merge(*read, key=lambda change: change.key))
+        for change in out:
+            running[change.partition] = change.key
+            change.position = tuple(running)
+        return out
+
+
+def _before(key: EntryKey) -> EntryKey:
+    """The greatest entry key below `key`."""
+    ms, seq = key
+    return (ms, seq - 1) if seq else (max(ms - 1, 0), 2**64 - 1 if ms else 0)
+
+
+def _after(history: Iterable[Change], after: Position) -> list[Change]:
+    """The changes of `history` past `after` in their own partition, oldest first.
+    Scans from the newest back, and stops once every partition is behind `after`."""
+    out: list[Change] = []
+    behind: set[int] = set()
+    n = len(after)
+    for change in reversed(history if isinstance(history, deque) else list(history)):
+        if change.key > after[change.partition]:
+            out.append(change)
+        else:
+            behind.add(change.partition)
+            if len(behind) == n:
+                break
+    out.reverse()
+    return out

@@ -16,10 +16,12 @@ import re
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import orjson
 import redis.asyncio as aioredis
 from shared.readmodel import BadCursor, FeedPage, ItemLookup, ReadModelReader
+from shared.readmodel.feeds import feed_name
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -96,6 +98,17 @@ class Output(Generic[P]):
     needs_base: bool = False
     first_cache: str = LIVE_FEED
     older_cache: str = OLDER_PAGE
+
+
+def feed_of(query: FeedQuery) -> str:
+    """The feed set a query reads, by name (shared.readmodel.feeds)."""
+    return feed_name(*query.facet) if query.facet else feed_name(None)
+
+
+def surrogate_key(feed: str) -> str:
+    """The Surrogate-Key of a feed's pages: `feed:` and the feed's name, percent-encoded
+    (a header value is ASCII without spaces); a CDN purge names the same key."""
+    return "feed:" + quote(feed, safe=":")
 
 
 def base_url(request: Request, public_url: str | None) -> str:
@@ -229,7 +242,7 @@ class Gateway:
                 links(query, base),
                 title=title,
                 description=description,
-                tombstones=self.tail.tombstones.recent(),
+                tombstones=self.tail.tombstones.recent(feed_of(query)),
             )
 
         def page_html(page: FeedPage, query: FeedQuery, _: str, since: str | None) -> bytes:
@@ -282,13 +295,13 @@ class Gateway:
             except BadCursor as error:
                 return self.bad_request(request, BadRequest(str(error)), html=output.html)
             body = output.render(page, query, base, since)
+            feed = feed_of(query)
+            tagged = (*headers, ("surrogate-key", surrogate_key(feed)))
             if query.cursor is None:
-                rendered = render(body, output.media_type, output.first_cache, headers)
+                rendered = render(body, output.media_type, output.first_cache, tagged)
             else:  # an older page: asked for less often, compressed cheaply
-                rendered = render(
-                    body, output.media_type, output.older_cache, headers, gzip_level=1
-                )
-            cache.put(key, rendered, generation)
+                rendered = render(body, output.media_type, output.older_cache, tagged, gzip_level=1)
+            cache.put(key, rendered, generation, feed)
             return respond(request, rendered)
 
         return endpoint

@@ -22,6 +22,8 @@ from redis.asyncio.client import Pipeline
 
 from shared.events import Event, EventType, encode
 from shared.items import NewsItem
+from shared.readmodel.feeds import FIELD as FEEDS_FIELD
+from shared.readmodel.feeds import feeds_field
 from shared.readmodel.keys import (
     EMBARGO,
     FEED_ALL,
@@ -188,6 +190,17 @@ def _stored(state: dict[str, str], doc: str | None) -> Stored | None:
     )
 
 
+def _visible(stored: Stored | None) -> NewsItem | None:
+    """The stored document while it is in the feeds, else None."""
+    if stored is None or stored.status is not StoredStatus.usable:
+        return None
+    return stored.doc
+
+
+def _visible_plan(plan: Plan) -> NewsItem | None:
+    return plan.item if plan.status is StoredStatus.usable else None
+
+
 def _event_args(event: Event) -> list[str]:
     fields = encode(event)
     del fields["type"]
@@ -254,6 +267,8 @@ class ReadModelWriter:
         old_indexes = previous.indexes if previous else ()
         embargo_ms = int(plan.embargo_until.timestamp() * 1000) if plan.embargo_until else 0
         document, event_args = document_and_event_args(plan, event)
+        if event_args:  # the feed sets before and after, for readers' caches
+            event_args += [FEEDS_FIELD, feeds_field(_visible(previous), _visible_plan(plan))]
         # On a pipeline this only queues the EVALSHA (the script is loaded at execute).
         await self._apply(
             client=pipe,
@@ -301,7 +316,14 @@ class ReadModelWriter:
         indexes = facet_keys(item)
         released = await self._release(
             keys=[state_key(item.uri), EMBARGO, PUBLISHED, *indexes],
-            args=[item.uri, stored.version, member, *_event_args(event)],
+            args=[
+                item.uri,
+                stored.version,
+                member,
+                *_event_args(event),
+                FEEDS_FIELD,
+                feeds_field(None, item),
+            ],
         )
         return bool(released)
 
