@@ -22,8 +22,12 @@ from gateway.web import Gateway
 from prometheus_client import REGISTRY
 from publication.handler import make_handler
 from shared.delivery import Handler
+from shared.events import EventType, encode
 from shared.items import Entity, NewsItem, PubStatus
+from shared.partitions import Partitions
 from shared.readmodel import ReadModelWriter
+from shared.readmodel.feeds import FIELD as FEEDS
+from shared.readmodel.feeds import feeds_field
 from shared.service import Lifecycle
 from shared.streams import PUBLISHED
 from starlette.applications import Starlette
@@ -54,10 +58,15 @@ class Live:
 
 @contextlib.asynccontextmanager
 async def live_gateway(
-    redis: aioredis.Redis, redis_server: RedisServer, **settings: Any
+    redis: aioredis.Redis,
+    redis_server: RedisServer,
+    streams: tuple[str, ...] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Live]:
     lifecycle = Lifecycle()
-    app = build(Settings(redis_url=redis_server.url, tail_block_ms=50, **settings), lifecycle)
+    app = build(
+        Settings(redis_url=redis_server.url, tail_block_ms=50, **settings), lifecycle, streams
+    )
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, lifespan="on", log_config=None, access_log=False
@@ -450,3 +459,40 @@ async def test_a_kill_reaches_every_client_and_every_output(
         assert 'deleted-entry ref="urn:gone"' in tombstoned
         assert "deleted-entry" not in (await client.get("/feed.atom?tag=energy")).text
         assert (await client.get("/v1/items/urn:gone")).status_code == 410
+
+
+async def test_every_partition_is_followed_and_a_position_resumes_across_them(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    partitions = Partitions(2)
+    keys = partitions.keys(PUBLISHED)
+
+    async def append(uri: str) -> str:
+        item = news_item(uri)
+        fields = encode(event_for(item, EventType.published)) | {FEEDS: feeds_field(None, item)}
+        return str(await redis.xadd(partitions.key_for(PUBLISHED, uri), fields))
+
+    uris = [f"urn:p:{i}" for i in range(8)]
+    assert {partitions.of(uri) for uri in uris} == {0, 1}
+    async with live_gateway(redis, redis_server, streams=keys, sse_resume_max=5) as live:
+        async with sse(live.url) as stream:
+            await subscribed(live, 1)
+            for uri in uris[:4]:
+                await append(uri)
+            seen = [await stream.next_named() for _ in range(4)]
+        assert [e.data["uri"] for e in seen] == uris[:4]
+        last = seen[-1].id
+        assert last is not None
+        assert len(last.split(".")) == 2  # one entry id per partition
+        for uri in uris[4:]:
+            await append(uri)
+        async with sse(live.url, headers={"Last-Event-ID": last}) as resumed:
+            rest = [(await resumed.next_named()).data["uri"] for _ in range(4)]
+        assert rest == uris[4:]
+        # Older than the memory, and a partition trimmed past it: the client must reload.
+        await redis.xtrim(keys[0], maxlen=0)
+        await redis.xadd(keys[0], encode(event_for(news_item("urn:p:late"))) | {"type": "x"})
+        for uri in uris[:1]:
+            await append(uri)
+        async with sse(live.url, headers={"Last-Event-ID": "1-0.1-0"}) as trimmed:
+            assert (await trimmed.next_named()).event == "reset"

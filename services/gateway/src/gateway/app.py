@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from pydantic import Field
 from shared.observability.metrics import HttpMetrics, metrics_route
@@ -136,7 +136,10 @@ class GatewayApp(Starlette):
         await super().__call__(with_direct(scope, send), receive, send)
 
 
-def build(settings: Settings, lifecycle: Lifecycle | None = None) -> GatewayApp:
+def build(
+    settings: Settings, lifecycle: Lifecycle | None = None, streams: Sequence[str] | None = None
+) -> GatewayApp:
+    """The gateway; `streams`: the partition streams to follow (default: published_streams)."""
     redis = connect(settings.redis_url, client_name="gateway")
     pages = bytes_client(redis)
     cache = PageCache(settings.cache_entries, settings.cache_ttl_s)
@@ -155,7 +158,7 @@ def build(settings: Settings, lifecycle: Lifecycle | None = None) -> GatewayApp:
 
     tail = Tail(
         redis,
-        streams=published_streams(),
+        streams=streams or published_streams(),
         invalidate=invalidate,
         count=settings.tail_count,
         block_ms=settings.tail_block_ms,
