@@ -208,19 +208,19 @@ def test_the_stack_file_is_for_its_user_alone(stack: Launcher) -> None:
 def test_a_killed_service_is_restarted_and_nothing_acknowledged_is_lost(
     stack: Launcher,
 ) -> None:
-    """Items flow while enrichment and then publication are SIGKILLed: each is started
-    again, the restart is logged with the exit code, and every item ingest
-    acknowledged reaches the gateway's feed."""
+    """Items flow while enrichment, publication and then the launcher's own Redis are
+    SIGKILLed: each is started again, the restart is logged with the exit code, and
+    every item ingest acknowledged reaches the gateway's feed."""
     ingest = f"http://127.0.0.1:{stack.ports['ingest']}"
     gateway = f"http://127.0.0.1:{stack.ports['gateway']}"
     workload = Workload(
-        ingest_urls=lambda: [ingest], prefix="runlocal", count=300, concurrency=6, rate_per_s=60
+        ingest_urls=lambda: [ingest], prefix="runlocal", count=300, concurrency=6, rate_per_s=50
     )
     submitting = threading.Thread(target=lambda: asyncio.run(workload.run()))
     submitting.start()
     try:
-        for name in ("enrichment", "publication"):
-            poll(lambda: len(workload.acknowledged) >= 60, timeout=60)
+        for killed, name in enumerate(("enrichment", "publication", "redis"), start=1):
+            poll(lambda killed=killed: len(workload.acknowledged) >= 60 * killed, timeout=60)
             pid = stack.kill(name)
             stack.wait_restarted(name, pid)
             logged = f"{name} (pid {pid}) exited unexpectedly (killed by SIGKILL, code -9)"
