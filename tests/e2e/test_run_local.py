@@ -270,17 +270,20 @@ def test_a_service_that_keeps_crashing_stops_the_stack_with_its_last_log_lines(
         launcher.stop()
 
 
-def test_sigint_from_a_script_stops_everything_and_frees_the_ports(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_sigint_from_a_script_stops_everything_and_frees_the_ports(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
     """Started with `&` from a script, the launcher inherits SIGINT ignored; `kill -INT`
-    still stops every process it started."""
+    (or a hangup) still stops every process it started."""
     launcher = launch(tmp_path, "--no-demo")
     try:
         record = launcher.wait_up()
         pids = [int(pid) for pid in record["pids"].values()]
         ports = [*launcher.ports.values(), launcher.redis_port()]
-        launcher.process.send_signal(signal.SIGINT)
+        launcher.process.send_signal(signum)
         assert launcher.process.wait(60) == 0, launcher.output()
-        assert "SIGINT: stopping everything" in launcher.output()
+        assert f"{signum.name}: stopping everything" in launcher.output()
         assert not launcher.stack_file.exists()
         assert_nothing_left(pids, ports)
     finally:
