@@ -147,6 +147,16 @@ def test_a_variable_set_wins_over_the_stack_file(
     assert result.exit_code == 0, result.output
 
 
+def test_one_variable_set_means_the_stack_file_is_not_used_and_says_so(
+    redis_server: RedisServer, nothing_set: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_stack_file(nothing_set, pid=os.getpid(), redis_url=redis_server.url)
+    monkeypatch.setenv("NEWSFEED_INGEST_URL", "http://127.0.0.1:1")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2, result.output
+    assert "with NEWSFEED_INGEST_URL set, .run/stack.json is not used" in result.output
+
+
 def test_a_stack_file_left_by_a_stopped_make_run_is_not_used(
     redis_server: RedisServer, nothing_set: Path
 ) -> None:

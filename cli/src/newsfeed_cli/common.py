@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -14,11 +15,12 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
+from rich.markup import escape
 from shared.observability.logs import scrub
 from shared.redis_client import connect
 
 from newsfeed_cli import exit_codes
-from newsfeed_cli.settings import CliSettings, StackFile, load
+from newsfeed_cli.settings import VARIABLES, CliSettings, StackFile, load
 
 console = Console()
 errors = Console(stderr=True)
@@ -38,7 +40,7 @@ def fit(text: str, width: int) -> str:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {scrub(message)}", soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(scrub(message))}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -59,7 +61,10 @@ def _loaded() -> tuple[CliSettings, StackFile | None]:
 def missing(variable: str) -> NoReturn:
     """No variable and no running `make run` to take it from: say which, and why."""
     stack = _loaded()[1]
-    if stack is None:
+    chosen = [name for name in VARIABLES if os.environ.get(name)]
+    if chosen:
+        hint = f"with {', '.join(chosen)} set, .run/stack.json is not used; set this one too"
+    elif stack is None:
         hint = "or run this where `make run` is running (it records its stack in .run/stack.json)"
     elif not stack.running:
         hint = f"{stack.path} is left from a `make run` that is no longer running"
