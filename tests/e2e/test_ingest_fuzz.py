@@ -4,9 +4,12 @@ written to news.ingested by a request that was not accepted."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import redis as sync_redis
 import schemathesis
@@ -17,8 +20,17 @@ from shared.streams import INGESTED
 from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
 
-_app = build(Settings(redis_url="redis://127.0.0.1:1/0", ingest_token=TOKEN))
-schema = schemathesis.openapi.from_dict(_app.openapi())
+
+async def _served_document() -> dict[str, Any]:
+    """The document as ingest serves it (GET /openapi.json, in-process; no Redis needed)."""
+    app = build(Settings(redis_url="redis://127.0.0.1:1/0", ingest_token=TOKEN))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+        document: dict[str, Any] = (await client.get("/openapi.json")).json()
+    return document
+
+
+schema = schemathesis.openapi.from_dict(asyncio.run(_served_document()))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +52,7 @@ def ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, sync
 
 @schema.parametrize()
 @settings(
-    max_examples=60,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -49,12 +61,18 @@ def test_no_input_makes_ingest_fail_or_half_write(
 ) -> None:
     url, redis = ingest
     before = redis.xlen(INGESTED)
-    # Not checked: that every schema-valid body is accepted. "A headline or a body"
-    # and "an http(s) feed URL" are rules OpenAPI cannot state; those are 422s by design.
+    # Not checked: that every schema-valid body is accepted (a feed URL that resolves,
+    # a uri not killed, a dead letter that exists are not schema matters), nor that
+    # every schema-invalid one is refused: ingest reads JSON as pydantic's lax mode
+    # does ("5" for 5, 0 for false), and a batch answers an invalid item with its own
+    # 422 inside a 207. Checked: no 5xx, every status, content type, header and body
+    # as documented.
+    excluded = [
+        schemathesis.checks.positive_data_acceptance,
+        schemathesis.checks.negative_data_rejection,
+    ]
     response = case.call_and_validate(
-        base_url=url,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        excluded_checks=[schemathesis.checks.positive_data_acceptance],
+        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=excluded
     )
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
@@ -68,7 +86,6 @@ def test_without_the_right_token_nothing_is_written(
     ingest: tuple[str, sync_redis.Redis], token: str | None
 ) -> None:
     """401 for submissions, sources; no trace in the streams."""
-    import httpx
 
     url, redis = ingest
     before = redis.xlen(INGESTED)
@@ -87,7 +104,6 @@ def test_without_the_right_token_nothing_is_written(
 def test_dead_letters_over_http_list_show_replay_and_drop(
     ingest: tuple[str, sync_redis.Redis],
 ) -> None:
-    import httpx
     from shared.delivery.deadletter import dead_letter_fields
     from shared.events import encode
     from shared.streams import DEAD_LETTER, ENRICHED, INGESTED

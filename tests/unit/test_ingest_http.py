@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
-from ingest.api import check_token, install_error_handlers, read_json, trace_id_of
+from ingest.api import install_error_handlers, read_json, trace_id_of
+from ingest.auth import check_token
 from ingest.http_errors import Rejected
 from starlette.responses import JSONResponse
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.events import new_trace_id
 from shared.observability.metrics import ITEMS
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,7 +20,9 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from ingest.accept import Accepted, Acceptor, TooMuchContention
+from ingest.auth import require_token
 from ingest.http_errors import Rejected, documented_errors, validation_problems
+from ingest.openapi import json_body
 from ingest.submission import Submission
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -54,15 +55,6 @@ class BatchResponse(BaseModel):
     """The results in the order of the submitted items."""
 
     results: list[BatchResult]
-
-
-def check_token(request: Request, expected: str) -> None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Rejected(401, "missing bearer token")
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Rejected(401, "invalid bearer token")
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -101,23 +93,17 @@ def record(accepted: Accepted, traceid: str) -> None:
 def submission_router(
     acceptor: Acceptor, token: str, max_body_bytes: int, batch: BatchLimits
 ) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(dependencies=[require_token(token)])
 
     @router.post(
         "/v1/items",
         status_code=202,
         response_model=AcceptedResponse,
         summary="Submit a new item, an update, or a kill",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": Submission.model_json_schema()}},
-            }
-        },
+        openapi_extra=json_body(Submission),
         responses=documented_errors(400, 401, 405, 409, 413, 415, 422, 503),
     )
     async def submit(request: Request) -> JSONResponse:
-        check_token(request, token)
         raw = await read_json(request, max_body_bytes)
         try:
             submission = Submission.model_validate(raw)
@@ -149,19 +135,13 @@ def submission_router(
             "202 when every item was accepted; 207 when some were rejected: each "
             "result carries its own status, and a rejected item changes nothing."
         ),
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": BatchRequest.model_json_schema()}},
-            }
-        },
+        openapi_extra=json_body(BatchRequest),
         responses={
             207: {"description": "Some items rejected", "model": BatchResponse},
             **documented_errors(400, 401, 405, 413, 415, 422, 503),
         },
     )
     async def submit_batch(request: Request) -> JSONResponse:
-        check_token(request, token)
         raw = await read_json(request, batch.max_bytes)
         entries = batch_entries(raw, batch.max_items)
         results: list[BatchResult | None] = [None] * len(entries)
@@ -185,7 +165,11 @@ def submission_router(
 
 
 class BatchRequest(BaseModel):
-    items: list[Submission]
+    """At least one item, at most NEWSFEED_MAX_BATCH_ITEMS (the document says how many)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[Submission] = Field(min_length=1)
 
 
 @dataclass(frozen=True)

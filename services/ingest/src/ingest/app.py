@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
@@ -30,15 +31,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ingest.accept import Acceptor
-from ingest.api import BatchLimits, install_error_handlers, submission_router
+from ingest.api import BatchLimits, BatchRequest, install_error_handlers, submission_router
 from ingest.deadletters_api import deadletters_router
 from ingest.fetch import Fetcher, FetchPolicy
 from ingest.netguard import AddressPolicy, Resolver, system_resolver
+from ingest.openapi import install_openapi
 from ingest.poller import Poller, PollPolicy
 from ingest.scheduler import Scheduler
 from ingest.source_state import SourceStore
-from ingest.sources import load_sources_file
+from ingest.sources import SourceConfig, SourcePatch, load_sources_file
 from ingest.sources_api import sources_router
+from ingest.submission import Submission
 
 log = logging.getLogger("newsfeed.ingest")
 
@@ -179,6 +182,12 @@ def build(
     app.include_router(deadletters_router(redis, token))
     app.router.routes.extend([*health_routes(redis_ready(redis, ROUTES)), metrics_route(redis)])
     app.add_middleware(HttpMetrics)
+
+    def batch_bounds(doc: dict[str, Any]) -> None:
+        items = doc["components"]["schemas"]["BatchRequest"]["properties"]["items"]
+        items["maxItems"] = settings.max_batch_items
+
+    install_openapi(app, [Submission, BatchRequest, SourceConfig, SourcePatch], batch_bounds)
 
     async def unavailable(_: Request, error: Exception) -> JSONResponse:
         return redis_unavailable(error)

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from shared.delivery.deadletter import (
     drop_dead_letter,
     get_dead_letter,
@@ -19,14 +19,19 @@ from shared.delivery.deadletter import (
 from shared.streams import INGESTED, LAST_ENTRY_ID, is_entry_id
 from starlette.responses import JSONResponse, Response
 
-from ingest.api import check_token
+from ingest.auth import require_token
 from ingest.http_errors import Rejected, documented_errors
 
 ENTRY_ID = r"^\d{1,20}-\d{1,20}$"  # the OpenAPI pattern; `_valid` checks the rest
+LetterId = Annotated[
+    str,
+    Path(pattern=ENTRY_ID, description="a dead letter's id, e.g. 1732480000000-0"),
+]
 
 
 def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
     router = APIRouter(
+        dependencies=[require_token(token)],
         prefix="/v1/deadletters",
         tags=["dead letters"],
         responses=documented_errors(400, 401, 404, 405, 409, 503),
@@ -38,7 +43,6 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         after: Annotated[str, Query(pattern=ENTRY_ID)] | None = None,
     ) -> JSONResponse:
-        check_token(request, token)
         if after == LAST_ENTRY_ID:  # nothing can follow it (and Redis refuses "(" + it)
             return JSONResponse({"deadletters": [], "next_after": None})
         start = f"({_valid(after)}" if after else "-"
@@ -48,8 +52,7 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
         return JSONResponse(body)
 
     @router.get("/{letter_id}", summary="One dead letter with its original entry")
-    async def get_letter(request: Request, letter_id: str) -> JSONResponse:
-        check_token(request, token)
+    async def get_letter(request: Request, letter_id: LetterId) -> JSONResponse:
         letter = await get_dead_letter(redis, _valid(letter_id))
         if letter is None:
             raise Rejected(404, f"no dead letter {letter_id!r}")
@@ -60,8 +63,7 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
         status_code=202,
         summary="Append the original entry to its stream again and drop the dead letter",
     )
-    async def replay(request: Request, letter_id: str) -> JSONResponse:
-        check_token(request, token)
+    async def replay(request: Request, letter_id: LetterId) -> JSONResponse:
         letter = await get_dead_letter(redis, _valid(letter_id))
         if letter is not None and not _ingests_into(letter.stream):
             # Ingest's Redis user appends to news.ingested only (shared.acl): one
@@ -77,8 +79,7 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
         return JSONResponse({"replayed": letter_id, "entry_id": new_id}, status_code=202)
 
     @router.delete("/{letter_id}", status_code=204, summary="Drop a dead letter for good")
-    async def drop(request: Request, letter_id: str) -> Response:
-        check_token(request, token)
+    async def drop(request: Request, letter_id: LetterId) -> Response:
         if not await drop_dead_letter(redis, _valid(letter_id)):
             raise Rejected(404, f"no dead letter {letter_id!r}")
         return Response(status_code=204)

@@ -20,8 +20,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
 
-from ingest.api import check_token, read_json
+from ingest.api import read_json
+from ingest.auth import require_token
 from ingest.http_errors import Rejected, documented_errors, validation_problems
+from ingest.openapi import json_body
 from ingest.source_state import Registered, SourceExists, SourceState, SourceStore, TooManySources
 from ingest.sources import SourceConfig, SourcePatch, patched
 
@@ -78,6 +80,7 @@ def sources_router(
     store: SourceStore, token: str, clock: Callable[[], datetime] = _now
 ) -> APIRouter:
     router = APIRouter(
+        dependencies=[require_token(token)],
         prefix="/v1/sources",
         tags=["sources"],
         responses=documented_errors(400, 401, 404, 405, 409, 413, 415, 422, 503),
@@ -85,15 +88,18 @@ def sources_router(
 
     @router.get("", summary="List sources with a summary of their fetch state")
     async def list_sources(request: Request) -> JSONResponse:
-        check_token(request, token)
         registered = await store.sources()
         states = await store.states([r.config.id for r in registered])
         views = [source_view(r, s, full=False) for r, s in zip(registered, states, strict=True)]
         return JSONResponse({"sources": views, "count": len(views)})
 
-    @router.post("", status_code=201, summary="Register a source (only id and url required)")
+    @router.post(
+        "",
+        status_code=201,
+        summary="Register a source (only id and url required)",
+        openapi_extra=json_body(SourceConfig),
+    )
     async def create_source(request: Request) -> JSONResponse:
-        check_token(request, token)
         config = _validated(SourceConfig, await read_json(request, MAX_BODY))
         registered = Registered(config, "api")
         try:
@@ -107,13 +113,15 @@ def sources_router(
 
     @router.get("/{source_id}", summary="A source's settings and fetch state")
     async def get_source(request: Request, source_id: str) -> JSONResponse:
-        check_token(request, token)
         registered = await _existing(store, source_id)
         return JSONResponse(source_view(registered, await store.state(source_id), full=True))
 
-    @router.patch("/{source_id}", summary="Change some of a source's settings")
+    @router.patch(
+        "/{source_id}",
+        summary="Change some of a source's settings",
+        openapi_extra=json_body(SourcePatch),
+    )
     async def patch_source(request: Request, source_id: str) -> JSONResponse:
-        check_token(request, token)
         registered = await _existing(store, source_id)
         _editable(registered)
         patch = _validated(SourcePatch, await read_json(request, MAX_BODY))
@@ -127,14 +135,12 @@ def sources_router(
 
     @router.delete("/{source_id}", status_code=204, summary="Remove a source")
     async def delete_source(request: Request, source_id: str) -> Response:
-        check_token(request, token)
         _editable(await _existing(store, source_id))
         await store.delete(source_id)
         return Response(status_code=204)
 
     @router.post("/{source_id}/poll", status_code=202, summary="Poll a source as soon as possible")
     async def poll_source(request: Request, source_id: str) -> JSONResponse:
-        check_token(request, token)
         registered = await _existing(store, source_id)
         if not registered.config.enabled:
             raise Rejected(409, f"source {source_id!r} is disabled")

@@ -37,7 +37,19 @@ class Submission(BaseModel):
     `pubstatus: canceled` kills it. Without a `uri`, a `link` names the item:
     the same canonical link is the same item, from the API or from a feed."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            # "A headline or a body_html, unless it is canceled", as far as JSON Schema
+            # can say it (that the text is more than white space is checked below).
+            "anyOf": [
+                {"required": ["headline"], "properties": {"headline": {"minLength": 1}}},
+                {"required": ["body_html"], "properties": {"body_html": {"minLength": 1}}},
+                {"required": ["pubstatus"], "properties": {"pubstatus": {"const": "canceled"}}},
+            ]
+        },
+    )
 
     uri: Uri | None = Field(default=None, description="Stable id of the item; made up if absent")
     headline: Annotated[str, StringConstraints(max_length=HEADLINE_MAX)] = ""
