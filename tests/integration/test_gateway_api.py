@@ -375,10 +375,13 @@ def test_the_openapi_document_matches_the_routes() -> None:
     prometheus = {"/metrics"}  # text exposition format for scrapers, not the JSON API
     assert set(served) - set(doc["paths"]) == browser_only | documents | prometheus
     assert all("422" not in op["responses"] for ops in doc["paths"].values() for op in ops.values())
-    params = {p["name"] for p in doc["paths"]["/v1/feed"]["get"]["parameters"]}
-    assert params == {
-        "limit",
-        "cursor",
+    params = {p["name"]: p for p in doc["paths"]["/v1/feed"]["get"]["parameters"]}
+    assert set(params) == {"limit", "cursor", "filter"}
+    # The filters: one form-exploded object (?tag=x on the wire) of at most one of them.
+    one_filter = params["filter"]
+    assert (one_filter["style"], one_filter["explode"]) == ("form", True)
+    assert one_filter["schema"]["maxProperties"] == 1
+    assert set(one_filter["schema"]["properties"]) == {
         "tag",
         "type",
         "author",

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from shared.items import NewsItem
 from starlette.responses import JSONResponse, Response
 
-from gateway.query import FeedParams, ItemParams, StreamParams
+from gateway.query import FILTER_NAMES, FeedParams, ItemParams, StreamParams
 from gateway.render.api import ErrorResponse, FeedResponse, VersionsResponse
 from gateway.render.jsonfeed import JsonFeed
 
@@ -95,20 +95,110 @@ def _stream(
 def _health() -> None: ...
 
 
+def _texts(*extra: str) -> dict[str, Any]:
+    """ninjs `headlines`, `bodies`, `descriptions`: role, content type, value."""
+    properties: dict[str, Any] = {
+        "role": {"type": "string"},
+        "contenttype": {"type": "string"},
+        "value": {"type": "string"},
+    }
+    properties.update({name: {"type": "integer", "minimum": 0} for name in extra})
+    return {
+        "type": "array",
+        "items": {"type": "object", "required": ["value"], "properties": properties},
+    }
+
+
+_ENTITIES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            name: {"type": "string"} for name in ("name", "rel", "uri", "literal", "creator")
+        }
+        | {"relevance": {"type": "integer"}, "confidence": {"type": "integer"}},
+    },
+}
+_STRING = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
+# What `?format=ninjs` answers: the subset of IPTC ninjs 2.2 the gateway writes
+# (gateway.render.ninjs; validated against the official schema by the tests).
+NINJS_ITEM: dict[str, Any] = {
+    "title": "NinjsItem",
+    "description": "An item as IPTC ninjs 2.2 "
+    "(http://www.iptc.org/std/ninjs/ninjs-schema_2.2.json), the fields the gateway writes",
+    "type": "object",
+    "required": [
+        "uri",
+        "standard",
+        "type",
+        "representationtype",
+        "version",
+        "firstcreated",
+        "versioncreated",
+        "pubstatus",
+    ],
+    "properties": {
+        "uri": _STRING,
+        "standard": {
+            "type": "object",
+            "required": ["name", "version", "schema"],
+            "properties": {"name": _STRING, "version": _STRING, "schema": _STRING},
+        },
+        "type": {"type": "string", "enum": ["text", "video", "picture", "audio"]},
+        "representationtype": {"type": "string", "enum": ["full"]},
+        "version": _STRING,
+        "firstcreated": _TIME,
+        "versioncreated": _TIME,
+        "embargoed": _TIME,
+        "pubstatus": {"type": "string", "enum": ["usable", "withheld", "canceled"]},
+        "language": _STRING,
+        "ednote": _STRING,
+        "by": _STRING,
+        "headlines": _texts(),
+        "bodies": _texts("wordcount", "charcount"),
+        "descriptions": _texts(),
+        "people": _ENTITIES,
+        "organisations": _ENTITIES,
+        "places": _ENTITIES,
+        "subjects": _ENTITIES,
+        "renditions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "href"],
+                "properties": {
+                    "name": _STRING,
+                    "href": _STRING,
+                    "contenttype": _STRING,
+                    "title": _STRING,
+                    "width": {"type": "integer"},
+                    "height": {"type": "integer"},
+                    "duration": {"type": "number"},
+                },
+            },
+        },
+        "altids": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["role", "value"],
+                "properties": {"role": _STRING, "value": _STRING},
+            },
+        },
+    },
+}
+
 ITEM_200 = {
-    "description": "The item at its current version; with format=ninjs, as IPTC ninjs 2.2 "
-    "(http://www.iptc.org/std/ninjs/ninjs-schema_2.2.json)",
+    "description": "The item at its current version (`format=json`, the default); with "
+    "`format=ninjs`, as IPTC ninjs 2.2",
     "content": {
         "application/json": {
             "schema": {
-                "anyOf": [
+                "oneOf": [
                     {"$ref": "#/components/schemas/NewsItem"},
-                    {
-                        "type": "object",
-                        "title": "ninjs",
-                        "required": ["uri", "standard"],
-                        "properties": {"uri": {"type": "string"}, "standard": {"type": "object"}},
-                    },
+                    {"$ref": "#/components/schemas/NinjsItem"},
                 ]
             }
         }
@@ -255,6 +345,42 @@ def _drop_validation_errors(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _one_filter(doc: dict[str, Any]) -> dict[str, Any]:
+    """The filters as one form-exploded object parameter of at most one property:
+    still `?tag=diplomacy` on the wire, and "one filter at a time" in the schema
+    (separate parameters cannot say it)."""
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            parameters = operation.get("parameters", [])
+            filters = [p for p in parameters if p["in"] == "query" and p["name"] in FILTER_NAMES]
+            if not filters:
+                continue
+            properties = {}
+            for parameter in filters:
+                schema = dict(parameter["schema"])
+                if parameter.get("description"):
+                    schema["description"] = parameter["description"]
+                properties[parameter["name"]] = schema
+            operation["parameters"] = [p for p in parameters if p not in filters] + [
+                {
+                    "name": "filter",
+                    "in": "query",
+                    "required": False,
+                    "style": "form",
+                    "explode": True,
+                    "description": "At most one filter, written as its own parameter "
+                    "(`?tag=diplomacy`); values match regardless of case and spacing.",
+                    "schema": {
+                        "type": "object",
+                        "properties": properties,
+                        "additionalProperties": False,
+                        "maxProperties": 1,
+                    },
+                }
+            ]
+    return doc
+
+
 def document() -> dict[str, Any]:
     doc = get_openapi(title=TITLE, version=VERSION, description=DESCRIPTION, routes=routes())
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
@@ -263,4 +389,5 @@ def document() -> dict[str, Any]:
     schemas["ErrorResponse"] = ErrorResponse.model_json_schema(
         ref_template="#/components/schemas/{model}"
     )
-    return _drop_validation_errors(doc)
+    schemas["NinjsItem"] = NINJS_ITEM
+    return _one_filter(_drop_validation_errors(doc))
