@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.delivery.groups import groups_present
 from shared.delivery.worker import StreamWorker
@@ -186,31 +186,84 @@ def quiet_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+METRICS_PATH = "/metrics"
+
+
+def split_metrics(app: ASGIApp) -> tuple[ASGIApp, ASGIApp]:
+    """`app` without /metrics, and /metrics alone: for a deployment that exposes
+    the service but not its metrics (NEWSFEED_METRICS_PORT)."""
+    not_found = JSONResponse({"error": "not found"}, status_code=404)
+
+    async def public(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == METRICS_PATH:
+            await not_found(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    async def metrics_only(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == METRICS_PATH:
+            await app(scope, receive, send)
+        elif scope["type"] == "http":
+            await not_found(scope, receive, send)
+
+    return public, metrics_only
+
+
+class _SideServer(uvicorn.Server):
+    """A second listener in the same process: the main server owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _config(
+    app: ASGIApp, host: str, port: int, limits: HeadLimits, lifespan: str
+) -> uvicorn.Config:
+    # httptools parses HTTP and uvloop runs the loop: both C, chosen explicitly
+    # so a missing wheel fails at start instead of silently costing 2x per request.
+    # The protocol is httptools' with bounds on each request's head (431/408).
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan=lifespan,  # type: ignore[arg-type]
+        access_log=False,
+        log_config=None,
+        http=bounded_protocol(limits),
+        loop="none",
+    )
+
+
 def serve(
     app: ASGIApp,
     lifecycle: Lifecycle,
     host: str,
     port: int,
     head_limits: HeadLimits | None = None,
+    metrics_address: tuple[str, int] | None = None,
 ) -> None:
-    """Run `app` until SIGTERM/SIGINT; exit non-zero if a background task died."""
-    # httptools parses HTTP and uvloop runs the loop: both C, chosen explicitly
-    # so a missing wheel fails at start instead of silently costing 2x per request.
-    # The protocol is httptools' with bounds on each request's head (431/408).
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        http=bounded_protocol(head_limits or HeadLimits()),
-        loop="none",
-    )
-    server = _Server(config)
+    """Run `app` until SIGTERM/SIGINT; exit non-zero if a background task died.
+    With `metrics_address`, /metrics is served there and only there."""
+    limits = head_limits or HeadLimits()
+    side: uvicorn.Server | None = None
+    if metrics_address is not None:
+        app, metrics_app = split_metrics(app)
+        side = _SideServer(_config(metrics_app, *metrics_address, limits, "off"))
+    server = _Server(_config(app, host, port, limits, "on"))
     lifecycle.server = server
+
+    async def run() -> None:
+        side_task = asyncio.create_task(side.serve()) if side is not None else None
+        try:
+            await server.serve()
+        finally:
+            if side is not None and side_task is not None:
+                side.should_exit = True
+                await side_task
+
     quiet_garbage_collector()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(server.serve())
+        runner.run(run())
     if lifecycle.exit_code:
         sys.exit(lifecycle.exit_code)

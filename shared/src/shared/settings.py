@@ -44,6 +44,22 @@ class ServiceSettings(RedisSettings):
         "past it 408 and the connection is closed",
     )
 
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve /metrics on this port, and not on the service's own; unset: on "
+        "the service's port",
+    )
+    metrics_host: str | None = Field(
+        default=None, description="address of the metrics port (unset: the same as host)"
+    )
+
+    def metrics_address(self) -> tuple[str, int] | None:
+        if self.metrics_port is None:
+            return None
+        return (self.metrics_host or self.host, self.metrics_port)
+
     def head_limits(self) -> HeadLimits:
         return HeadLimits(self.max_header_bytes, self.max_headers, self.header_timeout_seconds)
 

@@ -263,4 +263,5 @@ def main() -> None:
         settings.host,
         settings.port,
         settings.head_limits(),
+        settings.metrics_address(),
     )

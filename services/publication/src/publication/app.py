@@ -79,4 +79,5 @@ def main() -> None:
         settings.host,
         settings.port,
         settings.head_limits(),
+        settings.metrics_address(),
     )

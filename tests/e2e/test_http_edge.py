@@ -1,6 +1,7 @@
-"""Bounds on a request's head, against the real service processes (issue 18.5):
-a 100 MB header, too many header lines, and connections that send their head a
-byte at a time are refused with 431/408, and the service keeps serving."""
+"""The services' HTTP edge, against the real processes (issue 18.5, 18.8): a 100 MB
+header, too many header lines, and connections that send their head a byte at a
+time are refused with 431/408 while the service keeps serving; /metrics can be
+moved to a listener of its own."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import Pipeline
 
 HEAD_TIMEOUT_S = 2.0
 MAX_HEADER_BYTES = 32_768
+METRICS_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             "NEWSFEED_SCHEDULER_ENABLED": "false",
             "NEWSFEED_HEADER_TIMEOUT_SECONDS": str(HEAD_TIMEOUT_S),
         },
+        service_env={"gateway": {"NEWSFEED_METRICS_PORT": str(METRICS_PORT)}},
     ).start()
     yield running
     running.stop()
@@ -146,3 +149,17 @@ def test_slow_heads_get_408_and_the_services_keep_serving(services: Pipeline) ->
         assert conn.recv(4096) == b"", "an unused connection was answered, not closed"
     for conn in [*slow, *silent]:
         conn.close()
+
+
+def test_metrics_can_listen_apart_from_the_service(services: Pipeline) -> None:
+    """The gateway with NEWSFEED_METRICS_PORT: /metrics there only, nothing else there."""
+    public = services.gateway
+    private = f"http://127.0.0.1:{METRICS_PORT}"
+    assert httpx.get(f"{public}/metrics").status_code == 404
+    metrics = httpx.get(f"{private}/metrics")
+    assert metrics.status_code == 200
+    assert "newsfeed_" in metrics.text
+    assert httpx.get(f"{private}/v1/feed").status_code == 404
+    assert httpx.get(f"{public}/v1/feed").status_code == 200
+    # Ingest without the setting keeps /metrics on its own port.
+    assert httpx.get(f"{services.ingest}/metrics").status_code == 200
