@@ -9,6 +9,10 @@ Scenarios (all by default; pick with --only):
   latency    steady rate, ingest 202 -> announced by the gateway (bench.latency)
   gateway    wrk against the gateway and bare Starlette (bench.gateway)
   growth     page latency and memory at growing read-model sizes (bench.growth)
+  fanout     10,000 live-update clients on one gateway at 10 events/s, against a
+             bare asyncio server writing the same frames (bench.readers)
+  cache      page-cache miss ratio of untouched feeds under 50 published
+             items/s, against the same reads with no publishing (bench.readers)
 
 Sizes: the default run fits in about ten minutes on two quiet cores;
 --quick is a smoke run (about two minutes); --full is the issue's report run
@@ -37,14 +41,23 @@ from typing import Any
 
 from shared.items import utcnow
 
-from bench import costs, gateway, growth, latency, pipeline
+from bench import costs, gateway, growth, latency, pipeline, readers
 from bench.items import corpus, ingested_fields, word_count
 from bench.procs import REPO, Stack, redis_version
 from bench.profiles import perf_summary, summarize_file
 from bench.stats import clean, evaluate, figure, median, paired_ratios
 from bench.wrk import wrk_path
 
-SCENARIOS = ("costs", "transport", "pipeline", "latency", "gateway", "growth")
+SCENARIOS = (
+    "costs",
+    "transport",
+    "pipeline",
+    "latency",
+    "gateway",
+    "growth",
+    "fanout",
+    "cache",
+)
 RESULTS = REPO / "bench" / "results"
 
 
@@ -65,10 +78,35 @@ class Plan:
     concurrency: int
     info_run: bool
     ingest_batch: int = 100
+    fanout_clients: int = 10_000
+    fanout_rate: float = 10.0
+    fanout_seconds: float = 10.0
+    cache_items: int = 20_000
+    cache_rate: float = 50.0
+    cache_seconds: float = 10.0
 
 
 PROFILES: dict[str, Plan] = {
-    "quick": Plan(2000, 1, 500, 3, 1, 5000, 2, 50, 2, [10_000, 50_000], 100, 100, 16, False),
+    "quick": Plan(
+        2000,
+        1,
+        500,
+        3,
+        1,
+        5000,
+        2,
+        50,
+        2,
+        [10_000, 50_000],
+        100,
+        100,
+        16,
+        False,
+        fanout_clients=1000,
+        fanout_seconds=5,
+        cache_items=5000,
+        cache_seconds=5,
+    ),
     "default": Plan(
         20_000, 3, 500, 10, 2, 20_000, 5, 50, 2, [10_000, 100_000], 300, 300, 16, False
     ),
@@ -101,6 +139,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, help="wrk connections (50)")
     parser.add_argument("--growth-sizes", help="comma-separated read-model sizes")
     parser.add_argument("--concurrency", type=int, help="ingest POST connections (16)")
+    parser.add_argument("--fanout-clients", type=int, help="SSE clients of the fanout run")
+    parser.add_argument("--fanout-rate", type=float, help="events/s of the fanout run (10)")
+    parser.add_argument("--fanout-seconds", type=float, help="seconds of events per fanout run")
+    parser.add_argument("--cache-rate", type=float, help="published items/s of the cache run")
     parser.add_argument(
         "--ingest-batch",
         type=int,
@@ -153,6 +195,10 @@ def make_plan(args: argparse.Namespace) -> tuple[str, Plan]:
         "connections": args.connections,
         "concurrency": args.concurrency,
         "ingest_batch": args.ingest_batch,
+        "fanout_clients": args.fanout_clients,
+        "fanout_rate": args.fanout_rate,
+        "fanout_seconds": args.fanout_seconds,
+        "cache_rate": args.cache_rate,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -473,6 +519,45 @@ def run_growth(plan: Plan, workdir: Path, say: Callable[[str], None]) -> dict[st
     )
 
 
+def run_fanout(plan: Plan, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    say(
+        f"fanout: {plan.fanout_clients:,} SSE clients, {plan.fanout_rate:g} events/s for "
+        f"{plan.fanout_seconds:g}s, bare asyncio server then gateway, {plan.runs} rounds"
+    )
+    out = readers.fanout_run(
+        workdir / "fanout",
+        clients=plan.fanout_clients,
+        rate=plan.fanout_rate,
+        seconds=plan.fanout_seconds,
+        runs=plan.runs,
+    )
+    g = out["gateway"]
+    say(
+        f"  gateway p99 {g['delay_p99_ms']['median']:.0f} ms, "
+        f"{g['cpu_us_per_client_event']['median']:.2f} us/client-event, "
+        f"{g['memory_bytes_per_client']['median'] / 1024:.1f} KiB/client"
+    )
+    return out
+
+
+def run_cache(plan: Plan, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    say(
+        f"cache: {plan.cache_items:,} items stored, reads of untouched feeds while "
+        f"{plan.cache_rate:g} items/s are published, {plan.runs} rounds"
+    )
+    out = readers.cache_run(
+        workdir / "cache",
+        items=plan.cache_items,
+        feeds=20,
+        rate=plan.cache_rate,
+        seconds=plan.cache_seconds,
+        runs=plan.runs,
+    )
+    busy, quiet = out["miss_ratio"]["median"], out["quiet_miss_ratio"]["median"]
+    say(f"  miss ratio {busy:.3f} (no publishing: {quiet:.3f})")
+    return out
+
+
 # -- output -----------------------------------------------------------------------
 
 
@@ -573,6 +658,20 @@ def table(result: dict[str, Any], markdown: bool = False) -> str:
         rows.append(
             ("growth page latency largest/smallest", _fmt(f["growth"]["page_ratio"]), "x", "")
         )
+    if "fanout" in f:
+        fan = f["fanout"]
+        for kind in ("gateway", "bare"):
+            label = f"fanout {fan['clients']:,} clients, {kind}"
+            add(f"{label}: delay p50", fan[kind]["delay_p50_ms"])
+            add(f"{label}: delay p99", fan[kind]["delay_p99_ms"])
+            add(f"{label}: CPU/client-event", fan[kind]["cpu_us_per_client_event"])
+            add(f"{label}: memory/client", fan[kind]["memory_bytes_per_client"])
+        add("fanout gateway: clients with every event", fan["gateway"]["clients_with_every_event"])
+        add("fanout gateway: clients closed, resumed", fan["gateway"]["clients_closed_and_resumed"])
+        add("fanout CPU gateway / bare", fan["cpu_ratio"])
+    if "cache" in f:
+        add(f"cache miss ratio @{_fmt(f['cache']['rate_per_s'])} items/s", f["cache"]["miss_ratio"])
+        add("cache miss ratio, no publishing", f["cache"]["quiet_miss_ratio"])
     if "costs" in f:
         for step, us in f["costs"]["steps"].items():
             rows.append((f"cost {step}", _fmt(us), "us", ""))
@@ -667,6 +766,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         attempt("gateway", lambda: {"gateway": run_gateway(plan, workdir, say)})
     if "growth" in scenarios:
         attempt("growth", lambda: {"growth": run_growth(plan, workdir, say)})
+    if "fanout" in scenarios:
+        attempt("fanout", lambda: {"fanout": run_fanout(plan, workdir, say)})
+    if "cache" in scenarios:
+        attempt("cache", lambda: {"cache": run_cache(plan, workdir, say)})
     if args.profile:
         attempt("profiles", lambda: {"profiles": run_profiles(plan, workdir, args, say)})
 

@@ -124,6 +124,9 @@ TARGETS: tuple[Target, ...] = (
         "growth_page_ratio", "page latency at the largest size / at the smallest", "<=", 1.2, "x"
     ),
     Target("memory_ratio", "Redis memory per stored item / its JSON size", "<=", 1.5, "x"),
+    Target("fanout_p99_ms", "10,000 SSE clients at 10 events/s: delivery p99", "<=", 500, "ms"),
+    Target("fanout_cpu_us", "10,000 SSE clients: gateway CPU per client per event", "<=", 5, "us"),
+    Target("cache_miss_ratio", "untouched feeds' miss ratio at 50 published/s", "<=", 0.05, ""),
 )
 
 
@@ -150,6 +153,9 @@ TARGET_PATHS: dict[str, str] = {
     "deep_page_rps": "gateway.endpoints.deep_varied.rps",
     "growth_page_ratio": "growth.page_ratio",
     "memory_ratio": "growth.memory_ratio",
+    "fanout_p99_ms": "fanout.gateway.delay_p99_ms",
+    "fanout_cpu_us": "fanout.gateway.cpu_us_per_client_event",
+    "cache_miss_ratio": "cache.miss_ratio",
 }
 
 

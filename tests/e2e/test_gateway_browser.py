@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from tests.support.redis_server import RedisServer
-from tests.support.services import REPO, Pipeline
+from tests.support.services import REPO, TOKEN, Pipeline
 from tests.support.waiting import poll
 
 pytestmark = pytest.mark.browser
@@ -243,6 +244,56 @@ def test_the_page_shows_the_feed_live_and_runs_nothing_it_is_sent(
     # Nothing but the gateway was contacted: no avatar, video, embed or tracker.
     assert all(url.startswith(pipeline.gateway) for url in watched.requests), watched.requests
     page.screenshot(path=str(tmp_path / "after.png"), full_page=True)
+    page.context.close()
+
+
+def test_a_burst_is_fetched_in_a_few_requests_and_the_page_stays_live(
+    pipeline: Pipeline, browser: Any
+) -> None:
+    """Issue 18.10: the page fetched one fragment per event and, in a burst, Chromium
+    failed thousands of them and stopped updating. Now one request fetches what
+    arrived since the last one, at most one every 400 ms."""
+    page, watched = open_page(browser, pipeline.gateway + "/")
+    page.wait_for_selector("html[data-live=open]")
+    start = datetime.now(UTC) + timedelta(minutes=5)
+    burst = [
+        {
+            "uri": f"urn:newsfeed:e2e:burst-{i:04d}",
+            "headline": f"Burst item {i}",
+            "body_html": f"<p>Update number {i} of a busy morning.</p>",
+            "firstcreated": (start + timedelta(seconds=i)).isoformat(),
+            "authors": [{"name": "Newsfeed news desk"}],
+        }
+        for i in range(600)
+    ]
+    started = time.monotonic()
+    for offset in range(0, len(burst), 200):
+        response = httpx.post(
+            f"{pipeline.ingest}/v1/items:batch",
+            json={"items": burst[offset : offset + 200]},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        )
+        assert response.status_code == 202
+    sync_api.expect(page.locator("#feed > li").first).to_have_attribute(
+        "data-uri", burst[-1]["uri"], timeout=60_000
+    )
+    elapsed = time.monotonic() - started
+    fetches = [url for url in watched.requests if "/fragments/" in url]
+    assert 1 <= len(fetches) <= elapsed / 0.4 + 2, (len(fetches), elapsed)
+    assert items_on(page)[:PAGE_SIZE] == [item["uri"] for item in reversed(burst[-PAGE_SIZE:])]
+    # Still live after the burst.
+    after = {
+        **burst[0],
+        "uri": "urn:newsfeed:e2e:burst-after",
+        "headline": "After the burst",
+        "firstcreated": (start + timedelta(hours=1)).isoformat(),
+    }
+    assert pipeline.submit(after).status_code == 202
+    sync_api.expect(page.locator("#feed > li").first).to_have_attribute(
+        "data-uri", after["uri"], timeout=15_000
+    )
+    assert watched.errors == []
     page.context.close()
 
 

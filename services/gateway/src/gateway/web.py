@@ -9,6 +9,7 @@ pages from one, older pages (with a cursor) from another.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.resources
 import logging
@@ -29,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway import api as api_routes
 from gateway import rawpage
-from gateway.api import lookup
+from gateway.api import lookup, valid_uri
 from gateway.cache import PageCache
 from gateway.query import (
     DEFAULT_LIMIT,
@@ -65,6 +66,7 @@ from gateway.tail import Tail
 log = logging.getLogger("newsfeed.gateway")
 
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+FRAGMENT_ITEMS = 50  # items one /fragments/items request may ask for
 STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -335,6 +337,24 @@ class Gateway:
         body = self.html.item_page(found.item)
         return respond(request, render(body, HTML, REVALIDATE, self.page_headers))
 
+    async def fragment_items(self, request: Request) -> Response:
+        """Several items as one fragment (`?uri=a&uri=b`, at most FRAGMENT_ITEMS): what
+        the live page fetches for the events that arrived since its last fetch. Items
+        not visible (unknown, withheld, killed) are left out."""
+        params = request.query_params.multi_items()
+        unknown = sorted({key for key, _ in params if key != "uri"})
+        uris = list(dict.fromkeys(value for _, value in params))
+        if unknown:
+            message = f"unknown parameter {unknown[0]!r}; this endpoint takes: uri"
+            return self.bad_request(request, BadRequest(message), html=True)
+        if not 1 <= len(uris) <= FRAGMENT_ITEMS or not all(map(valid_uri, uris)):
+            message = f"give 1 to {FRAGMENT_ITEMS} item uris, as uri=…"
+            return self.bad_request(request, BadRequest(message), html=True)
+        found = await asyncio.gather(*(self._lookup(uri) for uri in uris))
+        items = [f.item for f in found if f.item is not None and not f.killed]
+        body = self.html.fragment_feed(items, None, FeedQuery(len(uris)))
+        return respond(request, render(body, HTML, REVALIDATE, self.page_headers))
+
     async def fragment_item(self, request: Request) -> Response:
         uri = request.path_params["uri"]
         found = await self._lookup(uri)
@@ -389,6 +409,7 @@ class Gateway:
             Route("/feed.rss", feed(outputs["rss"]), name="rss"),
             Route("/feed.atom", feed(outputs["atom"]), name="atom"),
             Route("/fragments/feed", feed(outputs["fragment"]), name="fragment_feed"),
+            Route("/fragments/items", self.fragment_items, name="fragment_items"),
             Route("/fragments/items/{uri:path}", self.fragment_item, name="fragment_item"),
             Route("/items/{uri:path}", self.item_page, name="item_page"),
             Route("/v1/items/{uri:path}/versions", self.versions, name="versions"),

@@ -100,28 +100,83 @@
     return false; // older than everything shown: "Show More" will bring it
   }
 
-  function itemFragmentUrl(uri) {
-    return "/fragments/items/" + encodeURIComponent(uri);
+  // Live events are not fetched one by one: a burst would send thousands of
+  // requests. Items named by events are collected, and one request fetches all
+  // that arrived since the last one, at most one request every FETCH_GAP_MS.
+  // More than a fetch may name, or a reset: the first page is fetched instead.
+  var FETCH_GAP_MS = 400;
+  var FETCH_MAX = 50; // the gateway's /fragments/items bound
+  var wanted = new Map(); // uri -> {version, onlyIfShown}
+  var wholePage = false;
+  var fetching = false;
+  var timer = null;
+  var lastFetch = 0;
+
+  function want(data, onlyIfShown) {
+    var seen = wanted.get(data.uri);
+    wanted.set(data.uri, {
+      version: data.version,
+      onlyIfShown: seen ? seen.onlyIfShown && onlyIfShown : onlyIfShown,
+    });
+    schedule();
   }
 
-  function refreshItem(data, onlyIfShown) {
-    if (onlyIfShown && !findItem(data.uri)) {
+  function schedule() {
+    if (fetching || timer !== null || (wanted.size === 0 && !wholePage)) {
       return;
     }
-    fetchDocument(itemFragmentUrl(data.uri)).then(function (doc) {
-      var fresh = doc && doc.querySelector("li.feed-item");
-      var killed = removed.get(data.uri);
-      if (!fresh || (killed !== undefined && killed >= data.version)) {
-        return;
+    timer = window.setTimeout(fetchWanted, Math.max(0, lastFetch + FETCH_GAP_MS - Date.now()));
+  }
+
+  function fetchWanted() {
+    timer = null;
+    var batch = wanted;
+    var uris = [];
+    wanted = new Map();
+    batch.forEach(function (entry, uri) {
+      if (!entry.onlyIfShown || findItem(uri)) {
+        uris.push(uri);
       }
-      if (place(adopt(fresh))) {
-        var heading = fresh.querySelector(".headline");
-        var article = fresh.querySelector("article");
-        announce(
-          "New: " +
-            (heading ? heading.textContent.trim() : article.getAttribute("aria-label") || "")
-        );
+    });
+    var page = wholePage || uris.length > FETCH_MAX;
+    wholePage = false;
+    if (!page && uris.length === 0) {
+      return;
+    }
+    var url = page
+      ? "/fragments/feed" + window.location.search
+      : "/fragments/items?" + uris.map(function (uri) {
+          return "uri=" + encodeURIComponent(uri);
+        }).join("&");
+    fetching = true;
+    lastFetch = Date.now();
+    fetchDocument(url).then(function (doc) {
+      fetching = false;
+      var added = 0;
+      var headline = null;
+      if (doc) {
+        doc.querySelectorAll("ol.feed > li.feed-item").forEach(function (item) {
+          var uri = item.dataset.uri;
+          var entry = batch.get(uri);
+          var killed = removed.get(uri);
+          if (killed !== undefined && (!entry || killed >= entry.version)) {
+            return; // withdrawn since it was asked for
+          }
+          if (!page && !entry) {
+            return;
+          }
+          if (place(adopt(item))) {
+            added += 1;
+            headline = headline || (item.querySelector(".headline") || item).textContent.trim();
+          }
+        });
       }
+      if (added === 1) {
+        announce("New: " + headline);
+      } else if (added > 1) {
+        announce(added + " new items.");
+      }
+      schedule();
     });
   }
 
@@ -223,21 +278,19 @@
     if (data.version > (removed.get(data.uri) || 0)) {
       removed.delete(data.uri);
     }
-    refreshItem(data, false);
+    want(data, false);
   });
   listen("updated", function (data) {
-    refreshItem(data, true);
+    want(data, true);
   });
-  listen("killed", removeItem);
+  listen("killed", function (data) {
+    wanted.delete(data.uri);
+    removeItem(data);
+  });
   listen("reset", function () {
     // Too much was missed to replay: bring the first page up to date.
-    fetchDocument("/fragments/feed" + window.location.search).then(function (doc) {
-      if (doc) {
-        doc.querySelectorAll("ol.feed > li.feed-item").forEach(function (item) {
-          place(adopt(item));
-        });
-      }
-    });
+    wholePage = true;
+    schedule();
   });
   source.addEventListener("open", function () {
     document.documentElement.dataset.live = "open";

@@ -1,0 +1,399 @@
+"""Readers at scale (issue 16): live-update fan-out, and caches under a publish load.
+
+fanout: `clients` Server-Sent Events connections to one gateway process (as
+deployed: uvicorn, httptools, uvloop), events appended to news.published at
+`rate` a second for `seconds`; then the same against bench.bare_sse, a bare
+asyncio server writing the same frames to the same number of sockets, in the
+same round. The clients live in this process (uvloop, one asyncio.Protocol
+each, no parsing beyond finding `id:` lines); the events are appended with
+ids chosen here, so the time each was sent is known before it is sent.
+Figures: delivery delay (sent -> arrived at a client) p50/p99/max over every
+(client, event); CPU of the server process per client per event; its memory
+per client (RSS with the clients connected minus before, over the clients);
+how many clients got every event, and how many were closed (each then
+reconnects with the id of the last event it got, and must get the rest).
+
+cache: a read model of `items` items (bench.fill, publication's own script),
+a gateway, and readers asking for the first and second pages of `feeds`
+filtered feeds (tags the publish load never uses) in turn; the publish load
+applies new items through publication's writer at `rate` a second, each
+tagged with a tag of its own. Miss ratio = Redis page reads (ZRANGE calls,
+from INFO commandstats) / page requests: the same run without the publish
+load is the baseline.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+import uvloop
+from publication.handler import make_handler
+from shared.events import EventType, encode, make_event, new_trace_id
+from shared.items import Entity, NewsItem, utcnow
+from shared.readmodel import FEED_ALL, ReadModelWriter
+from shared.readmodel.feeds import FIELD, feeds_field
+from shared.streams import PUBLISHED
+
+from bench.fill import Filler, templates
+from bench.items import corpus, news_item
+from bench.procs import Proc, Stack, cpu_seconds
+from bench.stats import distribution, figure, median, paired_ratios
+
+ID = re.compile(rb"\nid: ([0-9.\-]+)\n")
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class Client(asyncio.Protocol):
+    """One SSE connection that notes when each event's id arrived."""
+
+    def __init__(self, run: FanoutRun, last_event_id: str | None = None) -> None:
+        self.run = run
+        self.transport: asyncio.Transport | None = None
+        self.last_event_id = last_event_id
+        self.ready = False
+        self.last: str | None = last_event_id
+        self.got = 0
+        self.previous = b""
+        self.data = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment] - uvloop's is not a subclass
+        resume = f"Last-Event-ID: {self.last_event_id}\r\n" if self.last_event_id else ""
+        transport.write(
+            f"GET {self.run.path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n"
+            f"{resume}\r\n".encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        if not self.ready and b"retry:" in data:
+            self.ready = True
+            self.run.ready += 1
+        sent = self.run.sent
+        for match in ID.finditer(data):
+            event_id = match.group(1).decode()
+            at = sent.get(event_id)
+            if at is not None:
+                self.run.delays.append(now - at)
+                self.got += 1
+            self.last = event_id
+        self.previous, self.data = self.data, data
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.run.stopping:
+            return
+        # Closed by the server (too slow): resume from the last complete event.
+        self.run.closed += 1
+        tail = self.previous + self.data
+        complete = tail[: tail.rfind(b"\n\n") + 1]
+        ids = ID.findall(b"\n" + complete)
+        resume = ids[-1].decode() if ids else self.last
+        self.run.reconnect(self, resume)
+
+
+class FanoutRun:
+    def __init__(self, host: str, port: int, path: str = "/v1/stream") -> None:
+        self.host, self.port, self.path = host, port, path
+        self.sent: dict[str, float] = {}
+        self.delays = array.array("d")
+        self.ready = 0
+        self.closed = 0
+        self.stopping = False
+        self.clients: list[Client] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def connect(self, count: int, batch: int = 250) -> None:
+        loop = asyncio.get_running_loop()
+        for start in range(0, count, batch):
+            made = await asyncio.gather(
+                *(
+                    loop.create_connection(lambda: Client(self), self.host, self.port)
+                    for _ in range(min(batch, count - start))
+                )
+            )
+            self.clients += [protocol for _, protocol in made]
+        deadline = time.monotonic() + 120
+        while self.ready < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {self.ready} of {count} streams opened")
+            await asyncio.sleep(0.05)
+
+    def reconnect(self, old: Client, resume: str | None) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def again() -> None:
+            _, client = await loop.create_connection(
+                lambda: Client(self, resume), self.host, self.port
+            )
+            client.got = old.got
+            self.clients[self.clients.index(old)] = client
+
+        task = loop.create_task(again())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        self.stopping = True
+        for client in self.clients:
+            if client.transport is not None:
+                client.transport.close()
+
+
+def _event_fields(items: Sequence[NewsItem], index: int) -> dict[str, str]:
+    item = items[index % len(items)].model_copy(update={"uri": f"urn:bench:live:{index}"})
+    fields = encode(make_event(EventType.published, "/bench", item, new_trace_id()))
+    fields[FIELD] = feeds_field(None, item)
+    return fields
+
+
+async def _publish(
+    redis: aioredis.Redis, run: FanoutRun, items: Sequence[NewsItem], rate: float, count: int
+) -> str:
+    started = time.monotonic()
+    last_ms = 0
+    event_id = ""
+    for index in range(count):
+        await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
+        ms = max(int(time.time() * 1000), last_ms + 1)
+        last_ms = ms
+        event_id = f"{ms}-0"
+        fields = _event_fields(items, index)
+        run.sent[event_id] = time.monotonic()
+        await redis.xadd(PUBLISHED, fields, id=event_id)  # type: ignore[arg-type]
+    return event_id
+
+
+async def _fanout(
+    server: Proc, redis_url: str, clients: int, rate: float, seconds: float
+) -> dict[str, Any]:
+    subs = corpus(20, prefix="urn:bench:fanout")
+    items = [news_item(sub, utcnow()) for sub in subs]
+    run = FanoutRun("127.0.0.1", server.port)
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    rss_before = rss_bytes(server.pid)
+    try:
+        await run.connect(clients)
+        await asyncio.sleep(1.0)
+        rss_after = rss_bytes(server.pid)
+        cpu_before = cpu_seconds(server.pid)
+        count = int(rate * seconds)
+        last = await _publish(redis, run, items, rate, count)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(c.last != last for c in run.clients):
+            await asyncio.sleep(0.05)
+        cpu = cpu_seconds(server.pid) - cpu_before
+        complete = sum(1 for c in run.clients if c.got >= count)
+        delays = distribution([d * 1000 for d in run.delays])
+        return {
+            "clients": clients,
+            "events": count,
+            "rate_per_s": rate,
+            "delay_ms": delays,
+            "deliveries": len(run.delays),
+            "clients_with_every_event": complete,
+            "clients_closed_and_resumed": run.closed,
+            "cpu_s": cpu,
+            "cpu_us_per_client_event": cpu * 1e6 / (clients * count),
+            "memory_bytes_per_client": (rss_after - rss_before) / clients,
+        }
+    finally:
+        run.close()
+        await redis.aclose()
+
+
+def _run(coro: Any) -> Any:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def fanout_round(
+    workdir: Path, kind: str, *, clients: int, rate: float, seconds: float
+) -> dict[str, Any]:
+    with Stack(workdir, aof=False).start_redis() as stack:
+        if kind == "gateway":
+            server = stack.spawn(
+                "gateway",
+                env={
+                    "NEWSFEED_SSE_MAX_CLIENTS": str(clients + 100),
+                    "NEWSFEED_SSE_HEARTBEAT_S": "15",
+                },
+            )
+            server.wait_http()
+        else:
+            server = stack.spawn(
+                "bare_sse", "bench.bare_sse", args=("--redis-url", stack.redis_url)
+            )
+            server.wait_http("/healthz")
+        result: dict[str, Any] = _run(_fanout(server, stack.redis_url, clients, rate, seconds))
+        stack.check_alive()
+        return result
+
+
+def fanout_run(
+    workdir: Path, *, clients: int, rate: float, seconds: float, runs: int
+) -> dict[str, Any]:
+    rounds = []
+    for round_ in range(runs):
+        bare = fanout_round(
+            workdir / f"bare-{round_}", "bare", clients=clients, rate=rate, seconds=seconds
+        )
+        gateway = fanout_round(
+            workdir / f"gw-{round_}", "gateway", clients=clients, rate=rate, seconds=seconds
+        )
+        rounds.append({"bare": bare, "gateway": gateway})
+
+    def fig(kind: str, key: str, unit: str) -> dict[str, Any]:
+        return figure([_dig(r[kind], key) for r in rounds], unit)
+
+    return {
+        "clients": clients,
+        "rate_per_s": rate,
+        "seconds": seconds,
+        "gateway": {
+            "delay_p50_ms": fig("gateway", "delay_ms.p50", "ms"),
+            "delay_p99_ms": fig("gateway", "delay_ms.p99", "ms"),
+            "delay_max_ms": fig("gateway", "delay_ms.max", "ms"),
+            "cpu_us_per_client_event": fig("gateway", "cpu_us_per_client_event", "us"),
+            "memory_bytes_per_client": fig("gateway", "memory_bytes_per_client", "B"),
+            "clients_with_every_event": fig("gateway", "clients_with_every_event", "clients"),
+            "clients_closed_and_resumed": fig("gateway", "clients_closed_and_resumed", "clients"),
+        },
+        "bare": {
+            "delay_p50_ms": fig("bare", "delay_ms.p50", "ms"),
+            "delay_p99_ms": fig("bare", "delay_ms.p99", "ms"),
+            "cpu_us_per_client_event": fig("bare", "cpu_us_per_client_event", "us"),
+            "memory_bytes_per_client": fig("bare", "memory_bytes_per_client", "B"),
+        },
+        "cpu_ratio": figure(
+            paired_ratios(
+                [r["gateway"]["cpu_us_per_client_event"] for r in rounds],
+                [r["bare"]["cpu_us_per_client_event"] for r in rounds],
+            ),
+            "x",
+            of="gateway CPU per client-event / bare server's, per round",
+        ),
+        "runs": rounds,
+    }
+
+
+def _dig(tree: dict[str, Any], path: str) -> float:
+    node: Any = tree
+    for part in path.split("."):
+        node = node[part]
+    return float(node)
+
+
+# --- cache ---------------------------------------------------------------------------
+
+
+async def _fill(url: str, items: int, feeds: int) -> list[str]:
+    """Fill the read model; the `feeds` largest tags, by name."""
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        made, _ = templates()
+        await Filler(client, made).fill_to(items)
+        prefix = FEED_ALL.rsplit(":", 1)[0] + ":tag:"
+        sizes = []
+        async for key in client.scan_iter(match=prefix + "*", count=1000):
+            sizes.append((int(await client.zcard(key)), key.removeprefix(prefix)))
+        return [tag for size, tag in sorted(sizes, reverse=True)[:feeds] if size > 20]
+    finally:
+        await client.aclose()
+
+
+async def _zrange_calls(redis: aioredis.Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_zrange", {}).get("calls", 0))
+
+
+async def _read_load(
+    url: str, redis_url: str, tags: Sequence[str], seconds: float, rate: float
+) -> dict[str, Any]:
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    handle = make_handler(ReadModelWriter(redis))
+    base = utcnow()
+    template = news_item(corpus(1, prefix="urn:bench:burst")[0], base)
+
+    async def publish() -> int:
+        started, index = time.monotonic(), 0
+        while time.monotonic() - started < seconds:
+            await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
+            item = template.model_copy(
+                update={
+                    "uri": f"urn:bench:burst:{index}",
+                    "subjects": (Entity(name=f"burst-{index % 5}"),),
+                }
+            )
+            await handle([make_event(EventType.enriched, "/bench", item, new_trace_id())])
+            index += 1
+        return index
+
+    paths = [f"/v1/feed?tag={tag}" for tag in tags]
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for path in paths:  # warm: every first page and its second page cached
+            page = (await client.get(path)).json()
+            if page.get("next_cursor"):
+                paths.append(f"{path}&cursor={page['next_cursor']}")
+        for path in paths:
+            (await client.get(path)).raise_for_status()
+        before = await _zrange_calls(redis)
+        publisher = asyncio.create_task(publish()) if rate > 0 else None
+        started, requests = time.monotonic(), 0
+        while time.monotonic() - started < seconds:
+            for path in paths:
+                (await client.get(path)).raise_for_status()
+                requests += 1
+        published = await publisher if publisher is not None else 0
+        misses = await _zrange_calls(redis) - before
+    await redis.aclose()
+    return {
+        "requests": requests,
+        "redis_page_reads": misses,
+        "miss_ratio": misses / requests if requests else float("nan"),
+        "published": published,
+        "published_per_s": published / seconds,
+        "feeds_read": len(paths),
+    }
+
+
+def cache_run(
+    workdir: Path, *, items: int, feeds: int, rate: float, seconds: float, runs: int
+) -> dict[str, Any]:
+    with Stack(workdir, aof=False).start_redis() as stack:
+        tags = _run(_fill(stack.redis_url, items, feeds))
+        gateway = stack.spawn("gateway")
+        gateway.wait_http()
+        rounds = []
+        for _ in range(runs):
+            quiet = _run(_read_load(gateway.url, stack.redis_url, tags, seconds, 0))
+            busy = _run(_read_load(gateway.url, stack.redis_url, tags, seconds, rate))
+            rounds.append({"quiet": quiet, "publishing": busy})
+        stack.check_alive()
+    return {
+        "items": items,
+        "tags": tags,
+        "rate_per_s": rate,
+        "seconds": seconds,
+        "miss_ratio": figure(
+            [r["publishing"]["miss_ratio"] for r in rounds],
+            "ratio",
+            of="Redis page reads / requests for feeds the events do not touch, publishing",
+        ),
+        "quiet_miss_ratio": figure([r["quiet"]["miss_ratio"] for r in rounds], "ratio"),
+        "published_per_s": median(r["publishing"]["published_per_s"] for r in rounds),
+        "runs": rounds,
+    }
