@@ -204,8 +204,10 @@ async def _fanout(
         last = await _publish(redis, run, items, rate, count)
         run.final = last
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(c.got < count for c in run.clients):
+        waiting = any(c.got < count for c in run.clients)
+        while waiting and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+            waiting = any(c.got < count for c in run.clients)
         cpu = cpu_seconds(server.pid) - cpu_before
         complete = sum(1 for c in run.clients if c.got == count and c.last == last)
         delays = distribution([d * 1000 for d in run.delays])
