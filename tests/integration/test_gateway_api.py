@@ -370,7 +370,13 @@ def test_the_openapi_document_matches_the_routes() -> None:
         assert path in served, path
         for method in operations:
             assert method.upper() in (served[path] or set()), (path, method)
-    browser_only = {"/", "/items/{uri}", "/fragments/feed", "/fragments/items/{uri}"}
+    browser_only = {
+        "/",
+        "/items/{uri}",
+        "/fragments/feed",
+        "/fragments/items",
+        "/fragments/items/{uri}",
+    }
     documents = {"/openapi.json", "/static/{name}"}
     prometheus = {"/metrics"}  # text exposition format for scrapers, not the JSON API
     assert set(served) - set(doc["paths"]) == browser_only | documents | prometheus
@@ -443,3 +449,14 @@ async def test_json_pages_from_stored_documents_equal_the_readers_pages(env: Env
     assert "urn:raw:5" not in shown
     assert "urn:raw:6" not in shown
     assert len(shown) == 5
+
+
+async def test_several_items_come_as_one_fragment_for_the_live_page(env: Env) -> None:
+    await env.publish(news_item("urn:f:1", minute=1), news_item("urn:f:2", minute=2))
+    both = await env.get("/fragments/items?uri=urn:f:1&uri=urn:f:2&uri=urn:unknown")
+    assert both.status_code == 200
+    assert both.text.count('class="feed-item') == 2  # the unknown one is left out
+    assert (await env.get("/fragments/items")).status_code == 400
+    too_many = "&".join(f"uri=urn:f:{i}" for i in range(51))
+    assert (await env.get(f"/fragments/items?{too_many}")).status_code == 400
+    assert (await env.get("/fragments/items?url=urn:f:1")).status_code == 400
