@@ -61,6 +61,7 @@ async def live_gateway(
     redis: aioredis.Redis,
     redis_server: RedisServer,
     streams: tuple[str, ...] | None = None,
+    http: str = "httptools",
     **settings: Any,
 ) -> AsyncIterator[Live]:
     lifecycle = Lifecycle()
@@ -69,7 +70,13 @@ async def live_gateway(
     )
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="on", log_config=None, access_log=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        http=http,
     )
     server = uvicorn.Server(config)
     lifecycle.server = server
@@ -187,6 +194,7 @@ async def test_published_updated_and_killed_arrive_with_their_stream_ids(
         assert killed.data["ednote"] == "Withdrawn."
         assert "item" not in killed.data  # a killed item's content is not sent again
         assert [published.id, updated.id, killed.id] == await live.stream_ids()
+        assert live.gateway.hub.direct == 1  # written straight to the transport
 
 
 async def test_a_client_that_reconnects_with_last_event_id_gets_what_it_missed(
@@ -370,6 +378,8 @@ async def test_a_client_that_stops_reading_is_closed_with_its_resume_id_and_resu
             for i in range(count):
                 await live.publish(news_item(f"urn:stop:{i}", minute=i, body_html=body))
             await wait_for(lambda: live.gateway.hub.slow_closed == 1, timeout=15)
+            for i in range(count, count + 5):  # after it was closed: it must resume for these
+                await live.publish(news_item(f"urn:stop:{i}", minute=i))
             received = bytearray()
             stuck.settimeout(10)
             while chunk := await asyncio.to_thread(stuck.recv, 1 << 20):
@@ -378,11 +388,11 @@ async def test_a_client_that_stops_reading_is_closed_with_its_resume_id_and_resu
             stuck.close()
         got = raw_events(bytes(received))
         ids = await live.stream_ids()
-        assert 0 < len(got) < count  # it fell behind and was closed...
+        assert 0 < len(got) <= count  # it fell behind and was closed...
         assert [event_id for event_id, _ in got] == ids[: len(got)]  # ...with no gap
         resume = got[-1][0]
         async with sse(live.url, headers={"Last-Event-ID": resume}) as resumed:
-            rest = [(await resumed.next_named(timeout=10)).id for _ in range(count - len(got))]
+            rest = [(await resumed.next_named(timeout=10)).id for _ in ids[len(got) :]]
         assert rest == ids[len(got) :]
 
 
@@ -496,3 +506,20 @@ async def test_every_partition_is_followed_and_a_position_resumes_across_them(
             await append(uri)
         async with sse(live.url, headers={"Last-Event-ID": "1-0.1-0"}) as trimmed:
             assert (await trimmed.next_named()).event == "reset"
+
+
+async def test_under_another_server_each_client_is_written_to_through_asgi(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    async with (
+        live_gateway(redis, redis_server, http="h11", sse_heartbeat_s=0.2) as live,
+        sse(live.url) as stream,
+    ):
+        await subscribed(live, 1)
+        await live.publish(news_item("urn:h:1", minute=1), news_item("urn:h:2", minute=2))
+        got = [(await stream.next_named()).data["uri"] for _ in range(2)]
+        assert got == ["urn:h:1", "urn:h:2"]
+        with pytest.raises(TimeoutError):
+            await stream.next(timeout=1.0)
+        assert "heartbeat" in stream.comments
+        assert (live.gateway.hub.direct, live.gateway.hub.through_asgi) == (0, 1)

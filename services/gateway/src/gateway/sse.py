@@ -92,6 +92,8 @@ class StreamHub:
         self.limits = limits
         self.active = 0
         self.slow_closed = 0
+        self.direct = 0  # clients written to straight through their transport, so far
+        self.through_asgi = 0  # clients with a writer task (a server other than httptools)
         self.groups: dict[str, set[Client]] = {}  # live clients by feed
         self.joining: set[Client] = set()  # clients still being sent their backlog
         self._batch: list[Change] = []
@@ -287,6 +289,9 @@ class EventStream(Response):
                 client.transport = _direct_transport(scope)
                 if client.transport is None:
                     client.outbox, client.wake = bytearray(), asyncio.Event()
+                    hub.through_asgi += 1
+                else:
+                    hub.direct += 1
                 if hub.go_live(client):
                     if client.transport is not None:
                         await _until_disconnect(receive)
