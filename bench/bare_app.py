@@ -20,12 +20,14 @@ from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
-from shared.readmodel import FEED_ALL, item_key, member_uri
+from shared.readmodel import FEED_ALL, ReadModelKeys, member_uri
 from shared.service import Lifecycle, serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+KEYS = ReadModelKeys()  # one partition, as the bench's gateway reads
 
 
 def build(body: bytes, headers: dict[str, str], redis_url: str | None) -> Starlette:
@@ -38,8 +40,10 @@ def build(body: bytes, headers: dict[str, str], redis_url: str | None) -> Starle
         assert redis is not None
         cursor = request.query_params.get("cursor")
         upper = "(" + cursor if cursor else "+"
-        members = await redis.zrange(FEED_ALL, upper, "-", desc=True, bylex=True, offset=0, num=21)
-        docs = await redis.mget([item_key(member_uri(m.decode())) for m in members[:20]])
+        members = await redis.zrange(
+            KEYS.feed(FEED_ALL, 0), upper, "-", desc=True, bylex=True, offset=0, num=21
+        )
+        docs = await redis.mget([KEYS.item(member_uri(m.decode())) for m in members[:20]])
         payload = b"[" + b",".join(doc for doc in docs if doc) + b"]"
         return Response(payload, media_type="application/json")
 

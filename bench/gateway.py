@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from shared.readmodel import FEED_ALL, decode_cursor, encode_cursor
+from shared.readmodel import FEED_ALL, ReadModelKeys, decode_cursor, encode_cursor
 from shared.redis_client import connect
 
 from bench.fill import Filler, templates
@@ -45,6 +45,8 @@ from bench.procs import Stack
 from bench.stats import figure, median, paired_ratios
 from bench.wrk import load, wrk_path
 
+# The bench's read model has one partition (the default): its sets are plain keys.
+KEYS = ReadModelKeys()
 SKIP_HEADERS = {"date", "server", "content-length", "transfer-encoding", "connection"}
 
 
@@ -53,7 +55,7 @@ async def _fill(url: str, items: int) -> dict[str, Any]:
     try:
         made, how = templates()
         await Filler(client, made).fill_to(items)
-        prefix = FEED_ALL.rsplit(":", 1)[0] + ":tag:"
+        prefix = KEYS.feed("feed:tag:", 0)
         best, best_size = "", 0
         async for key in client.scan_iter(match=prefix + "*", count=1000):
             size = int(await client.zcard(key))
@@ -105,7 +107,7 @@ def gateway_run(
             "gateway_uncached", "gateway", env={"NEWSFEED_OLDER_CACHE_ENTRIES": "0"}
         )
         uncached.wait_http()
-        deep = asyncio.run(_cursor(stack.redis_url, FEED_ALL))
+        deep = asyncio.run(_cursor(stack.redis_url, KEYS.feed(FEED_ALL, 0)))
         endpoints = {
             "hot": f"{gateway.url}/v1/feed",
             "deep": f"{gateway.url}/v1/feed?cursor={deep}",
@@ -116,13 +118,13 @@ def gateway_run(
         varied.write_text(
             "".join(
                 f"/v1/feed?cursor={c}\n"
-                for c in asyncio.run(_cursors(stack.redis_url, FEED_ALL, 200))
+                for c in asyncio.run(_cursors(stack.redis_url, KEYS.feed(FEED_ALL, 0), 200))
             )
         )
         paths_files = {"deep_varied": varied, "deep_varied_uncached": varied}
         if "filter" in info:
             facet, value, _ = info["filter"]
-            key = f"{FEED_ALL.rsplit(':', 1)[0]}:{facet}:{value}"
+            key = KEYS.feed(f"feed:{facet}:{value}", 0)
             filtered_deep = asyncio.run(_cursor(stack.redis_url, key))
             endpoints["filtered"] = f"{gateway.url}/v1/feed?{facet}={quote(value)}"
             endpoints["filtered_deep"] = (

@@ -30,13 +30,12 @@ import redis.asyncio as aioredis
 from shared.items import NewsItem
 from shared.readmodel import (
     FEED_ALL,
+    ReadModelKeys,
     ReadModelReader,
     decode_cursor,
     encode_cursor,
     facet_keys,
-    item_key,
     member_uri,
-    state_key,
 )
 from shared.redis_client import connect
 
@@ -44,8 +43,12 @@ from bench.fill import Filler, templates
 from bench.procs import Stack
 from bench.stats import distribution, median, ratio
 
+# The bench's read model has one partition (the default).
+KEYS = ReadModelKeys()
+ALL_ITEMS = KEYS.feed(FEED_ALL, 0)
 
-async def mid_cursor(client: aioredis.Redis, key: str = FEED_ALL) -> str:
+
+async def mid_cursor(client: aioredis.Redis, key: str = ALL_ITEMS) -> str:
     size = int(await client.zcard(key))
     members = await client.zrange(key, "+", "-", desc=True, bylex=True, offset=size // 2, num=1)
     return encode_cursor(members[0])
@@ -60,8 +63,10 @@ async def _calls(client: aioredis.Redis) -> dict[str, Call]:
     deep_member = "(" + decode_cursor(cursor)
 
     async def raw(upper: str) -> None:
-        members = await client.zrange(FEED_ALL, upper, "-", desc=True, bylex=True, offset=0, num=21)
-        await client.mget([item_key(member_uri(m)) for m in members[:20]])
+        members = await client.zrange(
+            ALL_ITEMS, upper, "-", desc=True, bylex=True, offset=0, num=21
+        )
+        await client.mget([KEYS.item(member_uri(m)) for m in members[:20]])
 
     for _ in range(20):  # warm the connection and the caches
         await reader.page(20)
@@ -101,7 +106,7 @@ async def mean_doc_bytes(client: aioredis.Redis, count: int, sample: int = 2000)
     picks = [rng.randrange(count) for _ in range(min(sample, count))]
     async with client.pipeline(transaction=False) as pipe:
         for index in picks:
-            pipe.strlen(item_key(f"urn:bench:stored:{index:08d}"))
+            pipe.strlen(KEYS.item(f"urn:bench:stored:{index:08d}"))
         lengths = await pipe.execute()
     return sum(int(n) for n in lengths) / len(lengths)
 
@@ -114,15 +119,15 @@ async def memory_breakdown(
     picks = [f"urn:bench:stored:{rng.randrange(count):08d}" for _ in range(min(sample, count))]
     async with client.pipeline(transaction=False) as pipe:
         for uri in picks:
-            pipe.memory_usage(item_key(uri), samples=0)
-            pipe.memory_usage(state_key(uri), samples=0)
+            pipe.memory_usage(KEYS.item(uri), samples=0)
+            pipe.memory_usage(KEYS.state(uri), samples=0)
         usage = await pipe.execute()
     # The feed sets an item is in follow from its document (facet_keys).
-    docs = await client.mget([item_key(uri) for uri in picks[:100]])
+    docs = await client.mget([KEYS.item(uri) for uri in picks[:100]])
     memberships = [len(facet_keys(NewsItem.model_validate_json(doc))) for doc in docs if doc]
     feeds = 0
     feed_keys = 0
-    async for key in client.scan_iter(match=FEED_ALL.rsplit(":", 1)[0] + ":*", count=1000):
+    async for key in client.scan_iter(match=KEYS.feed("feed:*", 0), count=1000):
         feeds += int(await client.memory_usage(key, samples=0) or 0)
         feed_keys += 1
     return {

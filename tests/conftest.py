@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from shared.redis_client import connect
+from shared.redis_client import Client, connect
 
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
@@ -61,3 +61,30 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     cluster = RedisCluster(workdir=tmp_path_factory.mktemp("cluster")).start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+async def cluster_redis(redis_cluster: RedisCluster) -> AsyncIterator[Client]:
+    """A cluster client (shared.redis_client.connect) on the tests' own cluster,
+    flushed before each test."""
+    redis_cluster.flush()
+    client = connect(redis_cluster.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["one node", "cluster"])
+async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[Client]:
+    """The test runs twice: on the tests' single redis-server, then on their
+    cluster (each flushed first), with the client `connect` gives for each."""
+    if request.param == "one node":
+        url = request.getfixturevalue("redis_server").url
+    else:
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        url = cluster.url
+    client = connect(url)
+    if request.param == "one node":
+        await client.flushdb()
+    yield client
+    await client.aclose()

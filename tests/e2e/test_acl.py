@@ -11,6 +11,7 @@ import pytest
 import redis as sync_redis
 from shared.acl import USERS, render
 from shared.partitions import Partitions
+from shared.readmodel import ReadModelKeys
 from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
 from tests.support.redis_server import RedisServer
@@ -152,4 +153,4 @@ def test_the_default_user_is_off(acl_redis: RedisServer) -> None:
 def test_the_gateway_can_read_the_read_model(pipeline: Pipeline, acl_redis: RedisServer) -> None:
     gateway = as_user(acl_redis, "gateway")
     assert gateway.xlen("news.published") >= 1
-    assert gateway.get("rm:{news.published}:item:urn:t:acl") is not None
+    assert gateway.get(ReadModelKeys().item("urn:t:acl")) is not None

@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared.delivery import Done
 from shared.events import EventType, make_event
 from shared.items import NewsItem
+from shared.redis_client import Client
 from shared.streams import INGESTED
 
 AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
@@ -87,9 +88,9 @@ async def clusters(stage: RelatedStories, *names: str) -> dict[str, str | None]:
 
 
 async def test_reports_of_one_story_share_a_cluster_and_others_do_not(
-    redis: aioredis.Redis,
+    any_redis: Client,
 ) -> None:
-    stage = related.build(redis)
+    stage = related.build(any_redis)
     first = await clusters(stage, "galuzin", "odesa")
     later = await clusters(stage, "galuzin-rewrite", "kharkiv")
     third = await clusters(stage, "galuzin-other-outlet")
@@ -145,11 +146,11 @@ async def test_an_old_story_outside_the_window_starts_a_new_cluster(redis: aiore
     assert new.cluster != old.cluster
 
 
-async def test_racing_replicas_agree_on_an_items_cluster(redis: aioredis.Redis) -> None:
-    one, two = related.build(redis), related.build(redis)
+async def test_racing_replicas_agree_on_an_items_cluster(any_redis: Client) -> None:
+    one, two = related.build(any_redis), related.build(any_redis)
     first, second = await asyncio.gather(one.run([story("galuzin")]), two.run([story("galuzin")]))
     assert first[0].cluster == second[0].cluster
-    assert await redis.get(assignment_key("urn:newsfeed:test:galuzin")) == first[0].cluster
+    assert await any_redis.get(assignment_key("urn:newsfeed:test:galuzin")) == first[0].cluster
 
 
 async def test_keys_share_the_input_streams_hash_tag(redis: aioredis.Redis) -> None:
@@ -178,8 +179,8 @@ async def test_the_handler_runs_the_stage_on_each_batch(redis: aioredis.Redis) -
 # -- each replica's copy of the window -------------------------------------------------
 
 
-async def test_an_item_joins_a_story_another_replica_saw_first(redis: aioredis.Redis) -> None:
-    one, two = related.build(redis), related.build(redis)
+async def test_an_item_joins_a_story_another_replica_saw_first(any_redis: Client) -> None:
+    one, two = related.build(any_redis), related.build(any_redis)
     await two.run([story("odesa")])  # replica two has loaded its copy of the window
     (first,) = await one.run([story("galuzin")])
     (rewrite,) = await two.run([story("galuzin-rewrite")])

@@ -34,7 +34,8 @@ from shared.items import (
     TextStats,
     utcnow,
 )
-from shared.readmodel import Facet, ReadModelWriter, item_key
+from shared.readmodel import Facet, ReadModelWriter
+from shared.redis_client import with_bytes_replies
 from shared.streams import PUBLISHED
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -431,14 +432,18 @@ async def test_json_pages_from_stored_documents_equal_the_readers_pages(env: Env
     # A document that is no longer visible while its feed entry still is (a race
     # the reader guards against): withheld, or under an embargo not yet passed.
     withheld = items[5].model_copy(update={"pubstatus": PubStatus.withheld})
-    await env.redis.set(item_key(withheld.uri), withheld.model_dump_json(exclude_none=True))
+    await env.redis.set(
+        env.gateway.reader.keys.item(withheld.uri), withheld.model_dump_json(exclude_none=True)
+    )
     later = items[6].model_copy(update={"embargoed": utcnow() + timedelta(hours=1)})
-    await env.redis.set(item_key(later.uri), later.model_dump_json(exclude_none=True))
-    pages = rawpage.bytes_client(env.redis)
+    await env.redis.set(
+        env.gateway.reader.keys.item(later.uri), later.model_dump_json(exclude_none=True)
+    )
+    pages = with_bytes_replies(env.redis)
     for facet in (None, (Facet.tag, "eu")):
         cursor = None
         while True:
-            raw = await raw_page(pages, 3, cursor, facet)
+            raw = await raw_page(pages, env.gateway.reader.keys, 3, cursor, facet)
             page = await env.gateway.reader.page(3, cursor, facet)
             assert rawpage.feed_body(raw) == api.feed_body(page.items, page.next_cursor)
             cursor = page.next_cursor

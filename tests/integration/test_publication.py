@@ -18,6 +18,7 @@ from shared.items import Entity, NewsItem, PubStatus, utcnow
 from shared.readmodel import (
     FEED_ALL,
     Facet,
+    ReadModelKeys,
     ReadModelReader,
     ReadModelWriter,
     feed_member,
@@ -27,6 +28,9 @@ from shared.streams import ENRICHED, PUBLISHED, ROUTES
 from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import ServiceProcess
+
+# The one feed:all set of a single partition (what ReadModelWriter(redis) writes).
+ALL_ITEMS = ReadModelKeys().feed(FEED_ALL, 0)
 
 
 def publisher(redis: aioredis.Redis, **options: int) -> Handler:
@@ -204,7 +208,7 @@ async def test_an_embargoed_item_is_invisible_until_released_once(redis: aioredi
     assert await release_due(writer) == 0
     assert await feed_uris(redis) == [item.uri]
     assert await published_types(redis, item.uri) == ["released"]
-    page_member = (await redis.zrange(FEED_ALL, 0, -1))[0]
+    page_member = (await redis.zrange(ALL_ITEMS, 0, -1))[0]
     assert page_member == feed_member(release_at, item.uri)
 
 
@@ -215,8 +219,8 @@ async def test_the_reader_hides_an_embargoed_document_even_a_moment_early(
     item = news_item("urn:t:early").model_copy(
         update={"embargoed": utcnow() + timedelta(seconds=30)}
     )
-    await redis.set(f"rm:{{news.published}}:item:{item.uri}", item.model_dump_json())
-    await redis.zadd(FEED_ALL, {feed_member(item.firstcreated, item.uri): 0})
+    await redis.set(ReadModelKeys().item(item.uri), item.model_dump_json())
+    await redis.zadd(ALL_ITEMS, {feed_member(item.firstcreated, item.uri): 0})
     assert (await ReadModelReader(redis).item(item.uri)).item is None
     assert await feed_uris(redis) == []
 
@@ -239,10 +243,10 @@ async def test_retention_removes_items_cleanly_from_every_index(redis: aioredis.
     for key in await all_feed_sets(redis):
         members = await redis.zrange(key, 0, -1)
         assert all(m.split("|", 1)[1] in kept for m in members), key
-    assert await redis.get(f"rm:{{news.published}}:item:{items[0].uri}") is None
+    assert await redis.get(ReadModelKeys().item(items[0].uri)) is None
     # Everything is older than a day here: an age limit of one day retires the rest.
     assert await apply_retention(writer, max_items=0, max_age_days=1) == 10
-    assert await redis.zcard(FEED_ALL) == 0
+    assert await redis.zcard(ALL_ITEMS) == 0
     assert await redis.keys("rm:*:feed:*") == []
 
 
@@ -292,12 +296,12 @@ def test_embargoes_survive_a_restart_and_two_replicas_release_each_once(
     for uri in uris:
         item = news_item(uri).model_copy(update={"embargoed": release_at})
         client.xadd(ENRICHED, encode(event_for(item)))  # type: ignore[arg-type]
-    wait_for(lambda: client.zcard("rm:{news.published}:embargo") == 20)
+    wait_for(lambda: client.zcard(ReadModelKeys().embargo(0)) == 20)
     first.signal(signal.SIGKILL)
     first.stop()
     replicas = [replica("second"), replica("third")]
     try:
-        wait_for(lambda: client.zcard(FEED_ALL) == 20)
+        wait_for(lambda: client.zcard(ALL_ITEMS) == 20)
         time.sleep(0.3)  # give a double release the chance to show itself
         released = Counter(
             decode(fields).subject

@@ -11,16 +11,17 @@ from shared.items import Entity, NewsItem, PubStatus
 from shared.readmodel import (
     FEED_ALL,
     Facet,
+    ReadModelKeys,
     ReadModelReader,
     ReadModelWriter,
     feed_member,
     index_key,
-    item_key,
-    state_key,
 )
 from shared.streams import PUBLISHED
 
 from tests.support.builders import event_for, news_item
+
+KEYS = ReadModelKeys()  # one partition, as ReadModelWriter(redis) writes
 
 
 async def feed_uris(redis: aioredis.Redis, facet: tuple[Facet, str] | None = None) -> list[str]:
@@ -58,7 +59,7 @@ async def test_entity_feeds_list_items_about_the_entity_not_passing_mentions(
 
 async def test_the_state_keeps_no_list_of_feed_sets(redis: aioredis.Redis) -> None:
     await make_handler(ReadModelWriter(redis))([event_for(news_item("urn:t:a"))])
-    state = await redis.hgetall(state_key("urn:t:a"))
+    state = await redis.hgetall(KEYS.state("urn:t:a"))
     assert set(state) == {"version", "status", "member", "traceid"}
 
 
@@ -67,11 +68,11 @@ async def make_old_shape(redis: aioredis.Redis, item: NewsItem, extra: str) -> l
     wrote: an `indexes` list, here with one set (`extra`) today's rule would not
     put the item in, and the item in that set."""
     member = feed_member(item.firstcreated, item.uri)
-    await redis.zadd(extra, {member: 0})
+    await redis.zadd(KEYS.feed(extra, 0), {member: 0})
     stored = await ReadModelWriter(redis).load(item.uri)
     assert stored is not None
     listed = [*stored.indexes, extra]
-    await redis.hset(state_key(item.uri), "indexes", orjson.dumps(listed).decode())
+    await redis.hset(KEYS.state(item.uri), "indexes", orjson.dumps(listed).decode())
     return listed
 
 
@@ -89,7 +90,7 @@ async def test_an_update_moves_an_item_stored_by_the_previous_version_out_of_eve
 
     assert await feed_uris(redis, (Facet.person, "passing mention")) == []
     assert await feed_uris(redis) == ["urn:t:old"]
-    assert await redis.hget(state_key("urn:t:old"), "indexes") is None
+    assert await redis.hget(KEYS.state("urn:t:old"), "indexes") is None
 
 
 async def test_a_kill_of_an_item_stored_by_the_previous_version_leaves_no_feed(
@@ -106,7 +107,7 @@ async def test_a_kill_of_an_item_stored_by_the_previous_version_leaves_no_feed(
 
     member = feed_member(item.firstcreated, item.uri)
     for key in listed:
-        assert await redis.zscore(key, member) is None, key
+        assert await redis.zscore(KEYS.feed(key, 0), member) is None, key
     assert (await ReadModelReader(redis).item("urn:t:old")).killed
 
 
@@ -121,7 +122,7 @@ async def test_retention_of_an_item_stored_by_the_previous_version_leaves_no_fee
     assert await writer.retire_beyond(0) == 1
 
     for key in [FEED_ALL, *listed]:
-        assert await redis.zcard(key) == 0, key
+        assert await redis.zcard(KEYS.feed(key, 0)) == 0, key
 
 
 async def test_the_published_event_carries_the_stored_document(redis: aioredis.Redis) -> None:
@@ -130,7 +131,7 @@ async def test_the_published_event_carries_the_stored_document(redis: aioredis.R
     item = with_entities("urn:t:a", places=(Entity(name="Kyiv", relevance=80),))
     await make_handler(ReadModelWriter(redis))([event_for(item)])
     [(_, fields)] = await redis.xrange(PUBLISHED)
-    assert fields["data"] == await redis.get(item_key("urn:t:a"))
+    assert fields["data"] == await redis.get(KEYS.item("urn:t:a"))
     event = decode(fields)
     assert event.subject == "urn:t:a"
     assert event.data.places == item.places

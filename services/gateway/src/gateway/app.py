@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Sequence
 
 from pydantic import Field
 from shared.observability.metrics import HttpMetrics, metrics_route
-from shared.readmodel import PAGE_MAX, ReadModelReader
-from shared.redis_client import connect
+from shared.partitions import Partitions
+from shared.readmodel import PAGE_MAX, ReadModelKeys, ReadModelReader
+from shared.redis_client import connect, with_bytes_replies
 from shared.service import (
     REDIS_UNAVAILABLE,
     Lifecycle,
@@ -18,7 +19,7 @@ from shared.service import (
     redis_unavailable,
     serve,
 )
-from shared.settings import ServiceSettings
+from shared.settings import PartitionSettings, ServiceSettings
 from shared.streams import PUBLISHED
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,7 +30,6 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.cache import PageCache
 from gateway.openapi import document
-from gateway.rawpage import bytes_client
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS
 from gateway.render.html import HtmlRenderer, PageConfig
 from gateway.sse import StreamHub, StreamLimits, with_direct
@@ -37,7 +37,7 @@ from gateway.tail import Tail
 from gateway.web import Gateway, WebConfig, load_static, static_urls
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, PartitionSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str | None = Field(
         default=None,
@@ -141,7 +141,7 @@ def build(
 ) -> GatewayApp:
     """The gateway; `streams`: the partition streams to follow (default: published_streams)."""
     redis = connect(settings.redis_url, client_name="gateway")
-    pages = bytes_client(redis)
+    pages = with_bytes_replies(redis)
     cache = PageCache(settings.cache_entries, settings.cache_ttl_s)
     older = PageCache(
         settings.older_cache_entries,
@@ -192,7 +192,7 @@ def build(
         )
     )
     gateway = Gateway(
-        reader=ReadModelReader(redis),
+        reader=ReadModelReader(redis, ReadModelKeys(Partitions(settings.partitions))),
         redis=pages,
         cache=cache,
         older=older,

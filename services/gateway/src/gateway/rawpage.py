@@ -5,9 +5,10 @@ The read model stores each item as the JSON of its NewsItem (publication's
 for it. `ReadModelReader.page` validates every document into a NewsItem and
 the API would dump it back to the same JSON; for a 20-item page that is most
 of the time a deep page takes. Here the keys, the keyset cursor and the
-visibility rule are the reader's (shared.readmodel), the documents are read
-as bytes (a client with `decode_responses=False`: 110 kB a page are neither
-decoded nor encoded again) and spliced unchanged. A test checks that both
+visibility rule are the reader's (shared.readmodel: `page_members` merges the
+partitions' feed sets), the documents are read as bytes (a client with
+`decode_responses=False`, shared.redis_client.with_bytes_replies: 110 kB a
+page are neither decoded nor encoded again) and spliced unchanged. A test checks that both
 ways give the same page.
 """
 
@@ -17,18 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-import redis.asyncio as aioredis
 from shared.items import utcnow
-from shared.readmodel import (
-    FEED_ALL,
-    PAGE_MAX,
-    Facet,
-    decode_cursor,
-    encode_cursor,
-    index_key,
-    item_key,
-    member_uri,
-)
+from shared.readmodel import Facet, ReadModelKeys, member_uri, page_members
+from shared.redis_client import Client, get_many
 
 # Written by pydantic's compact JSON: the top-level key or a nested one, never
 # text inside a string (a quote there is escaped, so `"embargoed"` cannot occur).
@@ -40,16 +32,6 @@ _USABLE = b'"pubstatus":"usable"'
 class RawPage:
     docs: list[bytes]
     next_cursor: str | None
-
-
-def bytes_client(redis: aioredis.Redis) -> aioredis.Redis:
-    """A client on the same server with the same connection settings whose
-    replies are bytes; it owns its pool (closing it closes the pool)."""
-    pool = redis.connection_pool
-    kwargs = {**pool.connection_kwargs, "decode_responses": False}
-    return aioredis.Redis.from_pool(
-        aioredis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
-    )
 
 
 def visible(doc: dict[str, object], now: datetime) -> bool:
@@ -72,25 +54,19 @@ def shown(doc: bytes, now: datetime) -> bool:
 
 
 async def raw_page(
-    redis: aioredis.Redis, limit: int, cursor: str | None, facet: tuple[Facet, str] | None
+    redis: Client,
+    keys: ReadModelKeys,
+    limit: int,
+    cursor: str | None,
+    facet: tuple[Facet, str] | None,
 ) -> RawPage:
-    """`redis` answers in bytes (`bytes_client`)."""
-    limit = max(1, min(limit, PAGE_MAX))
-    key = index_key(*facet) if facet else FEED_ALL
-    upper = "(" + decode_cursor(cursor) if cursor else "+"
-    members: list[bytes] = await redis.zrange(
-        key, upper, "-", desc=True, bylex=True, offset=0, num=limit + 1
-    )
-    more = len(members) > limit
-    names = [member.decode() for member in members[:limit]]
-    docs: list[bytes | None] = (
-        await redis.mget([item_key(member_uri(name)) for name in names]) if names else []
+    """`redis` answers in bytes (shared.redis_client.with_bytes_replies)."""
+    found = await page_members(redis, keys, limit, cursor, facet)
+    docs: list[bytes | None] = await get_many(
+        redis, [keys.item(member_uri(name)) for name in found.members]
     )
     now = utcnow()
-    return RawPage(
-        [doc for doc in docs if doc is not None and shown(doc, now)],
-        encode_cursor(names[-1]) if more else None,
-    )
+    return RawPage([doc for doc in docs if doc is not None and shown(doc, now)], found.next_cursor)
 
 
 def feed_body(page: RawPage) -> bytes:

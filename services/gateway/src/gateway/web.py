@@ -213,7 +213,7 @@ class Gateway:
             return await reader.page(query.limit, query.cursor, query.facet)
 
         async def documents(query: FeedQuery) -> RawPage:
-            return await raw_page(redis, query.limit, query.cursor, query.facet)
+            return await raw_page(redis, reader.keys, query.limit, query.cursor, query.facet)
 
         def api_page(page: RawPage, _: FeedQuery, __: str, ___: str | None) -> bytes:
             return rawpage.feed_body(page)

@@ -234,7 +234,9 @@ class SourceStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             for source_id in source_ids:
                 pipe.hgetall(state_key(source_id))
-                pipe.pfcount(seen_key(source_id))
+                # One key: fine on a cluster, whose pipeline refuses `pipe.pfcount`
+                # by name only because a PFCOUNT of several keys may span slots.
+                pipe.execute_command("PFCOUNT", seen_key(source_id))
             replies = await pipe.execute()
         return [
             SourceState.model_validate({**fields, "items_seen": seen})

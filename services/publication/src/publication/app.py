@@ -7,10 +7,11 @@ import asyncio
 from pydantic import Field
 from shared.delivery import StreamWorker
 from shared.delivery.worker import consumer_name
-from shared.readmodel import ReadModelWriter
+from shared.partitions import Partitions
+from shared.readmodel import ReadModelKeys, ReadModelWriter
 from shared.redis_client import connect
 from shared.service import Lifecycle, configure_logging, serve, worker_app
-from shared.settings import DeliverySettings, ServiceSettings
+from shared.settings import DeliverySettings, PartitionSettings, ServiceSettings
 from shared.streams import PUBLICATION_IN, PUBLISHED, ROUTES
 from starlette.applications import Starlette
 
@@ -18,7 +19,7 @@ from publication.handler import make_handler
 from publication.scheduler import run_periodically
 
 
-class Settings(ServiceSettings, DeliverySettings):
+class Settings(ServiceSettings, DeliverySettings, PartitionSettings):
     port: int = Field(default=8003, ge=1, le=65535)
     versions_kept: int = Field(default=20, ge=0, le=1000, description="earlier versions kept")
     updates_move_to_top: bool = Field(
@@ -43,6 +44,7 @@ def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     redis = connect(settings.redis_url, client_name="publication")
     writer = ReadModelWriter(
         redis,
+        keys=ReadModelKeys(Partitions(settings.partitions)),
         history_cap=settings.versions_kept,
         kill_doc_ttl_ms=settings.kill_note_days * 86_400_000,
     )

@@ -1,9 +1,10 @@
 """The read model: what readers see. Publication writes it; gateway reads it.
 
-See docs/readmodel.md for the key layout. In short, every key carries the
-hash tag `{news.published}`, so on Redis Cluster an item, all its indexes and
-the `news.published` stream share one slot and one script can change them
-and emit the event atomically.
+See docs/readmodel.md for the key layout. In short, the read model is split
+into the streams' N partitions: an item's keys and its partition's slice of
+every feed index share the partition's hash slot, so on Redis Cluster one
+script changes them (and emits the event) atomically, and readers merge the
+partitions' slices of an index into one feed.
 """
 
 from shared.readmodel.cursor import BadCursor, decode_cursor, encode_cursor
@@ -11,14 +12,20 @@ from shared.readmodel.keys import (
     FEED_ALL,
     PAGE_MAX,
     Facet,
+    ReadModelKeys,
     facet_keys,
     feed_member,
     index_key,
-    item_key,
     member_uri,
-    state_key,
 )
-from shared.readmodel.reader import FeedPage, ItemLookup, ReadModelReader, VersionsLookup
+from shared.readmodel.reader import (
+    FeedPage,
+    ItemLookup,
+    PageMembers,
+    ReadModelReader,
+    VersionsLookup,
+    page_members,
+)
 from shared.readmodel.writer import (
     Applied,
     ApplyOutcome,
@@ -37,7 +44,9 @@ __all__ = [
     "Facet",
     "FeedPage",
     "ItemLookup",
+    "PageMembers",
     "Plan",
+    "ReadModelKeys",
     "ReadModelReader",
     "ReadModelWriter",
     "Stored",
@@ -48,7 +57,6 @@ __all__ = [
     "facet_keys",
     "feed_member",
     "index_key",
-    "item_key",
     "member_uri",
-    "state_key",
+    "page_members",
 ]

@@ -1,30 +1,39 @@
 """Key names of the read model, and the feed indexes an item belongs in.
 
-    rm:{news.published}:state:<uri>     hash: version, status, member, traceid
-    rm:{news.published}:item:<uri>      JSON document of the current version
-    rm:{news.published}:versions:<uri>  list of earlier versions' documents, newest first
-    rm:{news.published}:feed:all        sorted set: every visible item
-    rm:{news.published}:feed:<facet>:<value>   the same, per tag/type/author/...
-    rm:{news.published}:embargo         sorted set: uri scored by release time (ms)
+The read model is split into the same N partitions as the streams
+(shared.partitions): an item lives in partition `Partitions(N).of(uri)`,
+and every key of partition p starts with `rm:{<tag of p>}`, so all of them
+share p's hash slot on a Redis Cluster:
+
+    rm:{tag}:state:<uri>     hash: version, status, member, traceid
+    rm:{tag}:item:<uri>      JSON document of the current version
+    rm:{tag}:versions:<uri>  list of earlier versions' documents, newest first
+    rm:{tag}:feed:all        sorted set: the partition's visible items
+    rm:{tag}:feed:<facet>:<value>   the same, per tag/type/author/...
+    rm:{tag}:embargo         sorted set: the partition's embargoed uris by release time (ms)
+
+The tag comes before the uri, so a uri with braces in it cannot move its keys
+to another slot. A feed index is named without its partition (`feed:all`,
+`feed:tag:ukraine`: `FEED_ALL`, `index_key`); it is one sorted set per
+partition (`ReadModelKeys.feeds`), and readers merge them (reader.py).
 
 Feed sets give every member score 0 and name it "<stamp>|<uri>", where the
 stamp is 15 digits of milliseconds since 0001-01-01 UTC: lexical order is
 (time, uri) for any date Python can hold (an archive item from 1969 or a
-typo'd year 2300 included), and a keyset cursor is exact.
+typo'd year 2300 included), and a keyset cursor is exact across partitions.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from shared.items import Entity, NewsItem
-from shared.streams import PUBLISHED
+from shared.partitions import Partitions
 
-TAG = "{" + PUBLISHED + "}"
-PREFIX = f"rm:{TAG}"
-FEED_ALL = f"{PREFIX}:feed:all"
-EMBARGO = f"{PREFIX}:embargo"
+# The names of feed indexes, the same in every partition.
+FEED_ALL = "feed:all"
 PAGE_MAX = 100
 MAX_INDEXES_PER_ITEM = 64
 # People, places and organisations get a feed of their own only where the item
@@ -47,16 +56,38 @@ class Facet(StrEnum):
     organisation = "organisation"
 
 
-def state_key(uri: str) -> str:
-    return f"{PREFIX}:state:{uri}"
+@dataclass(frozen=True)
+class ReadModelKeys:
+    """The read model's keys for N partitions (N = 1: one slot, as on one Redis)."""
 
+    partitions: Partitions = field(default_factory=lambda: Partitions(1))
 
-def item_key(uri: str) -> str:
-    return f"{PREFIX}:item:{uri}"
+    def partition(self, uri: str) -> int:
+        return self.partitions.of(uri)
 
+    def prefix(self, index: int) -> str:
+        """`rm:{tag}`: the start of every read-model key of partition `index`."""
+        return self.partitions.key("rm", index)
 
-def versions_key(uri: str) -> str:
-    return f"{PREFIX}:versions:{uri}"
+    def state(self, uri: str) -> str:
+        return f"{self.prefix(self.partition(uri))}:state:{uri}"
+
+    def item(self, uri: str) -> str:
+        return f"{self.prefix(self.partition(uri))}:item:{uri}"
+
+    def versions(self, uri: str) -> str:
+        return f"{self.prefix(self.partition(uri))}:versions:{uri}"
+
+    def feed(self, index_name: str, partition: int) -> str:
+        """The sorted set of the feed index `index_name` (FEED_ALL, index_key) in a partition."""
+        return f"{self.prefix(partition)}:{index_name}"
+
+    def feeds(self, index_name: str) -> tuple[str, ...]:
+        """The index's sorted set in every partition, by partition."""
+        return tuple(self.feed(index_name, p) for p in self.partitions.indexes)
+
+    def embargo(self, partition: int) -> str:
+        return f"{self.prefix(partition)}:embargo"
 
 
 def normalize(value: str) -> str:
@@ -65,7 +96,8 @@ def normalize(value: str) -> str:
 
 
 def index_key(facet: Facet, value: str) -> str:
-    return f"{PREFIX}:feed:{facet.value}:{normalize(value)}"
+    """The name of a facet value's feed index (its key: ReadModelKeys.feed)."""
+    return f"feed:{facet.value}:{normalize(value)}"
 
 
 def indexed(entity: Entity) -> bool:
@@ -87,7 +119,8 @@ def facet_values(item: NewsItem) -> list[tuple[Facet, str]]:
 
 
 def facet_keys(item: NewsItem) -> tuple[str, ...]:
-    """Every feed set a visible item belongs in, `feed:all` first, bounded in number.
+    """Every feed index a visible item belongs in, `feed:all` first, bounded in number
+    (names: its sets are those of the item's partition).
 
     A function of the stored document alone: the writer finds the sets an item
     is in from its document instead of keeping their names (docs/readmodel.md).

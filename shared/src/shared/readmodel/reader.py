@@ -1,11 +1,20 @@
-"""Gateway's view of the read model: pages, items and their versions."""
+"""Gateway's view of the read model: pages, items and their versions.
+
+A feed index is one sorted set per partition. A page asks each partition for
+its newest `limit + 1` members below the cursor (all N in one pipeline: one
+round trip on one Redis, one per shard on a cluster) and merges the N sorted
+lists, keeping `limit + 1`: at most N x (PAGE_MAX + 1) members are read for
+a page at any depth. Members order by (time, uri) in every partition alike,
+so the cursor — the last member shown — is an exact position in the merged
+feed: Show More neither repeats nor skips an item while new ones arrive.
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import redis.asyncio as aioredis
 
 from shared.items import NewsItem, PubStatus, utcnow
 from shared.readmodel.cursor import decode_cursor, encode_cursor
@@ -13,11 +22,11 @@ from shared.readmodel.keys import (
     FEED_ALL,
     PAGE_MAX,
     Facet,
+    ReadModelKeys,
     index_key,
-    item_key,
     member_uri,
-    versions_key,
 )
+from shared.redis_client import Client, get_many
 
 
 @dataclass(frozen=True)
@@ -47,30 +56,63 @@ def visible(item: NewsItem, now: datetime) -> bool:
     return item.pubstatus is PubStatus.usable and (item.embargoed is None or item.embargoed <= now)
 
 
+@dataclass(frozen=True)
+class PageMembers:
+    """The feed members of a page, newest first, and the cursor after them."""
+
+    members: list[str]
+    next_cursor: str | None
+
+
+def _text(member: str | bytes) -> str:
+    return member.decode() if isinstance(member, bytes) else member
+
+
+async def page_members(
+    redis: Client,
+    keys: ReadModelKeys,
+    limit: int,
+    cursor: str | None = None,
+    facet: tuple[Facet, str] | None = None,
+) -> PageMembers:
+    """Up to `limit` members of a feed index, newest first, after `cursor`
+    (exclusive), merged over the partitions. `redis` may answer in bytes."""
+    limit = max(1, min(limit, PAGE_MAX))
+    sets = keys.feeds(index_key(*facet) if facet else FEED_ALL)
+    upper = "(" + decode_cursor(cursor) if cursor else "+"
+    if len(sets) == 1:
+        replies = [
+            await redis.zrange(sets[0], upper, "-", desc=True, bylex=True, offset=0, num=limit + 1)
+        ]
+    else:
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in sets:
+                pipe.zrange(key, upper, "-", desc=True, bylex=True, offset=0, num=limit + 1)
+            replies = await pipe.execute()
+    newest = heapq.merge(*([_text(m) for m in reply] for reply in replies), reverse=True)
+    members = list(itertools.islice(newest, limit + 1))
+    more = len(members) > limit
+    members = members[:limit]
+    return PageMembers(members, encode_cursor(members[-1]) if more else None)
+
+
 class ReadModelReader:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client, keys: ReadModelKeys | None = None) -> None:
         self._redis = redis
+        self.keys = keys or ReadModelKeys()
 
     async def page(
         self, limit: int, cursor: str | None = None, facet: tuple[Facet, str] | None = None
     ) -> FeedPage:
         """Up to `limit` visible items, newest first, after `cursor` (exclusive)."""
-        limit = max(1, min(limit, PAGE_MAX))
-        key = index_key(*facet) if facet else FEED_ALL
-        upper = "(" + decode_cursor(cursor) if cursor else "+"
-        members: list[str] = await self._redis.zrange(
-            key, upper, "-", desc=True, bylex=True, offset=0, num=limit + 1
-        )
-        more = len(members) > limit
-        members = members[:limit]
-        docs = await self._redis.mget([item_key(member_uri(m)) for m in members]) if members else []
+        found = await page_members(self._redis, self.keys, limit, cursor, facet)
+        docs = await get_many(self._redis, [self.keys.item(member_uri(m)) for m in found.members])
         now = utcnow()
         items = [NewsItem.model_validate_json(doc) for doc in docs if doc is not None]
-        next_cursor = encode_cursor(members[-1]) if more else None
-        return FeedPage([item for item in items if visible(item, now)], next_cursor)
+        return FeedPage([item for item in items if visible(item, now)], found.next_cursor)
 
     async def item(self, uri: str) -> ItemLookup:
-        doc = await self._redis.get(item_key(uri))
+        doc = await self._redis.get(self.keys.item(uri))
         if doc is None:
             return ItemLookup(None)
         item = NewsItem.model_validate_json(doc)
@@ -83,7 +125,7 @@ class ReadModelReader:
         found = await self.item(uri)
         if found.item is None or found.killed:
             return VersionsLookup(found.item, killed=found.killed)
-        docs = await self._redis.lrange(versions_key(uri), 0, -1)
+        docs = await self._redis.lrange(self.keys.versions(uri), 0, -1)
         previous = [NewsItem.model_validate_json(doc) for doc in docs]
         # Earlier documents of a visible item: never a kill or withheld one.
         shown = [item for item in previous if item.pubstatus is PubStatus.usable]

@@ -6,35 +6,35 @@ stored version is still the one read (compare-and-set), then moves the item
 between feed sets, keeps the previous version in its history, stores the
 document and appends the event to news.published, all at once: a reader
 never sees an index entry without its document, and a crash never leaves an
-effect without its event or the other way round.
+effect without its event or the other way round. Every key one call touches
+is in the item's partition (keys.py), so on a Redis Cluster it is one slot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 import orjson
-import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 
 from shared.events import Event, EventType, encode
 from shared.items import NewsItem
 from shared.readmodel.feeds import FIELD as FEEDS_FIELD
 from shared.readmodel.feeds import feeds_field
 from shared.readmodel.keys import (
-    EMBARGO,
     FEED_ALL,
+    ReadModelKeys,
     facet_keys,
     feed_member,
-    item_key,
     member_prefix,
     member_uri,
-    state_key,
-    versions_key,
 )
+from shared.redis_client import Client, cluster_mode
 from shared.streams import PUBLISHED
 
 
@@ -81,53 +81,75 @@ class Applied:
     detail: str
 
 
-# KEYS: state, item, versions, embargo, stream, old indexes..., new indexes...
-# ARGV: expected version, version, status, doc, member, old member, #old, #new,
-#       history cap, embargo ms (0: none), uri, event type ('' for none),
-#       traceid, kill-doc ttl ms, then the event's fields without `type`, where
-#       an empty `data` stands for the document (ARGV[4]): it is sent once.
+# One call applies a batch of items of one partition, all keys in its slot.
+# KEYS: the partition's embargo set and news.published stream (HEAD_KEYS), then
+#       per item: state, item, versions, old feed sets..., new feed sets...
+# ARGV: number of items, history cap, kill-doc ttl ms, then per item:
+#       #old, #new, #event field values, expected version, version, status, doc,
+#       member, old member, embargo ms (0: none), uri, event type ('' for none),
+#       traceid, then the event's fields without `type`, where an empty `data`
+#       stands for the document: it is sent once.
+# Returns one {outcome, detail} per item, in order. Each item is checked on
+# its own (compare-and-set on its version): a conflict skips that item only.
+# To do more in the same step (an XACK of the entries the batch came from, in
+# the same partition's input stream), add its keys after HEAD_KEYS and its
+# arguments after ARGV[3], and move `k` and `a` on accordingly.
 # The state keeps no list of the item's feed sets (they follow from its
 # document: facet_keys); HDEL drops the one a state written before kept.
 _APPLY = """
-local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if current ~= tonumber(ARGV[1]) then
-  return {'conflict', tostring(current)}
-end
-local n_old, n_new = tonumber(ARGV[7]), tonumber(ARGV[8])
-local previous = redis.call('GET', KEYS[2])
-local cap = tonumber(ARGV[9])
-if previous and cap > 0 then
-  redis.call('LPUSH', KEYS[3], previous)
-  redis.call('LTRIM', KEYS[3], 0, cap - 1)
-end
-if ARGV[6] ~= '' then
-  for i = 1, n_old do redis.call('ZREM', KEYS[5 + i], ARGV[6]) end
-end
-for i = 1, n_new do redis.call('ZADD', KEYS[5 + n_old + i], 0, ARGV[5]) end
-if tonumber(ARGV[10]) > 0 then
-  redis.call('ZADD', KEYS[4], tonumber(ARGV[10]), ARGV[11])
-else
-  redis.call('ZREM', KEYS[4], ARGV[11])
-end
-redis.call('SET', KEYS[2], ARGV[4])
-if ARGV[3] == 'canceled' and tonumber(ARGV[14]) > 0 then
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[14]))
-  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[14]))
-end
-redis.call('HSET', KEYS[1], 'version', ARGV[2], 'status', ARGV[3], 'member', ARGV[5],
-  'traceid', ARGV[13])
-redis.call('HDEL', KEYS[1], 'indexes')
-if ARGV[12] ~= '' then
-  local fields = {'type', ARGV[12]}
-  for i = 15, #ARGV, 2 do
-    local value = ARGV[i + 1]
-    if ARGV[i] == 'data' and value == '' then value = ARGV[4] end
-    fields[#fields + 1] = ARGV[i]
-    fields[#fields + 1] = value
+local HEAD_KEYS, HEAD_ARGS, ITEM_ARGS = 2, 3, 13
+local embargo, stream = KEYS[1], KEYS[2]
+local n_items, cap, kill_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local k, a = HEAD_KEYS + 1, HEAD_ARGS + 1
+local results = {}
+for n = 1, n_items do
+  local n_old, n_new, n_fields = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local state, item, versions = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local version, status, doc = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  local member, old_member, embargo_ms = ARGV[a + 7], ARGV[a + 8], tonumber(ARGV[a + 9])
+  local uri, event_type, traceid = ARGV[a + 10], ARGV[a + 11], ARGV[a + 12]
+  local current = tonumber(redis.call('HGET', state, 'version') or '0')
+  if current ~= tonumber(ARGV[a + 3]) then
+    results[n] = {'conflict', tostring(current)}
+  else
+    local previous = redis.call('GET', item)
+    if previous and cap > 0 then
+      redis.call('LPUSH', versions, previous)
+      redis.call('LTRIM', versions, 0, cap - 1)
+    end
+    if old_member ~= '' then
+      for i = 1, n_old do redis.call('ZREM', KEYS[k + 2 + i], old_member) end
+    end
+    for i = 1, n_new do redis.call('ZADD', KEYS[k + 2 + n_old + i], 0, member) end
+    if embargo_ms > 0 then
+      redis.call('ZADD', embargo, embargo_ms, uri)
+    else
+      redis.call('ZREM', embargo, uri)
+    end
+    redis.call('SET', item, doc)
+    if status == 'canceled' and kill_ttl > 0 then
+      redis.call('PEXPIRE', item, kill_ttl)
+      redis.call('PEXPIRE', versions, kill_ttl)
+    end
+    redis.call('HSET', state, 'version', version, 'status', status, 'member', member,
+      'traceid', traceid)
+    redis.call('HDEL', state, 'indexes')
+    if event_type ~= '' then
+      local fields = {'type', event_type}
+      for i = a + ITEM_ARGS, a + ITEM_ARGS + n_fields - 1, 2 do
+        local value = ARGV[i + 1]
+        if ARGV[i] == 'data' and value == '' then value = doc end
+        fields[#fields + 1] = ARGV[i]
+        fields[#fields + 1] = value
+      end
+      redis.call('XADD', stream, '*', unpack(fields))
+    end
+    results[n] = {'applied', event_type}
   end
-  redis.call('XADD', KEYS[5], '*', unpack(fields))
+  k = k + 3 + n_old + n_new
+  a = a + ITEM_ARGS + n_fields
 end
-return {'applied', ARGV[12]}
+return results
 """
 
 # KEYS: state, embargo, stream, indexes...  ARGV: uri, version, member,
@@ -223,11 +245,30 @@ def document_and_event_args(plan: Plan, event: Event) -> tuple[str, list[str]]:
     return document, [part for pair in fields.items() for part in pair]
 
 
+def _partition_stream(_: int) -> str:
+    return PUBLISHED
+
+
 class ReadModelWriter:
+    """Publication's writes, each in the slot of the item's partition.
+
+    `published_stream(p)` names the stream partition p's events go to; it
+    must share p's hash slot on a cluster (Partitions.key(PUBLISHED, p)).
+    Until the streams are partitioned it is the one `news.published`, which
+    is right on a single Redis (where slots do not matter) for any N."""
+
     def __init__(
-        self, redis: aioredis.Redis, *, history_cap: int = 20, kill_doc_ttl_ms: int = 0
+        self,
+        redis: Client,
+        *,
+        keys: ReadModelKeys | None = None,
+        published_stream: Callable[[int], str] = _partition_stream,
+        history_cap: int = 20,
+        kill_doc_ttl_ms: int = 0,
     ) -> None:
         self._redis = redis
+        self.keys = keys or ReadModelKeys()
+        self._stream = published_stream
         self._history_cap = history_cap
         self._kill_doc_ttl_ms = kill_doc_ttl_ms
         self._apply = redis.register_script(_APPLY)
@@ -238,11 +279,11 @@ class ReadModelWriter:
         return (await self.load_many([uri]))[0]
 
     async def load_many(self, uris: Sequence[str]) -> list[Stored | None]:
-        """What is stored for each uri, in one round trip."""
+        """What is stored for each uri, in one round trip (one per shard on a cluster)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for uri in uris:
-                pipe.hgetall(state_key(uri))
-                pipe.get(item_key(uri))
+                pipe.hgetall(self.keys.state(uri))
+                pipe.get(self.keys.item(uri))
             replies = await pipe.execute()
         return [_stored(state, doc) for state, doc in zip(replies[::2], replies[1::2], strict=True)]
 
@@ -254,68 +295,97 @@ class ReadModelWriter:
     async def apply_many(
         self, changes: Sequence[tuple[Plan, Stored | None, Event]]
     ) -> list[Applied]:
-        """`apply` for several items (each uri at most once) in one round trip."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for plan, previous, event in changes:
-                await self._queue_apply(pipe, plan, previous, event)
-            replies = await pipe.execute()
-        return [Applied(ApplyOutcome(outcome), str(detail)) for outcome, detail in replies]
+        """`apply` for several items (each uri at most once): one script call per
+        partition, all of them in one round trip on one Redis and concurrently
+        on a cluster (redis-py's cluster pipeline refuses EVALSHA)."""
+        batches: dict[int, list[int]] = {}
+        for position, (plan, _, _) in enumerate(changes):
+            batches.setdefault(self.keys.partition(plan.item.uri), []).append(position)
+        calls = [
+            self._apply_call(partition, [changes[i] for i in positions])
+            for partition, positions in batches.items()
+        ]
+        if cluster_mode(self._redis):
+            replies = await asyncio.gather(
+                *(self._apply(keys=keys, args=args) for keys, args in calls)
+            )
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    # On a pipeline this only queues the EVALSHA (loaded at execute).
+                    await self._apply(keys=keys, args=args, client=pipe)
+                replies = await pipe.execute()
+        results: list[Applied | None] = [None] * len(changes)
+        for positions, reply in zip(batches.values(), replies, strict=True):
+            for position, (outcome, detail) in zip(positions, reply, strict=True):
+                results[position] = Applied(ApplyOutcome(outcome), str(detail))
+        return [result for result in results if result is not None]
 
-    async def _queue_apply(
-        self, pipe: Pipeline, plan: Plan, previous: Stored | None, event: Event
-    ) -> None:
-        old_indexes = previous.indexes if previous else ()
-        embargo_ms = int(plan.embargo_until.timestamp() * 1000) if plan.embargo_until else 0
-        document, event_args = document_and_event_args(plan, event)
-        if event_args:  # the feed sets before and after, for readers' caches
-            event_args += [FEEDS_FIELD, feeds_field(_visible(previous), _visible_plan(plan))]
-        # On a pipeline this only queues the EVALSHA (the script is loaded at execute).
-        await self._apply(
-            client=pipe,
-            keys=[
-                state_key(plan.item.uri),
-                item_key(plan.item.uri),
-                versions_key(plan.item.uri),
-                EMBARGO,
-                PUBLISHED,
-                *old_indexes,
-                *plan.indexes,
-            ],
-            args=[
+    def _apply_call(
+        self, partition: int, changes: Sequence[tuple[Plan, Stored | None, Event]]
+    ) -> tuple[list[str], list[str | int]]:
+        """KEYS and ARGV of one call of the apply script (see _APPLY)."""
+        keys: list[str] = [self.keys.embargo(partition), self._stream(partition)]
+        args: list[str | int] = [len(changes), self._history_cap, self._kill_doc_ttl_ms]
+        for plan, previous, event in changes:
+            uri = plan.item.uri
+            old_indexes = previous.indexes if previous else ()
+            embargo_ms = int(plan.embargo_until.timestamp() * 1000) if plan.embargo_until else 0
+            document, event_args = document_and_event_args(plan, event)
+            if event_args:  # the feed sets before and after, for readers' caches
+                event_args += [FEEDS_FIELD, feeds_field(_visible(previous), _visible_plan(plan))]
+            keys += [
+                self.keys.state(uri),
+                self.keys.item(uri),
+                self.keys.versions(uri),
+                *(self.keys.feed(name, partition) for name in old_indexes),
+                *(self.keys.feed(name, partition) for name in plan.indexes),
+            ]
+            args += [
+                len(old_indexes),
+                len(plan.indexes),
+                len(event_args),
                 previous.version if previous else 0,
                 plan.item.version,
                 plan.status.value,
                 document,
                 plan.member,
                 (previous.member or "") if previous else "",
-                len(old_indexes),
-                len(plan.indexes),
-                self._history_cap,
                 embargo_ms,
-                plan.item.uri,
+                uri,
                 plan.event.value if plan.event else "",
                 event.traceid,
-                self._kill_doc_ttl_ms,
                 *event_args,
-            ],
-        )
+            ]
+        return keys, args
 
     async def due_for_release(self, now: datetime, limit: int = 100) -> list[str]:
-        return list(
-            await self._redis.zrangebyscore(
-                EMBARGO, "-inf", int(now.timestamp() * 1000), start=0, num=limit
-            )
-        )
+        """Embargoed uris whose time has come, earliest first, from every partition."""
+        until = int(now.timestamp() * 1000)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for partition in self.keys.partitions.indexes:
+                pipe.zrangebyscore(
+                    self.keys.embargo(partition), "-inf", until, start=0, num=limit, withscores=True
+                )
+            replies = await pipe.execute()
+        due = heapq.merge(*replies, key=lambda pair: pair[1])
+        return [uri for uri, _ in itertools.islice(due, limit)]
 
     async def release(self, stored: Stored, event: Event) -> bool:
         """Make an embargoed item visible; True for the one caller that did it."""
         assert stored.doc is not None
         item = stored.doc
+        partition = self.keys.partition(item.uri)
         release_at = item.embargoed or item.firstcreated
         member = feed_member(release_at, item.uri)
-        indexes = facet_keys(item)
+        indexes = [self.keys.feed(name, partition) for name in facet_keys(item)]
         released = await self._release(
-            keys=[state_key(item.uri), EMBARGO, PUBLISHED, *indexes],
+            keys=[
+                self.keys.state(item.uri),
+                self.keys.embargo(partition),
+                self._stream(partition),
+                *indexes,
+            ],
             args=[
                 item.uri,
                 stored.version,
@@ -328,30 +398,44 @@ class ReadModelWriter:
         return bool(released)
 
     async def retire_older_than(self, cutoff: datetime, limit: int = 500) -> int:
-        members = await self._redis.zrange(
-            FEED_ALL, "-", "(" + member_prefix(cutoff), bylex=True, offset=0, num=limit
-        )
-        return await self._retire_members(members)
+        """Retire up to `limit` items first shown before `cutoff`, oldest first."""
+        upper = "(" + member_prefix(cutoff)
+        return await self._retire_members(await self._oldest(limit, upper))
 
     async def retire_beyond(self, max_items: int, limit: int = 500) -> int:
-        excess = int(await self._redis.zcard(FEED_ALL)) - max_items
+        """Retire the oldest items beyond `max_items` (at most `limit` of them)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in self.keys.feeds(FEED_ALL):
+                pipe.zcard(key)
+            excess = sum(int(count) for count in await pipe.execute()) - max_items
         if excess <= 0:
             return 0
-        members = await self._redis.zrange(
-            FEED_ALL, "-", "+", bylex=True, offset=0, num=min(excess, limit)
-        )
-        return await self._retire_members(members)
+        return await self._retire_members(await self._oldest(min(excess, limit), "+"))
+
+    async def _oldest(self, count: int, upper: str) -> list[str]:
+        """The `count` oldest members of `feed:all` below `upper`, over all partitions."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in self.keys.feeds(FEED_ALL):
+                pipe.zrange(key, "-", upper, bylex=True, offset=0, num=count)
+            replies = await pipe.execute()
+        return list(itertools.islice(heapq.merge(*replies), count))
 
     async def _retire_members(self, members: list[str]) -> int:
         retired = 0
         for member in members:
             uri = member_uri(member)
+            partition = self.keys.partition(uri)
             stored = await self.load(uri)
             # feed:all too: a dangling member (no state, or another member) is in it.
-            indexes = tuple(dict.fromkeys((FEED_ALL, *(stored.indexes if stored else ()))))
+            names = dict.fromkeys((FEED_ALL, *(stored.indexes if stored else ())))
             retired += int(
                 await self._retire(
-                    keys=[state_key(uri), item_key(uri), versions_key(uri), *indexes],
+                    keys=[
+                        self.keys.state(uri),
+                        self.keys.item(uri),
+                        self.keys.versions(uri),
+                        *(self.keys.feed(name, partition) for name in names),
+                    ],
                     args=[member],
                 )
             )

@@ -224,7 +224,9 @@ class RelatedStories:
         cutoff = now_ms - s.window_seconds * 1000
         load = self.position is None
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.mget([assignment_key(u) for u in uris])
+            # One slot ({news.ingested}): fine on a cluster, whose pipeline refuses
+            # `pipe.mget` by name only because an MGET may span slots.
+            pipe.execute_command("MGET", *(assignment_key(u) for u in uris))
             pipe.zrangebyscore(WINDOW, "-inf", f"({cutoff}")  # too old
             pipe.zrange(WINDOW, 0, -(s.window_size + 1))  # all but the newest window_size
             if load:
