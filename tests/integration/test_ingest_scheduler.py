@@ -17,6 +17,7 @@ from ingest.poller import Poller, PollPolicy, PollResult
 from ingest.scheduler import Scheduler
 from ingest.source_state import Registered, SourceStore, lease_key
 from ingest.sources import SourceConfig
+from shared.redis_client import Client
 
 from tests.support.feed_server import FeedServer, Item, Route, rss
 from tests.support.waiting import until
@@ -124,19 +125,51 @@ async def test_retry_after_is_respected_by_the_scheduler(
 
 async def test_a_lease_is_released_only_by_its_holder(redis: aioredis.Redis) -> None:
     store = SourceStore(redis)
-    token = await store.acquire("wire", 5_000)
-    assert token is not None
-    assert await store.acquire("wire", 5_000) is None
+    now = datetime.now(UTC)
+    await store.schedule("wire", now)
+    token, claimed = await store.claim(now, 1, 5_000)
+    assert claimed == ["wire"]
+    assert (await store.claim(now + timedelta(seconds=10), 1, 5_000))[1] == []  # still held
     assert not await store.release("wire", "not-the-token")
     assert await redis.exists(lease_key("wire"))
     assert await store.release("wire", token)
-    assert await store.acquire("wire", 5_000) is not None
+    assert (await store.claim(now + timedelta(seconds=10), 1, 5_000))[1] == ["wire"]
+
+
+async def test_a_claim_moves_the_source_out_of_the_due_range_for_its_lease(
+    any_redis: Client,
+) -> None:
+    store = SourceStore(any_redis)
+    now = datetime.now(UTC).replace(microsecond=0)
+    for n in range(6):
+        await store.schedule(f"s{n}", now - timedelta(seconds=6 - n))
+    first = (await store.claim(now, 4, 60_000))[1]
+    second = (await store.claim(now, 4, 60_000))[1]
+    assert first == ["s0", "s1", "s2", "s3"]
+    assert second == ["s4", "s5"]  # the next replica reads past the claimed ones
+    assert await store.due_at("s0") == now + timedelta(seconds=60)
+    assert await any_redis.exists(*(lease_key(f"s{n}") for n in range(6))) == 6
+
+
+async def test_source_states_count_the_items_seen(any_redis: Client) -> None:
+    store = SourceStore(any_redis)
+    await store.saw("a", ["urn:1", "urn:2", "urn:2"])
+    await store.saw("b", ["urn:3"])
+    await store.record("a", {"last_outcome": "ok"})
+    states = await store.states(["a", "b", "c"])
+    assert [state.items_seen for state in states] == [2, 1, 0]
+    assert states[0].last_outcome == "ok"
 
 
 async def test_a_lease_expires_when_its_holder_dies(redis: aioredis.Redis) -> None:
     store = SourceStore(redis)
-    assert await store.acquire("wire", 100) is not None
-    await until(lambda: store.acquire("wire", 100), timeout=2)
+    await store.schedule("wire", datetime.now(UTC))
+    assert (await store.claim(datetime.now(UTC), 1, 100))[1] == ["wire"]
+
+    async def claimed_again() -> bool:
+        return (await store.claim(datetime.now(UTC), 1, 100))[1] == ["wire"]
+
+    await until(claimed_again, timeout=2)
 
 
 class Exploding(Poller):
@@ -206,3 +239,60 @@ async def test_an_enabled_source_missing_from_the_schedule_is_put_back(
     await store.unschedule("lost")
     async with running(replica(redis)):
         await until(lambda: server.count("/s/lost") == 1)
+
+
+# -- scaling out ------------------------------------------------------------------------
+
+SLOW_SOURCES = 64
+PER_REPLICA = 8
+
+
+async def peak_fetches(redis: aioredis.Redis, server: FeedServer, replicas: int) -> int:
+    """The most fetches in flight at once while `replicas` schedulers (8 polls
+    each) work through 64 due sources that take 2 s to answer."""
+    store = SourceStore(redis)
+    for n in range(SLOW_SOURCES):
+        await store.schedule(f"slow{n}", datetime.now(UTC))
+    server.reset()
+    assert server.inflight_total == 0
+    fetch = FetchPolicy(timeout_s=8.0, connect_timeout_s=5.0, per_host=SLOW_SOURCES)
+    schedulers = [
+        Scheduler(
+            store,
+            Poller(
+                store,
+                Fetcher(fetch, AddressPolicy.from_setting("127.0.0.1")),
+                Acceptor(redis),
+                EAGER,
+            ),
+            tick_s=0.02,
+            concurrency=PER_REPLICA,
+            lease_s=10,
+        )
+        for _ in range(replicas)
+    ]
+    async with running(*schedulers):
+        # Each replica claims its 8 at once; wait until all of them reached the server.
+        await until(lambda: len(server.requests) >= replicas * PER_REPLICA, timeout=5)
+    peak = server.max_inflight_total
+    await until(lambda: server.inflight_total == 0, timeout=5)  # the server's side ends too
+    return peak
+
+
+async def test_three_replicas_fetch_about_three_times_as_much_at_once_as_one(
+    redis: aioredis.Redis, server: FeedServer
+) -> None:
+    """Issue 13.5: every replica used to read the same head of the due set and
+    queue on its leases, so three ran no more fetches than one."""
+    for n in range(SLOW_SOURCES):
+        server.serve(f"/s/slow{n}", Route(body=rss([Item("S", guid=f"s{n}")]), delay_s=2.0))
+        await register(redis, server, f"slow{n}", f"/s/slow{n}", interval=3600)
+
+    one = await peak_fetches(redis, server, 1)
+    three = await peak_fetches(redis, server, 3)
+
+    assert one == PER_REPLICA
+    # 24 on a quiet machine; on a loaded one a few of the first fetches may end
+    # before the last ones start. Before claims, three replicas reached 8.
+    assert three >= 2 * PER_REPLICA
+    assert len({seen.path for seen in server.requests}) == len(server.requests)  # none twice

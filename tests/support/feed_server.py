@@ -110,6 +110,12 @@ class FeedServer:
         with self._lock:
             return [s for s in self.requests if s.path == path]
 
+    @property
+    def inflight_total(self) -> int:
+        """Requests being answered now."""
+        with self._lock:
+            return sum(self._inflight.values())
+
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()

@@ -1,13 +1,16 @@
 """The scheduler: polls due sources, at most one replica per source at a time.
 
 Every tick (bounded: at most `concurrency` polls in flight per replica) it
-reads the sources whose due time has passed, takes each one's lease in Redis
-(SET NX PX with a random token), checks the source is still due (another
-replica may have just polled it and moved its due time), and polls it in a
-task. The poller moves the due time before the lease is given back, so a
-second replica never polls the same source twice in a row either. A lease
-outlives the longest poll (`lease_s`; each poll is cut off before that), and
-a replica that dies holding one loses it when it expires. Every minute the
+claims as many due sources as it has free slots, in one script on the due
+set (SourceStore.claim): each claimed source is leased (SET NX PX with a
+random token) and its due time moved to the lease's end in the same step, so
+the next replica's claim reads past it to the sources nobody holds, and k
+replicas run about k times the polls. Each claimed source is polled in a
+task; the poller sets the next due time before the lease is given back, so
+a second replica never polls the same source twice in a row either. A lease
+outlives the longest poll (`lease_s`; each poll is cut off before that); a
+replica that dies holding one leaves the source due again when it expires,
+and a poll cancelled at shutdown puts its source back as due at once. Every minute the
 scheduler also makes sure each enabled source has a due time, so no source
 can drop out of the schedule.
 """
@@ -73,28 +76,14 @@ class Scheduler:
     async def tick(self) -> int:
         """Start polls of due sources, up to the free slots; how many started."""
         free = self.concurrency - len(self._inflight)
-        if free <= 0:
+        if free <= 0 or self._stopping.is_set():
             return 0
-        now = self._clock()
-        started = 0
-        candidates = await self.store.due(now, limit=free + len(self._inflight))
-        for source_id in candidates:
-            if started >= free or self._stopping.is_set():
-                break
-            if source_id in self._inflight:
-                continue
-            token = await self.store.acquire(source_id, int(self.lease_s * 1000))
-            if token is None:
-                continue  # another replica is polling it
-            due = await self.store.due_at(source_id)
-            if due is None or due > self._clock():
-                await self.store.release(source_id, token)
-                continue
+        token, claimed = await self.store.claim(self._clock(), free, int(self.lease_s * 1000))
+        for source_id in claimed:
             task = asyncio.create_task(self._poll(source_id, token), name=f"poll-{source_id}")
             self._inflight[source_id] = task
             self.polls_started += 1
-            started += 1
-        return started
+        return len(claimed)
 
     async def _poll(self, source_id: str, token: str) -> None:
         try:
@@ -105,6 +94,12 @@ class Scheduler:
             try:
                 async with asyncio.timeout(self.lease_s * 0.9):
                     await self.poller.poll(registered.config)
+            except asyncio.CancelledError:
+                # Stopping: the claim moved the due time to the lease's end;
+                # another replica may poll it now.
+                with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                    await self.store.schedule(source_id, self._clock())
+                raise
             except Exception as error:  # one source's trouble never stops the others
                 log.exception("polling source %s failed unexpectedly", source_id)
                 with contextlib.suppress(RedisConnectionError, RedisTimeoutError):

@@ -31,6 +31,30 @@ PREFIX = f"ingest:{{{INGESTED}}}"
 REGISTRY = f"{PREFIX}:sources"
 DUE = f"{PREFIX}:sources:due"
 
+# Claim due sources in one step: for each source due by ARGV[1] (earliest
+# first, looking at most ARGV[5] deep), take its lease (SET NX PX) and move its
+# due time to when the lease ends, until ARGV[3] are claimed. Other replicas
+# then read past it at once instead of queueing on its lease; the poll sets
+# the real next due time when it ends, and a replica that dies holding a
+# claim leaves the source due again when its lease runs out. The lease keys
+# are named from ARGV[6] .. id .. ARGV[7]: built here, as only the script
+# knows which sources are due; they share KEYS[1]'s hash tag, so its slot.
+_CLAIM = """
+local now, lease, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local candidates = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+local claimed = {}
+for _, id in ipairs(candidates) do
+  if #claimed >= limit then break end
+  if redis.call('SET', ARGV[6] .. id .. ARGV[7], ARGV[4], 'NX', 'PX', lease) then
+    redis.call('ZADD', KEYS[1], 'XX', now + lease, id)
+    claimed[#claimed + 1] = id
+  end
+end
+return claimed
+"""
+# How far past the first due source a claim looks for ones nobody holds.
+CLAIM_SCAN_FACTOR = 4
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -137,6 +161,7 @@ class SourceStore:
         self.redis = redis
         self.max_sources = max_sources
         self._release = redis.register_script(_RELEASE)
+        self._claim = redis.register_script(_CLAIM)
 
     # -- registry ------------------------------------------------------------------
 
@@ -262,11 +287,24 @@ class SourceStore:
 
     # -- leases ----------------------------------------------------------------------
 
-    async def acquire(self, source_id: str, lease_ms: int) -> str | None:
-        """A token if this caller now holds the source's lease, else None."""
+    async def claim(self, now: datetime, limit: int, lease_ms: int) -> tuple[str, list[str]]:
+        """Up to `limit` due sources, leased to this caller and moved out of the
+        due range for the lease's length, in one step: (the leases' token, ids)."""
         token = secrets.token_hex(16)
-        taken = await self.redis.set(lease_key(source_id), token, nx=True, px=lease_ms)
-        return token if taken else None
+        lease_prefix, lease_suffix = lease_key("\0").split("\0")
+        ids = await self._claim(
+            keys=[DUE],
+            args=[
+                epoch_ms(now),
+                lease_ms,
+                limit,
+                token,
+                limit * CLAIM_SCAN_FACTOR,
+                lease_prefix,
+                lease_suffix,
+            ],
+        )
+        return token, [str(source_id) for source_id in ids]
 
     async def release(self, source_id: str, token: str) -> bool:
         return bool(await self._release(keys=[lease_key(source_id)], args=[token]))
