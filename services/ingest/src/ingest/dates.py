@@ -13,8 +13,20 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_tz
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# A trailing zone: a numeric offset, Z, or a named or military zone.
-_RFC822_ZONE = re.compile(r"(?:[+-]\d{2}:?\d{2}|\b(?:UTC?|GMT|Z|[ECMP][SD]T|[A-IK-Z]))\s*$", re.I)
+# Named zones as feedparser reads them (RFC 822's, North American ones, and its
+# reading of the military letters); any other name is no zone.
+_ZONE_HOURS = {
+    "ut": 0, "utc": 0, "gmt": 0, "z": 0,
+    "adt": -3, "ast": -4, "at": -4,
+    "edt": -4, "est": -5, "et": -5,
+    "cdt": -5, "cst": -6, "ct": -6,
+    "mdt": -6, "mst": -7, "mt": -7,
+    "pdt": -7, "pst": -8, "pt": -8,
+    "a": -1, "n": 1, "m": -12, "y": 12,
+    "met": 1, "mest": 2,
+}  # fmt: skip
+_OFFSET = re.compile(r"^(?:gmt|utc|ut)?([+-])(\d{1,2})(?::?(\d{2}))?$")
+_TRAILING_COMMENT = re.compile(r"\s*\([^()]*\)\s*$")
 _EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 
 
@@ -51,8 +63,26 @@ def _iso(text: str, default_zone: tzinfo) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=default_zone)
 
 
+def _zone_minutes(word: str) -> int | None:
+    """The UTC offset (minutes) a trailing word names, or None if it names none."""
+    word = word.lower().removeprefix("etc/")
+    offset = _OFFSET.match(word)
+    if offset is not None:
+        sign, hours, minutes = offset.groups()
+        if int(hours) > 14 or int(minutes or 0) > 59:
+            return None
+        return (-1 if sign == "-" else 1) * (int(hours) * 60 + int(minutes or 0))
+    hours_east = _ZONE_HOURS.get(word)
+    return None if hours_east is None else hours_east * 60
+
+
 def _rfc822(text: str, default_zone: tzinfo) -> datetime | None:
-    fields = parsedate_tz(text)
+    """RFC 822 and its variants: `+05:30`, a trailing `(EDT)` comment, `ET`, `GMT+2`."""
+    words = _TRAILING_COMMENT.sub("", text).split()
+    offset = _zone_minutes(words[-1]) if len(words) > 1 else None
+    if offset is not None or (len(words) > 4 and words[-1].isalpha()):
+        words = words[:-1]  # the zone, or an unknown zone name (read as no zone)
+    fields = parsedate_tz(" ".join(words))
     if fields is None:
         return None
     year, month, day, hour, minute, second = fields[:6]
@@ -60,10 +90,9 @@ def _rfc822(text: str, default_zone: tzinfo) -> datetime | None:
         naive = datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
-    if _RFC822_ZONE.search(text):
-        offset = fields[9] or 0
-        return naive.replace(tzinfo=UTC) - timedelta(seconds=offset)
-    return naive.replace(tzinfo=default_zone)
+    if offset is None:
+        return naive.replace(tzinfo=default_zone)
+    return naive.replace(tzinfo=UTC) - timedelta(minutes=offset)
 
 
 @dataclass(frozen=True)

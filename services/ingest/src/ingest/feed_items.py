@@ -4,7 +4,8 @@ The Submission then goes through the same `Acceptor.accept` as the API's,
 so identity, dedup, versioning and tombstones are one mechanism for both.
 The source fills what the entry lacks: authors (or desk card), language,
 subjects (creator "source"); its categories become subjects (creator "feed");
-`source` is the source id and `link` the canonical link.
+`source` is the source id and `link` the canonical link. The entry's media
+files become renditions, and the item a video or audio item when it is one.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from shared.items import BODY_MAX, HEADLINE_MAX, Entity
+from shared.text import html_to_text
 
 from ingest.dates import EntryDate, parse_date, rfc3339, settle, zone
 from ingest.identity import Identity, canonical_url, entry_identity
-from ingest.parse import Entry, html_to_text
+from ingest.media import item_type, renditions
+from ingest.parse import Entry
 from ingest.sources import LanguageTag, SourceConfig
 from ingest.submission import Submission
 
@@ -81,8 +84,12 @@ def to_candidate(
     link = canonical_url(entry.link) if entry.link else None
     if link is not None and len(link) > LINK_MAX:
         link = None  # an unusable link is dropped, not the entry
+    content = ""
+    if not (entry.guid or link or entry.title.strip()):
+        media = " ".join(m.href for m in entry.media)
+        content = f"{media}\x00{html_to_text(entry.content_html)}"
     identity = entry_identity(
-        source.id, entry.guid, link, entry.title, rfc3339(given) if given else None
+        source.id, entry.guid, link, entry.title, rfc3339(given) if given else None, content
     )
     description = html_to_text(entry.summary_html)[:DESCRIPTION_MAX] if entry.summary_html else ""
     fields: dict[str, Any] = {
@@ -94,6 +101,8 @@ def to_candidate(
         "firstcreated": date.value,
         "link": link,
         "subjects": _subjects(source, entry),
+        "renditions": renditions(entry.media),
+        "type": item_type(entry.media),
     }
     try:
         submission = Submission.model_validate(fields)

@@ -5,16 +5,25 @@ A feed entry (or a submission without a `uri`) is known by up to three
 
 1. its guid/id, scoped to the source: `guid:<source>:<sha256(guid)>`;
 2. its canonical link, global: `link:<sha256(canonical link without scheme)>`;
-3. as a last resort, its title and date, scoped to the source.
+3. only when it has neither: its title and date (and, without a title, its
+   text and media), scoped to the source.
 
-Each key is an alias of one uri in Redis (`ingest:{news.ingested}:alias:<key>`).
-`IdentityIndex.resolve` takes the uri of the first key already bound and binds
-the other keys to it; when none is bound it mints a uri — from the canonical
-link when there is one (`urn:newsfeed:link:<sha256[:24]>`), so the same story
-posted through the API with `link` and found in a feed is one item even
-before either is seen — and binds every key to it. A key never changes its
-uri once bound, so an entry whose title *and* link change keeps its uri
-through its guid. All of this happens in one Lua script.
+Each key is an alias of one uri in Redis (`ingest:{news.ingested}:alias:<key>`),
+bound once and never moved. The rules, all applied in one Lua script:
+
+- **Distinct guids are distinct items.** An entry with a guid is its guid's
+  item. When its guid is new it may join the item its link already names
+  (the same story posted through the API, or syndicated by another source)
+  — unless another guid of the same source has claimed that item
+  (`ingest:{news.ingested}:claim:<source>:<uri>`): a podcast whose every
+  `<link>` is the show's home page is one item per episode, not one item.
+  A new item is minted from the link when the link names none yet
+  (`urn:newsfeed:link:<sha256[:24]>`, so the API and the feed agree even
+  before either is seen), else from source and guid.
+- **A link identifies an entry without a guid**: the first of its keys
+  already bound names the item, and the others are bound to it.
+- A retitled entry keeps its uri: its guid (or, without one, its link)
+  still names it.
 """
 
 from __future__ import annotations
@@ -118,33 +127,50 @@ def _fallback_text(title: str, date: str) -> str:
 @dataclass(frozen=True)
 class Identity:
     """The identity keys of an entry, strongest first, and the uri to mint if
-    none of them is bound yet."""
+    none of them names an item yet. `guid` is set when the first key is the
+    entry's guid: then the rules for guids apply (see the module)."""
 
     keys: tuple[str, ...]
     minted: str
+    guid: GuidClaim | None = None
+
+
+@dataclass(frozen=True)
+class GuidClaim:
+    """What an entry with a guid needs: its source, its guid's hash and the uri
+    to mint from the guid when its link already names another guid's item."""
+
+    source: str
+    digest: str
+    guid_uri: str
 
 
 def entry_identity(
-    source: str, guid: str | None, link: str | None, title: str, date: str | None
+    source: str,
+    guid: str | None,
+    link: str | None,
+    title: str,
+    date: str | None,
+    content: str = "",
 ) -> Identity:
     """Identity of a feed entry. `link` must already be canonical; `date` is
-    the entry's own date as given (never the fetch time, which changes)."""
-    keys: list[str] = []
-    minted: str | None = None
+    the entry's own date as given (never the fetch time, which changes).
+    `content` (its text, its media) tells apart entries that have no guid, no
+    link and no title either: RSS 0.92 items may be a description alone."""
     guid = " ".join(guid.split()) if guid else None
     if guid:
-        keys.append(f"guid:{source}:{_sha(guid)}")
+        digest = _sha(guid)
+        claim = GuidClaim(source, digest, guid_uri(source, guid))
+        if link:
+            link_key = f"link:{_sha(_link_identity(link))}"
+            return Identity((f"guid:{source}:{digest}", link_key), link_uri(link), claim)
+        return Identity((f"guid:{source}:{digest}",), claim.guid_uri, claim)
     if link:
-        keys.append(f"link:{_sha(_link_identity(link))}")
-        minted = link_uri(link)
-    elif guid:
-        minted = guid_uri(source, guid)
-    if not keys:
-        text = _fallback_text(title, date or "")
-        keys.append(f"entry:{source}:{_sha(text)}")
-        minted = fallback_uri(source, title, date or "")
-    assert minted is not None
-    return Identity(tuple(keys), minted)
+        return Identity((f"link:{_sha(_link_identity(link))}",), link_uri(link))
+    if not title.strip() and content:
+        date = f"{date or ''}\x00{content}"
+    text = _fallback_text(title, date or "")
+    return Identity((f"entry:{source}:{_sha(text)}",), fallback_uri(source, title, date or ""))
 
 
 def link_identity(canonical: str) -> Identity:
@@ -154,6 +180,10 @@ def link_identity(canonical: str) -> Identity:
 
 def alias_key(key: str) -> str:
     return f"ingest:{{{INGESTED}}}:alias:{key}"
+
+
+def claim_prefix(source: str) -> str:
+    return f"ingest:{{{INGESTED}}}:claim:{source}:"
 
 
 # KEYS: alias keys, strongest first. ARGV[1]: the uri to mint if none is bound,
@@ -175,15 +205,49 @@ end
 return uri
 """
 
+# An entry with a guid. KEYS[1]: its guid's alias, KEYS[2] (optional): its
+# link's. ARGV: [1] the uri to mint from the link (or the guid), [2] the uri to
+# mint from the guid, [3] the guid's hash, [4] the source's claim key prefix.
+# The claim keys are named from a uri found here, in the same hash-tagged slot.
+_RESOLVE_GUID = """
+local uri = redis.call('GET', KEYS[1])
+if not uri then
+  local function free(candidate)
+    local owner = redis.call('GET', ARGV[4] .. candidate)
+    return (not owner) or owner == ARGV[3]
+  end
+  local linked = KEYS[2] and redis.call('GET', KEYS[2])
+  if linked and free(linked) then
+    uri = linked
+  elseif not linked and free(ARGV[1]) then
+    uri = ARGV[1]
+  else
+    uri = ARGV[2]
+  end
+  redis.call('SET', KEYS[1], uri, 'NX')
+  uri = redis.call('GET', KEYS[1])
+end
+redis.call('SET', ARGV[4] .. uri, ARGV[3], 'NX')
+if KEYS[2] then redis.call('SET', KEYS[2], uri, 'NX') end
+return uri
+"""
+
 
 class IdentityIndex:
     """The alias index in Redis: identity key -> uri, bound once, never moved."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._resolve = redis.register_script(_RESOLVE)
+        self._resolve_guid = redis.register_script(_RESOLVE_GUID)
 
     async def resolve(self, identity: Identity) -> str:
-        return str(await self._resolve(keys=_keys(identity.keys), args=[identity.minted, "0"]))
+        claim = identity.guid
+        if claim is None:
+            return str(
+                await self._resolve(keys=_keys(identity.keys), args=[identity.minted, "0"])
+            )
+        args = [identity.minted, claim.guid_uri, claim.digest, claim_prefix(claim.source)]
+        return str(await self._resolve_guid(keys=_keys(identity.keys), args=args))
 
     async def bind(self, keys: Sequence[str], uri: str) -> None:
         """Bind still-unbound keys to an explicit uri (a submission's own)."""

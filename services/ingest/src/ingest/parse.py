@@ -17,6 +17,10 @@ Safety first:
 - feedparser itself trips on some hostile bytes (bad encoding declarations,
   NULs): that is a parse failure with a reason, never a crash.
 - JSON Feed is read with orjson (depth-limited) from bytes.
+- The entry cap holds while parsing: a document with more entries than the
+  cap is cut before the first entry over it (and its open elements closed)
+  before feedparser sees it, so 100,000 tiny entries cost what 500 do.
+- One entry that cannot be read is skipped and counted; the others go on.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
 import feedparser  # type: ignore[import-untyped]
 import orjson
+from shared.text import html_to_text
+
+from ingest.media import Media, json_item_media, xml_entry_media
 
 PROLOG_LIMIT = 64 * 1024
 MAX_ENTITIES = 64
@@ -52,6 +58,9 @@ class FeedKind(StrEnum):
     jsonfeed10 = "jsonfeed1.0"
     rss09 = "rss0.9x"
     atom03 = "atom0.3"
+    rss = "rss"  # <rss> without a version attribute
+    atom = "atom"  # <feed> without the Atom namespace
+    cdf = "cdf"  # Microsoft's Channel Definition Format
 
 
 _FEEDPARSER_KINDS = {
@@ -67,6 +76,9 @@ _FEEDPARSER_KINDS = {
     "atom01": FeedKind.atom03,
     "atom02": FeedKind.atom03,
     "atom03": FeedKind.atom03,
+    "rss": FeedKind.rss,
+    "atom": FeedKind.atom,
+    "cdf": FeedKind.cdf,
 }
 
 
@@ -93,6 +105,7 @@ class Entry:
     date_parsed: datetime | None  # the parser's own reading (UTC), a fallback
     authors: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    media: tuple[Media, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,8 @@ class ParsedFeed:
     entries: tuple[Entry, ...]
     total_entries: int
     warning: str | None = None
+    skipped: int = 0  # entries that could not be read at all
+    last_skip: str | None = None  # which one and why
 
 
 # -- hostile XML ---------------------------------------------------------------
@@ -250,25 +265,6 @@ def _check_subset(subset: str) -> dict[str, str]:
 # -- text helpers ----------------------------------------------------------------
 
 
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def html_to_text(value: str) -> str:
-    """Visible text of an HTML fragment, whitespace collapsed."""
-    if "<" not in value and "&" not in value:
-        return " ".join(value.split())
-    parser = _Text()
-    parser.feed(value)
-    parser.close()
-    return " ".join("".join(parser.parts).split())
-
-
 def text_to_html(value: str) -> str:
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", value) if p.strip()]
     return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
@@ -329,7 +325,7 @@ def _first(entry: Any, *keys: str) -> Any:
     return None
 
 
-def _xml_entry(entry: Any) -> Entry:
+def _xml_entry(entry: Any, base_url: str) -> Entry:
     names = [author_name(a.get("name")) for a in entry.get("authors") or () if a]
     if not names:
         names = [author_name(entry.get("author"))]
@@ -356,6 +352,7 @@ def _xml_entry(entry: Any) -> Entry:
                 if t and (t.get("label") or t.get("term"))
             )
         ),
+        media=xml_entry_media(entry, base_url),
     )
 
 
@@ -364,8 +361,54 @@ def _ttl_seconds(value: Any) -> float | None:
     return float(text) * 60 if text.isdigit() else None
 
 
+# Where an entry starts: RSS <item>, Atom <entry> (unprefixed or atom:-prefixed).
+_ENTRY_START = re.compile(rb"<(?:atom:)?(?:item|entry)[\s/>]")
+# Markup up to a cut, to know which elements are still open there.
+_MARKUP = re.compile(
+    rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<[?!][^>]*>|<(/?)([^\s/>!?]+)(?:[^>\"']|\"[^\"]*\"|'[^']*')*?(/?)>",
+    re.S,
+)
+
+
+def cut_at_cap(data: bytes, max_entries: int) -> tuple[bytes, int]:
+    """(the document with at most `max_entries` entries, how many it had).
+
+    A document over the cap is cut just before its first entry over it and
+    the elements open there are closed, so the parser reads only what is
+    kept. Counted on the bytes, so a UTF-16/32 document (rare, and within the
+    fetch size cap) is parsed whole and cut after."""
+    starts = [match.start() for match in _ENTRY_START.finditer(data)]
+    if len(starts) <= max_entries:
+        return data, len(starts)
+    for cut in starts[max_entries:]:
+        opened = _open_elements(data[:cut])
+        if opened is not None:
+            closing = b"".join(b"</" + name + b">" for name in reversed(opened))
+            return data[:cut] + closing, len(starts)
+    return data, len(starts)
+
+
+def _open_elements(head: bytes) -> list[bytes] | None:
+    """The elements open at the end of `head`; None if it ends inside markup or CDATA."""
+    opened: list[bytes] = []
+    position = 0
+    for match in _MARKUP.finditer(head):
+        position = match.end()
+        closing, name, empty = match.group(1), match.group(2), match.group(3)
+        if name is None or empty:
+            continue
+        if not closing:
+            opened.append(name)
+        elif name in opened:
+            del opened[len(opened) - 1 - opened[::-1].index(name) :]
+    if b"<" in head[position:]:
+        return None  # the cut would fall inside a comment, CDATA section or tag
+    return opened
+
+
 def parse_xml(data: bytes, content_type: str | None, base_url: str, max_entries: int) -> ParsedFeed:
     data = defuse(data)
+    data, counted = cut_at_cap(data, max_entries)
     headers = {"content-location": base_url}
     if content_type:
         headers["content-type"] = content_type
@@ -384,17 +427,48 @@ def parse_xml(data: bytes, content_type: str | None, base_url: str, max_entries:
         problem = f": {error}" if error else ""
         seen = f" ({version})" if version else ""
         raise ParseFailed(f"not a feed this service reads{seen}{problem}"[:300])
-    entries = result.get("entries") or []
+    raw_entries = result.get("entries") or []
     feed = result.get("feed") or {}
+    read = _each(raw_entries[:max_entries], lambda e: _xml_entry(e, base_url), _xml_name)
     return ParsedFeed(
         kind=_FEEDPARSER_KINDS[version],
         title=feed.get("title"),
         language=feed.get("language"),
         ttl_s=_ttl_seconds(feed.get("ttl")),
-        entries=tuple(_xml_entry(e) for e in entries[:max_entries]),
-        total_entries=len(entries),
+        entries=read.entries,
+        total_entries=max(counted, len(raw_entries)),
         warning=f"malformed feed, read leniently: {error}"[:300] if result.get("bozo") else None,
+        skipped=read.skipped,
+        last_skip=read.last_skip,
     )
+
+
+@dataclass(frozen=True)
+class _Read:
+    entries: tuple[Entry, ...]
+    skipped: int
+    last_skip: str | None
+
+
+def _each(raw: list[Any], read: Any, name: Any) -> _Read:
+    """Each raw entry read on its own: one that cannot be read is skipped and counted."""
+    entries: list[Entry] = []
+    skipped = 0
+    last_skip = None
+    for index, entry in enumerate(raw, 1):
+        try:
+            entries.append(read(entry))
+        except Exception as error:  # any defect of one entry: that entry only
+            skipped += 1
+            last_skip = f"entry {index} ({name(entry)}): {type(error).__name__}: {error}"[:500]
+    return _Read(tuple(entries), skipped, last_skip)
+
+
+def _xml_name(entry: Any) -> str:
+    try:
+        return str(entry.get("id") or entry.get("link") or entry.get("title") or "")[:200]
+    except Exception:
+        return ""
 
 
 # -- JSON Feed -----------------------------------------------------------------------
@@ -435,7 +509,11 @@ def _json_entry(item: dict[str, Any], base_url: str) -> Entry:
         date_parsed=None,
         authors=tuple(dict.fromkeys(n for n in names if n)),
         categories=tuple(dict.fromkeys(t for t in (_string(x) for x in tags) if t)),
+        media=json_item_media(item, base_url),
     )
+
+
+_JSONFEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/(1(?:\.\d+)?)/?$")
 
 
 def parse_json_feed(data: bytes, base_url: str, max_entries: int) -> ParsedFeed:
@@ -444,21 +522,30 @@ def parse_json_feed(data: bytes, base_url: str, max_entries: int) -> ParsedFeed:
     except orjson.JSONDecodeError as error:
         raise ParseFailed(f"malformed JSON Feed: {error}"[:300]) from error
     version = document.get("version") if isinstance(document, dict) else None
-    if not isinstance(version, str) or not version.startswith("https://jsonfeed.org/version/"):
+    # http:// is what version 1 was published with, and what readers accept.
+    match = _JSONFEED_VERSION.match(version.strip()) if isinstance(version, str) else None
+    if match is None:
         raise ParseFailed("not a JSON Feed (no jsonfeed.org version)")
     items = document.get("items")
     if not isinstance(items, list):
         raise ParseFailed("malformed JSON Feed: items is not a list")
     usable = [item for item in items if isinstance(item, dict)]
     skipped = len(items) - len(usable)
+    read = _each(
+        usable[:max_entries],
+        lambda item: _json_entry(item, base_url),
+        lambda item: str(item.get("id") or item.get("url") or "")[:200],
+    )
     return ParsedFeed(
-        kind=FeedKind.jsonfeed10 if version.rstrip("/").endswith("/1") else FeedKind.jsonfeed11,
+        kind=FeedKind.jsonfeed10 if match.group(1) == "1" else FeedKind.jsonfeed11,
         title=_string(document.get("title")),
         language=_string(document.get("language")),
         ttl_s=None,
-        entries=tuple(_json_entry(item, base_url) for item in usable[:max_entries]),
+        entries=read.entries,
         total_entries=len(usable),
         warning=f"{skipped} items that are not objects were skipped" if skipped else None,
+        skipped=read.skipped,
+        last_skip=read.last_skip,
     )
 
 

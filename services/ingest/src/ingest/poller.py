@@ -29,7 +29,7 @@ from shared.observability.metrics import SOURCE_FETCH_SECONDS, SOURCE_FETCHES
 
 from ingest.accept import Acceptor, Origin, TooMuchContention
 from ingest.dates import rfc3339
-from ingest.feed_items import EntryRejected, to_candidate
+from ingest.feed_items import Candidate, EntryRejected, to_candidate
 from ingest.fetch import Fetched, Fetcher, FetchFailed, Validators
 from ingest.parse import Entry, ParsedFeed, ParseFailed, parse_feed
 from ingest.source_state import SourceState, SourceStore
@@ -137,11 +137,18 @@ class Poller:
     ) -> tuple[Counter[str], dict[str, Any]]:
         counts: Counter[str] = Counter()
         changes: dict[str, Any] = {}
+        if parsed.skipped:
+            counts["rejected"] += parsed.skipped
+            changes["last_rejection"] = f"unreadable {parsed.last_skip}"[:500]
         origin = Origin(source=source.id, feed=True)
         tolerance = timedelta(seconds=self.policy.future_tolerance_s)
-        uris: list[str] = []
-        # Feeds list newest first: accept oldest first, so the stream reads in order.
-        for entry in reversed(parsed.entries):
+        # Identities are resolved in the feed's order, so of two entries naming
+        # one item (a repeated guid, or one link and no guids) the first listed
+        # is the item and the other is left out: taking both would make every
+        # poll of the same bytes an update.
+        resolved: list[tuple[Entry, Candidate, str]] = []
+        taken: set[str] = set()
+        for entry in parsed.entries:
             try:
                 candidate = to_candidate(
                     entry,
@@ -150,14 +157,26 @@ class Poller:
                     fetched_at=fetched_at,
                     future_tolerance=tolerance,
                 )
-            except ValueError as error:  # EntryRejected, or any invalid value in the entry
+            except Exception as error:  # EntryRejected, or any defect of this one entry
                 counts["rejected"] += 1
                 reason = error if isinstance(error, EntryRejected) else f"invalid entry: {error}"
                 changes["last_rejection"] = f"{_name(entry)}: {reason}"[:500]
                 continue
+            uri = await self.acceptor.resolve(candidate.identity)
+            if uri in taken:
+                counts["rejected"] += 1
+                changes["last_rejection"] = (
+                    f"{_name(entry)}: names the same item as an entry listed before it ({uri})"
+                )[:500]
+                continue
+            taken.add(uri)
+            resolved.append((entry, candidate, uri))
+        uris: list[str] = []
+        # Feeds list newest first: accept oldest first, so the stream reads in order.
+        for entry, candidate, uri in reversed(resolved):
             try:
                 accepted = await self.acceptor.accept(
-                    candidate.submission, new_trace_id(), origin, candidate.identity
+                    candidate.submission, new_trace_id(), origin, uri=uri
                 )
             except TooMuchContention as error:  # tried again at the next poll
                 counts["rejected"] += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from pydantic import (
@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 from shared.items import (
@@ -27,9 +28,16 @@ from shared.items import (
     Rendition,
     Uri,
     Url,
+    renditions_map,
 )
 
 RenditionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class NamedRendition(Rendition):
+    """A rendition in ninjs 2.2's array form: with its name."""
+
+    name: RenditionName
 
 
 class Submission(BaseModel):
@@ -64,9 +72,22 @@ class Submission(BaseModel):
     embargoed: PlausibleDatetime | None = None
     pubstatus: PubStatus = PubStatus.usable
     ednote: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    renditions: dict[RenditionName, Rendition] = Field(default_factory=dict, max_length=20)
+    renditions: dict[RenditionName, Rendition] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="by name; ninjs 2.2's array of renditions with a `name` is taken too",
+    )
     link: Url | None = Field(default=None, description="URL of the original story")
     subjects: list[Entity] = Field(default_factory=list, max_length=50)
+
+    @field_validator(
+        "renditions",
+        mode="before",
+        json_schema_input_type=dict[str, Rendition] | list[NamedRendition],
+    )
+    @classmethod
+    def _renditions_by_name(cls, value: Any) -> Any:
+        return renditions_map(value)
 
     @model_validator(mode="after")
     def _has_content(self) -> Submission:

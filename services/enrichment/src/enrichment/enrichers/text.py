@@ -8,36 +8,22 @@ the first sentence is longer, on a word boundary with an ellipsis).
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from shared.items import NewsItem, TextStats
+from shared.text import html_to_lines
 
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
 from enrichment.nlp import sentence_spans, word_list
 
 NAME = "text"
-VERSION = "2"
-
-_BLOCK_END = re.compile(
-    r"</(?:p|li|h[2-4]|blockquote|figcaption|tr|pre|table|ul|ol)>|<br\s*/?>|<hr\s*/?>",
-    re.IGNORECASE,
-)
-_CELL_END = re.compile(r"</t[dh]>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
+VERSION = "3"  # 3: the shared HTML-to-text (all block elements break lines)
 
 
 def plain_text(body_html: str) -> str:
     """One line per block; table cells of a row separated by a space."""
-    text = _BLOCK_END.sub("\n", body_html)
-    if "</t" in text:
-        text = _CELL_END.sub(" ", text)
-    text = html.unescape(_TAG.sub("", text))
-    # str.split() collapses every kind of whitespace, in C.
-    lines = (" ".join(line.split()) for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    return html_to_lines(body_html)
 
 
 def word_count(text: str) -> int:
