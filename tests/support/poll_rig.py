@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urljoin
 
 import redis.asyncio as aioredis
 from ingest.accept import Acceptor
@@ -27,7 +28,7 @@ from ingest.parse import ParseFailed, parse_feed
 from ingest.poller import Poller, PollPolicy
 from ingest.source_state import Registered, SourceStore
 from ingest.sources import SourceConfig
-from shared.events import decode
+from shared.events import Event, decode
 from shared.redis_client import connect
 from shared.streams import INGESTED
 
@@ -74,24 +75,51 @@ async def repoll(
 ) -> Repolled:
     headers = headers_of(body)
     content_type = headers.get("content-type")
-    url = headers.get("content-location", base_url)
+    url = urljoin(base_url, headers.get("content-location", base_url))
+    if not url.startswith(("http://", "https://")):
+        url = base_url  # a test feed's hostile Content-Location
     source = SourceConfig.model_validate({"id": source_id, "url": url})
-    store = SourceStore(redis)
+    store = SourceStore(redis, max_sources=1_000_000)
     acceptor = Acceptor(redis)
     poller = Poller(store, BytesFetcher(body, content_type), acceptor, POLICY)  # type: ignore[arg-type]
-    await store.create(Registered(source, "api"), datetime.now(UTC))
-    before = await redis.xlen(INGESTED)
+    if await store.get(source_id) is None:
+        await store.create(Registered(source, "api"), datetime.now(UTC))
+    start = await _last_id(redis)
     first = await poller.poll(source)
-    events = [decode(f) for _, f in await redis.xrange(INGESTED)][before:]
-    middle = await redis.xlen(INGESTED)
+    middle = await _last_id(redis)
     second = await poller.poll(source)
+    # Other sources may be polled at the same time: only this source's events count.
+    ours = await _events_of(redis, source_id, start)
+    firsts = [event for entry_id, event in ours if _id(entry_id) <= _id(middle)]
     result = Repolled(name, first.outcome, first.counts, second.counts)
-    result.items = len({event.subject for event in events})
-    result.second["emitted"] = await redis.xlen(INGESTED) - middle
+    result.items = len({event.subject for event in firsts})
+    result.second["emitted"] = len(ours) - len(firsts)
     if first.outcome != "ok":
         return result
-    await _identities(redis, result, source, body, content_type, url, events)
+    await _identities(redis, result, source, body, content_type, url, firsts)
     return result
+
+
+def _id(entry_id: str) -> tuple[int, int]:
+    if entry_id == "-":
+        return (0, 0)
+    ms, _, seq = entry_id.partition("-")
+    return (int(ms), int(seq))
+
+
+async def _last_id(redis: aioredis.Redis) -> str:
+    last = await redis.xrevrange(INGESTED, count=1)
+    return str(last[0][0]) if last else "-"
+
+
+async def _events_of(redis: aioredis.Redis, source_id: str, after: str) -> list[tuple[str, Event]]:
+    since = f"({after}" if after != "-" else "-"
+    ours = []
+    for entry_id, fields in await redis.xrange(INGESTED, min=since):
+        event = decode(fields)
+        if event.data.source == source_id:
+            ours.append((str(entry_id), event))
+    return ours
 
 
 async def _identities(
@@ -101,7 +129,7 @@ async def _identities(
     body: bytes,
     content_type: str | None,
     url: str,
-    events: list[object],
+    events: list[Event],
 ) -> None:
     """Distinct guids against distinct uris, and renditions of media entries.
     Resolving again binds nothing new: every key was bound by the poll."""
@@ -110,7 +138,7 @@ async def _identities(
     except ParseFailed:
         return
     index = IdentityIndex(redis)
-    by_uri = {event.data.uri: event.data for event in events}  # type: ignore[attr-defined]
+    by_uri = {event.data.uri: event.data for event in events}
     guid_uri: dict[str, str] = {}
     for entry in parsed.entries:
         try:

@@ -363,6 +363,8 @@ def _ttl_seconds(value: Any) -> float | None:
 
 # Where an entry starts: RSS <item>, Atom <entry> (unprefixed or atom:-prefixed).
 _ENTRY_START = re.compile(rb"<(?:atom:)?(?:item|entry)[\s/>]")
+# Where markup is text: an entry's start inside one is not an entry.
+_TEXT_SECTIONS = re.compile(rb"<!\[CDATA\[.*?(?:\]\]>|$)|<!--.*?(?:-->|$)", re.S)
 # Markup up to a cut, to know which elements are still open there.
 _MARKUP = re.compile(
     rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<[?!][^>]*>|<(/?)([^\s/>!?]+)(?:[^>\"']|\"[^\"]*\"|'[^']*')*?(/?)>",
@@ -380,12 +382,27 @@ def cut_at_cap(data: bytes, max_entries: int) -> tuple[bytes, int]:
     starts = [match.start() for match in _ENTRY_START.finditer(data)]
     if len(starts) <= max_entries:
         return data, len(starts)
+    starts = _outside(starts, [m.span() for m in _TEXT_SECTIONS.finditer(data)])
+    if len(starts) <= max_entries:
+        return data, len(starts)
     for cut in starts[max_entries:]:
         opened = _open_elements(data[:cut])
         if opened is not None:
             closing = b"".join(b"</" + name + b">" for name in reversed(opened))
             return data[:cut] + closing, len(starts)
     return data, len(starts)
+
+
+def _outside(positions: list[int], spans: list[tuple[int, int]]) -> list[int]:
+    """The positions (ascending) that fall in none of the spans (ascending, disjoint)."""
+    kept: list[int] = []
+    index = 0
+    for position in positions:
+        while index < len(spans) and spans[index][1] <= position:
+            index += 1
+        if index == len(spans) or position < spans[index][0]:
+            kept.append(position)
+    return kept
 
 
 def _open_elements(head: bytes) -> list[bytes] | None:
