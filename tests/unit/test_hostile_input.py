@@ -14,9 +14,11 @@ from gateway.render.html import HtmlRenderer, PageConfig
 from gateway.render.jsonfeed import json_feed
 from gateway.render.links import FeedLinks
 from gateway.render.ninjs import to_ninjs
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from ingest.app import Settings, build
 from lxml import etree  # type: ignore[import-untyped]
-from shared.items import NewsItem
+from shared.items import Author, NewsItem
 
 from tests.support.builders import news_item
 from tests.support.services import TOKEN
@@ -198,3 +200,67 @@ def test_an_accepted_submission_decodes_in_the_next_stage() -> None:
     item = to_item(submission, uri="urn:x", version=1, firstcreated=now, now=now)
     event = decode(encode(make_event(EventType.ingested, "/ingest", item, "ab" * 16)))
     assert event.data.authors[0].avatar_url == item.authors[0].avatar_url
+
+
+# -- 1. no stored value makes an output fail (property) ------------------------------
+
+_offsets = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+_any_time = st.datetimes(
+    min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59), timezones=_offsets
+)
+_text = st.text(max_size=80)
+
+
+# No shrinking: rendering is slow enough that shrinking a failure took minutes.
+@settings(
+    max_examples=60,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    uri=st.from_regex(r"[^\s\x00-\x1f]{1,40}", fullmatch=True),
+    times=st.lists(_any_time, min_size=3, max_size=3),
+    headline=_text,
+    description=st.none() | _text,
+    author=_text.filter(lambda name: name != ""),
+    language=st.none() | _text,
+    ednote=st.none() | _text,
+)
+def test_any_item_the_model_holds_renders_in_every_output(
+    uri: str,
+    times: list[datetime],
+    headline: str,
+    description: str | None,
+    author: str,
+    language: str | None,
+    ednote: str | None,
+) -> None:
+    """Whatever a stored item holds (the model's types, not the door's rules), every
+    output renders it: the pages, fragments, feeds and ninjs."""
+    item = news_item(uri, headline=headline[:500]).model_copy(
+        update={
+            "firstcreated": times[0],
+            "versioncreated": times[1],
+            "embargoed": times[2],
+            "updated": times[1],
+            "description_text": description,
+            "authors": (Author(name=author[:200]),),
+            "language": language,
+            "ednote": ednote,
+        }
+    )
+    html = HtmlRenderer(PageConfig(static={"feed.css": "/c", "feed.js": "/j", "icon.svg": "/i"}))
+    query = FeedQuery(20)
+    html.page([item], None, query, stream_since=None)
+    html.item_page(item)
+    html.fragment_item(item)
+    links = FeedLinks("https://news.example.org", query, 20)
+    etree.fromstring(syndication.rss([item], None, links, title="t", description="d"))
+    etree.fromstring(
+        syndication.atom([item], None, links, title="t", description="d", tombstones=[])
+    )
+    json_feed([item], None, links, title="t", description="d")
+    to_ninjs(item)

@@ -114,7 +114,7 @@ def _generator(
     for item in items:
         entry = fg.add_entry(order="append")
         entry.id(ninjs_uri(item.uri))
-        entry.guid(item.uri, permalink=False)
+        entry.guid(xml_text(item.uri), permalink=False)
         entry.title(_title(item))
         entry.link(href=links.item(item.uri), rel="alternate", type="text/html")
         if item.link is not None:
@@ -134,8 +134,8 @@ def _generator(
             entry.dc.dc_creator(xml_text(author.name))
         for subject in item.subjects:
             entry.category(term=xml_text(subject.name), label=xml_text(subject.name))
-        if item.language:
-            entry.dc.dc_language(item.language)
+        if item.language and xml_text(item.language):
+            entry.dc.dc_language(xml_text(item.language))
     return fg
 
 
