@@ -22,7 +22,7 @@ import nh3
 from shared.items import STORED_BODY_MAX, NewsItem
 
 NAME = "sanitize"
-VERSION = "2"
+VERSION = "3"
 REQUIRED = True
 
 TAGS = {
@@ -137,8 +137,17 @@ def _rebuild_iframe(match: re.Match[str]) -> str:
     return f"<iframe {' '.join(parts)}></iframe>"
 
 
+# nh3 gives every <a> the rel, with or without an href: "<a>" (3 characters)
+# became 42, so a body within the submission limit could sanitize to more than
+# the stored limit and be refused by enrichment for good. An anchor without an
+# href links nowhere and needs no rel.
+_BARE_ANCHOR = f'<a rel="{LINK_REL}">'
+
+
 def clean(body_html: str) -> str:
     cleaned: str = _CLEANER.clean(body_html)
+    if _BARE_ANCHOR in cleaned:
+        cleaned = cleaned.replace(_BARE_ANCHOR, "<a>")
     if "<iframe" in cleaned:
         cleaned = _IFRAME.sub(_rebuild_iframe, cleaned)
     return cleaned
