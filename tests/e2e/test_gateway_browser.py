@@ -169,6 +169,11 @@ def test_the_page_shows_the_feed_live_and_runs_nothing_it_is_sent(
     video = video_item.locator("video")
     assert video.get_attribute("preload") == "none"
     assert video.locator("source").get_attribute("src") == (DEMO[2]["renditions"]["video"]["href"])
+    # Issue 14.7: never an empty black box: the page's own poster, and a link to the file.
+    assert (video.get_attribute("poster") or "").startswith("/static/poster.svg")
+    assert video_item.locator("a.media-link").get_attribute("href") == (
+        DEMO[2]["renditions"]["video"]["href"]
+    )
     OUTPUT.mkdir(parents=True, exist_ok=True)
     for target in (tmp_path / "feed.png", OUTPUT / "feed.png"):
         page.screenshot(path=str(target), full_page=True)
@@ -310,6 +315,22 @@ def test_without_javascript_show_more_is_a_link_to_the_next_page(
     assert not set(first) & set(second)
     assert page.locator("text=Back to the latest").count() == 1
     assert watched.errors == []
+    page.context.close()
+
+
+def test_without_javascript_a_video_shows_its_poster_and_loads_nothing(
+    pipeline: Pipeline, browser: Any
+) -> None:
+    """Issue 14.7: the demo video was an endless spinner without JavaScript."""
+    page, watched = open_page(browser, pipeline.gateway + "/", javascript=False)
+    video = page.locator(f'li[data-uri="{DEMO[2]["uri"]}"] video')
+    video.wait_for()
+    page.wait_for_timeout(1000)
+    # NETWORK_IDLE (1) or NETWORK_EMPTY (0): not loading, so no spinner; the poster is shown.
+    assert video.evaluate("v => v.networkState") in (0, 1)
+    assert "/static/poster.svg" in video.evaluate("v => v.poster")
+    page.screenshot(path=str(OUTPUT / "video-no-js.png"))
+    assert all(url.startswith(pipeline.gateway) for url in watched.requests), watched.requests
     page.context.close()
 
 

@@ -97,7 +97,10 @@ def test_initials_and_excerpts() -> None:
 
 def renderer(**config: object) -> HtmlRenderer:
     return HtmlRenderer(
-        PageConfig(static={"feed.css": "/c", "feed.js": "/j", "icon.svg": "/i"}, **config)
+        PageConfig(
+            static={"feed.css": "/c", "feed.js": "/j", "icon.svg": "/i", "poster.svg": "/p"},
+            **config,
+        )
     )  # type: ignore[arg-type]
 
 
@@ -155,25 +158,92 @@ def test_the_item_card_shows_time_update_reading_time_and_author() -> None:
     assert 'data-stream="/v1/stream?last_event_id=5-0"' in html
 
 
-def test_a_video_item_is_a_video_that_loads_on_play() -> None:
-    item = news_item("urn:v").model_copy(
-        update={
-            "type": ItemType.video,
-            "renditions": {
-                "video": Rendition(href="https://media.example.org/v.mp4", contenttype="video/mp4"),
-                "thumb": Rendition(
-                    href="https://media.example.org/t.jpg", contenttype="image/jpeg"
-                ),
-            },
-        }
+def video_item(**renditions: Rendition):
+    return news_item("urn:v").model_copy(update={"type": ItemType.video, "renditions": renditions})
+
+
+def test_a_video_item_is_a_video_that_loads_on_play_with_the_pages_own_poster() -> None:
+    item = video_item(
+        video=Rendition(href="https://media.example.org/v.mp4", contenttype="video/mp4"),
+        thumb=Rendition(href="https://media.example.org/t.jpg", contenttype="image/jpeg"),
     )
     view = item_view(item, PageConfig())
     assert view.kind_label == "Video"
-    assert [v.src for v in view.videos] == ["https://media.example.org/v.mp4"]
+    assert view.media.player is not None
+    assert [s.src for s in view.media.player.sources] == ["https://media.example.org/v.mp4"]
     html = renderer().page([item], None, FeedQuery(20), stream_since=None).decode()
-    assert '<video controls preload="none" playsinline>' in html
-    assert "poster" not in html
-    assert "t.jpg" not in html
+    # Never an empty black box: the page's own poster, and a link that works without JS.
+    assert '<video controls preload="none" playsinline poster="/p">' in html
+    assert '<source src="https://media.example.org/v.mp4" type="video/mp4">' in html
+    assert '<a class="media-link" href="https://media.example.org/v.mp4"' in html
+    assert "(plays from media.example.org when you press play)" in html
+    # The poster's host is not allowed: named and linked, never loaded.
+    assert not [t for t in tags_of(html) if t[0] == "img" and "t.jpg" in str(t[1].get("src"))]
+    assert 'href="https://media.example.org/t.jpg"' in html
+
+
+def test_a_video_poster_from_an_allowed_host_is_shown() -> None:
+    item = video_item(
+        video=Rendition(href="https://media.example.org/v.mp4", contenttype="video/mp4"),
+        thumbnail=Rendition(href="https://img.example.org/t.jpg"),
+    )
+    html = renderer(image_hosts=frozenset({"img.example.org"})).page(
+        [item], None, FeedQuery(20), stream_since=None
+    )
+    assert b'poster="https://img.example.org/t.jpg"' in html
+
+
+def test_an_audio_item_is_a_player_with_its_duration_and_cover() -> None:
+    item = news_item("urn:a").model_copy(
+        update={
+            "type": ItemType.audio,
+            "renditions": {
+                "audio": Rendition(
+                    href="https://cdn.example.org/ep.mp3", contenttype="audio/mpeg", duration=2227
+                ),
+                "thumbnail": Rendition(href="https://img.example.org/c.jpg"),
+            },
+        }
+    )
+    html = (
+        renderer(image_hosts=frozenset({"img.example.org"}))
+        .page([item], None, FeedQuery(20), stream_since=None)
+        .decode()
+    )
+    assert '<audio controls preload="none">' in html
+    assert '<source src="https://cdn.example.org/ep.mp3" type="audio/mpeg">' in html
+    assert "Open the audio (37:07)" in html
+    assert '<img class="cover" src="https://img.example.org/c.jpg"' in html
+
+
+def test_a_story_shows_its_picture_from_an_allowed_host_else_a_link() -> None:
+    item = news_item("urn:s").model_copy(
+        update={"renditions": {"picture": Rendition(href="https://img.example.org/p.jpg")}}
+    )
+    allowed = renderer(image_hosts=frozenset({"img.example.org"}))
+    html = allowed.page([item], None, FeedQuery(20), stream_since=None).decode()
+    assert '<figure class="picture">' in html
+    assert '<img src="https://img.example.org/p.jpg" alt=""' in html
+    elsewhere = renderer().page([item], None, FeedQuery(20), stream_since=None).decode()
+    assert not [t for t in tags_of(elsewhere) if t[0] == "img"]
+    assert '<a class="media-link" href="https://img.example.org/p.jpg"' in elsewhere
+    assert "not loaded, so that showing this page tells no one you read it" in elsewhere
+
+
+def test_a_youtube_feed_video_is_a_click_to_load_player() -> None:
+    item = video_item(
+        video=Rendition(href=YOUTUBE, contenttype="text/html"),
+        thumbnail=Rendition(href="https://i1.ytimg.com/vi/abcdef123/hqdefault.jpg"),
+    )
+    html = renderer().page([item], None, FeedQuery(20), stream_since=None).decode()
+    assert f'data-embed-src="{YOUTUBE}"' in html
+    assert "<iframe" not in html
+    assert "ytimg" not in html  # its poster's host is not allowed
+
+
+def test_the_csp_allows_image_hosts_in_img_src() -> None:
+    policy = content_security_policy([], ["a.example.org"], ["img.example.org"])
+    assert "img-src 'self' data: https://a.example.org https://img.example.org;" in policy
 
 
 def test_a_long_body_shows_an_excerpt_and_read_more() -> None:

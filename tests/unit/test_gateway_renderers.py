@@ -365,3 +365,34 @@ def test_ninjs_output_matches_the_schema_the_openapi_document_gives_it(item: New
     assert_valid(
         jsonschema.Draft202012Validator(schema, format_checker=format_checker()), to_ninjs(item)
     )
+
+
+def test_feeds_carry_an_episode_file_with_its_size_and_its_cover_as_the_image() -> None:
+    episode = news_item("urn:newsfeed:item:episode").model_copy(
+        update={
+            "type": ItemType.audio,
+            "renditions": {
+                "audio": Rendition(
+                    href="https://cdn.example.org/ep.mp3",
+                    contenttype="audio/mpeg",
+                    sizeinbytes=36030594,
+                    duration=2227,
+                ),
+                "thumbnail": Rendition(href="https://cdn.example.org/cover.jpg"),
+                "video": Rendition(
+                    href="https://www.youtube-nocookie.com/embed/abc", contenttype="text/html"
+                ),
+            },
+        }
+    )
+    parsed = feedparser.parse(syndication.rss([episode], None, links(), title="t", description="d"))
+    (enclosure,) = [e for e in parsed.entries[0].enclosures if e.type == "audio/mpeg"]
+    assert (enclosure.href, enclosure.length) == ("https://cdn.example.org/ep.mp3", "36030594")
+    assert not [e for e in parsed.entries[0].enclosures if e.type == "text/html"]  # a player page
+    doc = orjson.loads(
+        orjson.dumps(json_feed([episode], None, links(), title="t", description="d"))
+    )
+    assert_valid(validator("jsonfeed-1.1.schema.json"), doc)
+    item = doc["items"][0]
+    assert item["image"] == "https://cdn.example.org/cover.jpg"
+    assert item["attachments"][0]["size_in_bytes"] == 36030594

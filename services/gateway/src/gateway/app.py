@@ -57,6 +57,11 @@ class Settings(ServiceSettings, PartitionSettings):
         description="hosts whose https avatars the page may show (others: initials); "
         "each is allowed in the page's img-src",
     )
+    image_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts whose https pictures (video posters, episode covers, story "
+        "pictures) the page may show (others: a link); each is allowed in the page's img-src",
+    )
     frame_hosts: list[str] = Field(
         default_factory=lambda: sorted(DEFAULT_FRAME_HOSTS),
         description="video players whose embeds load on click; the page's frame-src",
@@ -107,8 +112,11 @@ def published_streams() -> tuple[str, ...]:
     return (PUBLISHED,)
 
 
-def content_security_policy(frame_hosts: list[str], avatar_hosts: list[str]) -> str:
-    images = " ".join(["'self'", "data:", *(f"https://{host}" for host in sorted(avatar_hosts))])
+def content_security_policy(
+    frame_hosts: list[str], avatar_hosts: list[str], image_hosts: Sequence[str] = ()
+) -> str:
+    allowed = sorted({*avatar_hosts, *image_hosts})
+    images = " ".join(["'self'", "data:", *(f"https://{host}" for host in allowed)])
     frames = " ".join(f"https://{host}" for host in sorted(frame_hosts)) or "'none'"
     return "; ".join(
         [
@@ -186,6 +194,7 @@ def build(
             description=settings.site_description,
             frame_hosts=frozenset(settings.frame_hosts),
             avatar_hosts=frozenset(settings.avatar_hosts),
+            image_hosts=frozenset(settings.image_hosts),
             excerpt_words=settings.excerpt_words,
             default_limit=settings.page_size,
             static=static_urls(static),
@@ -204,7 +213,9 @@ def build(
             description=settings.site_description,
             page_size=settings.page_size,
             public_url=settings.public_url,
-            csp=content_security_policy(settings.frame_hosts, settings.avatar_hosts),
+            csp=content_security_policy(
+                settings.frame_hosts, settings.avatar_hosts, settings.image_hosts
+            ),
             retry_after_s=settings.sse_retry_after_s,
         ),
         openapi=document,

@@ -23,6 +23,7 @@ from shared.items import Author, ItemType, NewsItem
 from gateway.query import FeedQuery
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS, click_to_load
 from gateway.render.links import fragment_item_path, item_path, with_query
+from gateway.render.media import MediaView, media_view
 
 HUES = 8
 KIND_LABELS = {
@@ -31,8 +32,6 @@ KIND_LABELS = {
     ItemType.picture: "Photo",
     ItemType.audio: "Audio",
 }
-VIDEO_TYPES = ("video/",)
-VIDEO_SUFFIXES = (".mp4", ".webm", ".ogv", ".m3u8")
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,7 @@ class PageConfig:
     description: str = "The latest news, newest first, as it happens."
     frame_hosts: frozenset[str] = DEFAULT_FRAME_HOSTS
     avatar_hosts: frozenset[str] = frozenset()
+    image_hosts: frozenset[str] = frozenset()  # hosts of pictures and posters the page may load
     excerpt_words: int = 120
     default_limit: int = 20
     static: dict[str, str] = field(default_factory=dict)
@@ -54,12 +54,6 @@ class AuthorView:
     initials: str
     hue: int
     avatar: str | None
-
-
-@dataclass(frozen=True)
-class VideoView:
-    src: str
-    type: str | None
 
 
 @dataclass(frozen=True)
@@ -81,7 +75,7 @@ class ItemView:
     body: Markup | None
     excerpt: list[str]
     truncated: bool
-    videos: list[VideoView]
+    media: MediaView
     authors: list[AuthorView]
     link: str | None
     corrections: list[str]
@@ -144,20 +138,6 @@ def author_view(author: Author, avatar_hosts: frozenset[str]) -> AuthorView:
     )
 
 
-def videos(item: NewsItem) -> list[VideoView]:
-    out = []
-    for rendition in item.renditions.values():
-        href = str(rendition.href)
-        kind = rendition.contenttype
-        parts = urlsplit(href)
-        is_video = (kind or "").startswith(VIDEO_TYPES) or parts.path.lower().endswith(
-            VIDEO_SUFFIXES
-        )
-        if is_video and parts.scheme == "https":
-            out.append(VideoView(href, kind))
-    return out
-
-
 def excerpt(item: NewsItem, words: int) -> list[str]:
     """Plain-text paragraphs: the summary, or the body's first paragraphs, ~`words` long."""
     if item.description_text:
@@ -218,7 +198,9 @@ def item_view(item: NewsItem, config: PageConfig, *, full: bool = False) -> Item
         body=body,
         excerpt=excerpt(item, config.excerpt_words) if truncated else [],
         truncated=truncated,
-        videos=videos(item) if item.type is ItemType.video else [],
+        media=media_view(
+            item, config.image_hosts, config.frame_hosts, config.static.get("poster.svg")
+        ),
         authors=[author_view(a, config.avatar_hosts) for a in item.authors],
         link=str(item.link) if item.link else None,
         corrections=[c.note for c in item.corrections],

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.items import Author, NewsItem
 
 from gateway.render.links import FeedLinks
+from gateway.render.media import kind_of
 from gateway.render.ninjs import rfc3339
 from gateway.render.plain import inert
 
@@ -55,6 +56,7 @@ class JsonFeedItem(_Model):
     content_html: str | None = None
     content_text: str | None = None
     summary: str | None = None
+    image: str | None = None
     date_published: str | None = None
     date_modified: str | None = None
     authors: list[JsonFeedAuthor] | None = None
@@ -91,10 +93,19 @@ def _attachments(item: NewsItem) -> list[JsonFeedAttachment] | None:
                 url=href,
                 mime_type=mime,
                 title=rendition.title or name,
+                size_in_bytes=rendition.sizeinbytes,
                 duration_in_seconds=rendition.duration,
             )
         )
     return out or None
+
+
+def _image(item: NewsItem) -> str | None:
+    """The item's picture (a poster, a cover, a story's picture), for feed readers."""
+    for name, rendition in item.renditions.items():
+        if kind_of(name, rendition) == "picture":
+            return str(rendition.href)
+    return None
 
 
 def feed_item(item: NewsItem, links: FeedLinks) -> JsonFeedItem:
@@ -105,6 +116,7 @@ def feed_item(item: NewsItem, links: FeedLinks) -> JsonFeedItem:
         title=item.headline or None,
         content_html=item.body_html,
         summary=inert(item.description_text) if item.description_text else None,
+        image=_image(item),
         date_published=rfc3339(item.firstcreated),
         date_modified=rfc3339(item.updated or item.versioncreated),
         authors=[_author(a) for a in item.authors] or None,

@@ -70,14 +70,17 @@ def _title(item: NewsItem) -> str:
     return xml_text(title(item)) or "(untitled)"  # a feed entry must have a title
 
 
-def _enclosures(item: NewsItem) -> list[tuple[str, str]]:
-    """(href, media type) of each rendition, audio and video last: RSS keeps only the last."""
+def _enclosures(item: NewsItem) -> list[tuple[str, str, str]]:
+    """(href, media type, length) of each media file, audio and video last: RSS keeps
+    only the last. A player page (text/html, such as a video's embed) is no file."""
     out = []
     for rendition in item.renditions.values():
         href = str(rendition.href)
         kind = rendition.contenttype or mimetypes.guess_type(href)[0] or "application/octet-stream"
-        out.append((href, kind))
-    return sorted(out, key=lambda pair: pair[1].startswith(("video/", "audio/")))
+        if kind.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+            continue
+        out.append((href, kind, str(rendition.sizeinbytes or 0)))
+    return sorted(out, key=lambda found: found[1].startswith(("video/", "audio/")))
 
 
 def _newest(items: list[NewsItem], tombstones: list[Tombstone]) -> datetime:
@@ -119,8 +122,8 @@ def _generator(
         entry.link(href=links.item(item.uri), rel="alternate", type="text/html")
         if item.link is not None:
             entry.link(href=str(item.link), rel="related", type="text/html")
-        for href, kind in _enclosures(item):
-            entry.link(href=href, rel="enclosure", type=kind)
+        for href, kind, length in _enclosures(item):
+            entry.link(href=href, rel="enclosure", type=kind, length=length)
         if item.body_html:
             entry.content(xml_text(item.body_html), type="html")
         if item.description_text:
