@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from shared.text import html_to_text
 
 from newsfeed_cli import exit_codes
 
@@ -168,7 +169,7 @@ def to_submission(item: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             payload["body_html"] = _paragraphs(item["body_text"])
             used.add("body_text")
     if "description_text" not in payload and (description := _pick(item.get("descriptions"))):
-        payload["description_text"] = re.sub(r"<[^>]+>", "", description[0]).strip()
+        payload["description_text"] = html_to_text(description[0])
         used.add("descriptions")
     byline = item.get("by") or item.get("byline")
     if "authors" not in payload and isinstance(byline, str) and byline.strip():

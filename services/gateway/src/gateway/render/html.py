@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup
 from shared.items import Author, ItemType, NewsItem
+from shared.text import html_to_text
 
 from gateway.query import FeedQuery
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS, click_to_load
@@ -168,7 +169,7 @@ def title(item: NewsItem) -> str:
         return item.headline
     text = (item.text.body_text if item.text else "") or item.description_text or ""
     # Without enrichment's text, the sanitized body's own text (tags out, entities decoded).
-    words = (text or Markup(item.body_html).striptags()).split()  # noqa: S704 - not rendered
+    words = (text or html_to_text(item.body_html)).split()
     return " ".join(words[:TITLE_WORDS]) + (" …" if len(words) > TITLE_WORDS else "")
 
 
