@@ -3,7 +3,8 @@
     python -m bench.bare_sse --redis-url URL      (listens on NEWSFEED_PORT)
 
 It answers any request on a connection with the gateway's live-stream head and
-a `retry:` frame, then follows news.published (XREAD, no group, from its end)
+a `retry:` frame, then follows news.published (the stream the gateway follows,
+with one partition; XREAD, no group, from its end)
 and writes every entry's SSE frame, built by the gateway's own
 `render.stream.event_frame` (so the bytes are the gateway's), as one HTTP
 chunk to every connection, as soon as it arrives: no routing, no filters, no
@@ -19,10 +20,10 @@ import os
 
 import redis.asyncio as aioredis
 import uvloop
+from gateway.app import published_streams
 from gateway.render.stream import event_frame, retry_frame
 from gateway.tail import KINDS
 from shared.events import decode
-from shared.streams import PUBLISHED
 
 HEAD = (
     b"HTTP/1.1 200 OK\r\n"
@@ -67,11 +68,13 @@ class Connection(asyncio.Protocol):
 
 
 async def follow(redis_url: str, clients: set[asyncio.Transport]) -> None:
+    """Follow the one stream the gateway follows with one partition (the bench's case)."""
+    (stream,) = published_streams()
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    newest = await redis.xrevrange(PUBLISHED, "+", "-", count=1)
+    newest = await redis.xrevrange(stream, "+", "-", count=1)
     last = newest[0][0] if newest else "0-0"
     while True:
-        reply = await redis.xread({PUBLISHED: last}, count=200, block=1000)
+        reply = await redis.xread({stream: last}, count=200, block=1000)
         for _, entries in reply or []:
             for entry_id, fields in entries:
                 last = entry_id

@@ -36,12 +36,13 @@ from urllib.parse import quote
 import httpx
 import redis.asyncio as aioredis
 import uvloop
+from gateway.app import published_streams
 from publication.handler import make_handler
 from shared.events import EventType, encode, make_event, new_trace_id
 from shared.items import Entity, NewsItem, utcnow
+from shared.partitions import Partitions
 from shared.readmodel import ReadModelKeys, ReadModelWriter
 from shared.readmodel.feeds import FIELD, feeds_field
-from shared.streams import PUBLISHED
 
 from bench.fill import Filler, templates
 from bench.items import corpus, news_item
@@ -173,6 +174,10 @@ def _event_fields(items: Sequence[NewsItem], index: int) -> dict[str, str]:
 async def _publish(
     redis: aioredis.Redis, run: FanoutRun, items: Sequence[NewsItem], rate: float, count: int
 ) -> str:
+    """Append `count` events at `rate`, each to its item's partition of the streams the
+    gateway follows, with ids chosen here (so the time each was sent is known)."""
+    streams = published_streams()
+    partitions = Partitions(len(streams))
     started = time.monotonic()
     last_ms = 0
     event_id = ""
@@ -183,7 +188,8 @@ async def _publish(
         event_id = f"{ms}-0"
         fields = _event_fields(items, index)
         run.sent[event_id] = time.monotonic()
-        await redis.xadd(PUBLISHED, fields, id=event_id)  # type: ignore[arg-type]
+        stream = streams[partitions.of(fields["subject"])]
+        await redis.xadd(stream, fields, id=event_id)  # type: ignore[arg-type]
     return event_id
 
 
@@ -200,6 +206,7 @@ async def _fanout(
         await asyncio.sleep(1.0)
         rss_after = rss_bytes(server.pid)
         cpu_before = cpu_seconds(server.pid)
+        harness_before, window_started = time.process_time(), time.monotonic()
         count = int(rate * seconds)
         last = await _publish(redis, run, items, rate, count)
         run.final = last
@@ -209,6 +216,8 @@ async def _fanout(
             await asyncio.sleep(0.05)
             waiting = any(c.got < count for c in run.clients)
         cpu = cpu_seconds(server.pid) - cpu_before
+        harness_cpu = time.process_time() - harness_before
+        window = time.monotonic() - window_started
         complete = sum(1 for c in run.clients if c.got == count and c.last == last)
         delays = distribution([d * 1000 for d in run.delays])
         return {
@@ -223,6 +232,8 @@ async def _fanout(
             "cpu_s": cpu,
             "cpu_us_per_client_event": cpu * 1e6 / (clients * count),
             "memory_bytes_per_client": (rss_after - rss_before) / clients,
+            "window_s": window,
+            "load_generator_cpu_share": harness_cpu / window,
         }
     finally:
         run.close()
