@@ -70,7 +70,8 @@ class Client(asyncio.Protocol):
         self.run = run
         self.transport: asyncio.Transport | None = None
         self.last_event_id = last_event_id
-        self.sampled = len(run.clients) % self.SAMPLE == 0
+        run.made += 1
+        self.sampled = run.made % self.SAMPLE == 0
         self.ready = False
         self.got = 0
         self.tail = b""
@@ -124,6 +125,7 @@ class FanoutRun:
         self.closed = 0
         self.stopping = False
         self.final = ""
+        self.made = 0
         self.clients: list[Client] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 
