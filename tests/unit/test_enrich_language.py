@@ -51,6 +51,28 @@ def test_names_do_not_sway_a_short_english_sample() -> None:
     assert language.enrich(item(body, headline))["language"] == "en"
 
 
+@pytest.mark.parametrize(
+    ("sentence", "code"),
+    [
+        # a letter only one of the two alphabets has
+        ("Єдність!", "uk"),
+        ("Съезд закрыт.", "ru"),
+        # no such letter: a frequent word only one of the two languages has
+        ("Який степ!", "uk"),
+        ("Вон люди — далеко и мимо.", "ru"),
+        # short English: frequent English words
+        ("Which do you prefer?", "en"),
+        ("Thanks, see you there.", "en"),
+    ],
+)
+def test_short_sentences_get_their_language(sentence: str, code: str) -> None:
+    assert language.enrich(item(sentence))["language"] == code
+
+
+def test_a_short_cyrillic_sentence_without_clues_gets_no_guess() -> None:
+    assert language.enrich(item("Не уходи!")) == {}
+
+
 def test_an_item_that_states_its_language_keeps_it() -> None:
     assert language.enrich(item(PARAGRAPHS["uk"], language="en")) == {}
 

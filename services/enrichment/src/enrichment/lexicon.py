@@ -117,7 +117,8 @@ ORG_HEADS = words(
     department bureau directorate authority police rada duma assembly senate congress
     cabinet government command federation alliance network agency center centre
     headquarters post times journal herald tribune gazette telegraph guardian chronicle
-    news club
+    news club inc corp corp. co co. ltd ltd. plc llc bros bros. brothers holdings airlines airways
+    motors industries
     """
 ) | _stems(
     """

@@ -31,6 +31,7 @@ per item grows with the number of names, not of words.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,17 +41,19 @@ from typing import Any, NamedTuple
 
 from shared.items import Entity, NewsItem
 
-from enrichment import lexicon
+from enrichment import lexicon, ner
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
-from enrichment.gazetteer import Entry, Gazetteer, Kind, fingerprint_of, load
-from enrichment.nlp import UPPER, fold, norm, slug, words
+from enrichment.gazetteer import Entry, Gazetteer, Kind, cached_key_of, fingerprint_of, load
+from enrichment.nlp import UPPER, fold, is_cyrillic, norm, slug, words
 
 NAME = "entities"
 VERSION = "1"
 
 GAZETTEER = "gazetteer"
 HEURISTIC = "heuristic"
-CREATORS = frozenset({GAZETTEER, HEURISTIC})
+MODEL = "model"
+CREATORS = frozenset({GAZETTEER, HEURISTIC, MODEL})
+_MODEL_KINDS: dict[str, Kind] = {"PER": "person", "ORG": "organisation", "LOC": "place"}
 REL = "mentioned"
 FIELDS: dict[Kind, str] = {"person": "people", "organisation": "organisations", "place": "places"}
 
@@ -64,6 +67,17 @@ _WORD_INSIDE = frozenset("'’-")
 _POSSESSIVE = ("'s", "’s")
 _ADVERBS = words("also has had have later then previously earlier reportedly")
 MAX_NAME = 300
+_GEONAMES = "https://sws.geonames.org/"
+# The model's organisation named like a place: a team or a body ("Essex").
+_TEAM = ("organisation", "place")
+# Endings of demonyms ("Bosnian", "Danish", "Welsh", "Iraqi"); a word the
+# gazetteer knows as a place ("Bangladesh", "Helsinki") is not one.
+_DEMONYM_ENDINGS = ("ian", "ish", "ese", "ean", "can", "ench", "sh", "i")
+
+# A capitalized name followed by a score, twice in a line: results or a table.
+_SCORE = re.compile(r"[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*)* \d")
+_AFTER_NAME = re.compile(r"[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*)*")
+_SCORE_AFTER = re.compile(r" \d")
 # How far back `word_ending` looks for the space before a word in C.
 _WALK = 40
 
@@ -76,6 +90,7 @@ CONFIDENCE_SPEAKER = 0.7
 CONFIDENCE_BOTH = 0.85
 CONFIDENCE_SINGLE_TITLED = 0.6
 CONFIDENCE_ORGANISATION = 0.7
+CONFIDENCE_MODEL = 0.7
 
 Word = tuple[str, int, int]  # text, start, end
 
@@ -188,6 +203,7 @@ class _Text:
 @dataclass(frozen=True)
 class EntityFinder:
     gazetteer: Gazetteer
+    tagger: ner.Model | None = None
     # Names that start with a lowercase word ("von der Leyen"): those words.
     lower_first: tuple[str, ...] = field(init=False)
     _memo: dict[str, tuple[str, Entry | None, frozenset[str] | None]] = field(
@@ -478,7 +494,9 @@ class EntityFinder:
                 confidence = CONFIDENCE_BOTH
             elif titled or described:
                 confidence = CONFIDENCE_TITLED
-            elif speaking:
+            elif speaking and (self.tagger is None or is_cyrillic(words[first])):
+                # Without a title, "X said" says little ("Salomon Brothers
+                # said"): the model decides English names.
                 confidence = CONFIDENCE_SPEAKER
             else:
                 return False
@@ -547,10 +565,18 @@ class EntityFinder:
     def _coreference_pass(self, t: _Text, found: list[Found]) -> None:
         surnames: dict[str, Found] = {}
         for mention in found:
-            if mention.kind == "person" and mention.creator == HEURISTIC and " " in mention.name:
+            if mention.kind == "person" and mention.creator != GAZETTEER and " " in mention.name:
                 surnames.setdefault(norm(mention.name.rsplit(" ", 1)[1]), mention)
         if not surnames:
             return
+        # The model's one-word people who are someone's surname are that one.
+        for index, mention in enumerate(found):
+            if mention.kind == "person" and mention.creator == MODEL and " " not in mention.name:
+                person = surnames.get(norm(mention.name))
+                if person is not None and person is not mention:
+                    found[index] = mention._replace(
+                        name=person.name, literal=person.literal, uri=person.uri
+                    )
         for word, start, _ in t.caps:
             if start in t.used:
                 continue
@@ -569,6 +595,101 @@ class EntityFinder:
                     )
                 )
 
+    # -- pass 2a: the statistical model ---------------------------------------
+
+    def _model_pass(self, t: _Text, tagger: ner.Model, found: list[Found]) -> None:
+        """Names the CRF tags that the gazetteer did not claim. A name the
+        gazetteer knows is linked to its entry; a longer name around a world
+        place ("Bank of England") replaces the place. Titles before a name
+        are not part of it ("Prime Minister Benjamin Netanyahu"), and one
+        word that is a demonym or an opener is no name ("Israeli")."""
+        keys = self.gazetteer.keys
+        caps = t.caps
+        starts = [w[1] for w in caps]
+        text = t.text
+        for tag, start, end in tagger.spans(text):
+            kind = _MODEL_KINDS.get(tag)
+            if kind is None:
+                continue
+            inside = [w for w in caps[bisect_left(starts, start) :] if w[1] < end]
+            strip = lexicon.TITLE | lexicon.NOT_A_NAME if kind == "person" else lexicon.TITLE
+            while inside and lexicon.classify(inside[0][0]) & strip:
+                inside.pop(0)
+            if not inside:
+                continue  # no capital left: "the euro zone", "President"
+            start = inside[0][1]
+            if len(inside) == 1 and end == inside[0][2]:
+                word = _strip_possessive(inside[0][0])
+                if (
+                    kind != "person"
+                    and word.lower().endswith(_DEMONYM_ENDINGS)
+                    and keys.get(cached_key_of(word)) is None
+                ):
+                    continue  # "Iraqi", "Welsh", "Bosnian": not places
+            if kind == "person" and all(len(w[0]) <= 3 for w in inside):
+                continue  # "W L PCT": the head of a table
+            taken = [w[1] for w in inside if w[1] in t.used]
+            if taken:
+                if len(inside) == 1:
+                    continue
+                owners = [m for m in found if start <= m.start < end]
+                if len(owners) != len(taken) or not all(
+                    m.creator == GAZETTEER and m.uri is not None and m.uri.startswith(_GEONAMES)
+                    for m in owners
+                ):
+                    continue
+                for m in owners:
+                    found.remove(m)
+            name = _strip_possessive(text[start:end])[:MAX_NAME]
+            entry = keys.get(cached_key_of(name))
+            if entry is not None and entry.kind != kind and (kind, entry.kind) != _TEAM:
+                kind = entry.kind  # the gazetteer knows better, but for teams ("Essex")
+            if entry is not None and entry.kind == kind:
+                mention = (
+                    kind,
+                    entry.name,
+                    entry.uri,
+                    entry.literal,
+                    start,
+                    CONFIDENCE_MODEL,
+                    GAZETTEER,
+                )
+            else:
+                mention = (kind, name, None, slug(name), start, CONFIDENCE_MODEL, MODEL)
+            found.append(_new_found(Found, mention))
+            t.used.update(w[1] for w in inside)
+
+    @staticmethod
+    def _teams(t: _Text, found: list[Found]) -> None:
+        """In a line of results or a standings table ("Boston 5 Detroit 3",
+        "Essex 532-8", "Atlanta 54 38 .587"), a place name followed by a
+        score is a team: an organisation, not the place."""
+        text = t.text
+        if not _SCORE.search(text):
+            return
+        lines: dict[int, bool] = {}
+        for index, mention in enumerate(found):
+            if mention.kind != "place":
+                continue
+            end = mention.start + len(mention.name)
+            begin = text.rfind("\n", 0, mention.start) + 1
+            line_end = text.find("\n", mention.start)
+            line = text[begin : line_end if line_end >= 0 else len(text)]
+            results = lines.get(begin)
+            if results is None:
+                results = lines[begin] = len(_SCORE.findall(line)) >= 2
+            if not results:
+                continue
+            match = _AFTER_NAME.match(text, mention.start)
+            if match is None or not _SCORE_AFTER.match(text, match.end()):
+                continue
+            del end
+            name = match.group().strip()
+            found[index] = _new_found(
+                Found,
+                ("organisation", name, None, slug(name), mention.start, CONFIDENCE_MODEL, MODEL),
+            )
+
     # -- all together --------------------------------------------------------
 
     def find(self, text: str, body_from: int = 0) -> list[Found]:
@@ -578,7 +699,10 @@ class EntityFinder:
         found: list[Found] = []
         self._gazetteer_pass(t, found)
         self._heuristic_pass(t, body_from, found)
+        if self.tagger is not None:
+            self._model_pass(t, self.tagger, found)
         self._coreference_pass(t, found)
+        self._teams(t, found)
         return found
 
 
@@ -651,14 +775,16 @@ def merged(upstream: Sequence[Entity], ours: list[Entity]) -> tuple[Entity, ...]
     return tuple(kept + [e for e in ours if fold(e.name) not in names])
 
 
-_FINDERS: dict[tuple[EnrichmentConfig, bool], EntityFinder] = {}
+_FINDERS: dict[tuple[EnrichmentConfig, bool, bool], EntityFinder] = {}
 
 
-def finder(config: EnrichmentConfig, world: bool = True) -> EntityFinder:
-    """The finder for `config`, with its gazetteer built on first use."""
-    found = _FINDERS.get((config, world))
+def finder(config: EnrichmentConfig, world: bool = True, statistical: bool = True) -> EntityFinder:
+    """The finder for `config`, with its gazetteer (and the model, unless
+    `statistical` is off) loaded on first use."""
+    found = _FINDERS.get((config, world, statistical))
     if found is None:
-        found = _FINDERS[(config, world)] = EntityFinder(load(config, world))
+        tagger = ner.model() if statistical else None
+        found = _FINDERS[(config, world, statistical)] = EntityFinder(load(config, world), tagger)
     return found
 
 
@@ -666,18 +792,21 @@ def finder(config: EnrichmentConfig, world: bool = True) -> EntityFinder:
 class EntityEnricher:
     config: EnrichmentConfig
     world: bool = True
+    statistical: bool = True
     NAME: str = NAME
     VERSION: str = field(init=False)
     _finder: list[EntityFinder] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         version = f"{VERSION}+{fingerprint_of(self.config, self.world)}"
+        if self.statistical:
+            version += f".{ner.fingerprint()}"
         object.__setattr__(self, "VERSION", version)
 
     def finder(self) -> EntityFinder:
-        """Built on first use (the gazetteer loads then), then kept."""
+        """Built on first use (the gazetteer and the model load then), then kept."""
         if not self._finder:
-            self._finder.append(finder(self.config, self.world))
+            self._finder.append(finder(self.config, self.world, self.statistical))
         return self._finder[0]
 
     def enrich(self, item: NewsItem) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from shared.items import NewsItem
 
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
 from enrichment.enrichers.text import plain_text
-from enrichment.nlp import word_list
+from enrichment.nlp import word_list, words
 
 if TYPE_CHECKING:
     from lingua import LanguageDetector
@@ -33,6 +33,42 @@ VERSION = "1"
 
 # Fewer letters than this and no detector can be trusted.
 MIN_LETTERS = 12
+# Cyrillic text is told apart by letters first: these are Ukrainian only, and
+# those Russian only (both alphabets share the rest).
+UKRAINIAN_LETTERS = frozenset("іїєґІЇЄҐ")
+RUSSIAN_LETTERS = frozenset("ыэъёЫЭЪЁ")
+# With one of those letters and none of the other's, fewer letters do.
+MIN_CYRILLIC_LETTERS = 4
+CONFIDENCE_BY_LETTERS = 0.95
+# Short Cyrillic text without those letters is told apart by frequent words
+# that only one of the two languages has ("и", "что", "мой" / "і", "що", "мій").
+RUSSIAN_WORDS = words(
+    """
+    и что это как он она они его её ее был была было были который которая которые
+    когда уже ещё еще или только может нет мой моя моё мое меня тебя него вот всё
+    очень где сейчас сегодня теперь если чтобы тоже потому себя свой своей также
+    """
+)
+UKRAINIAN_WORDS = words(
+    """
+    і й що це як він вона вони його її був була було були який яка які коли вже
+    ще або тільки може немає мій моя моє мене тебе нього ось дуже де зараз
+    сьогодні тепер якщо щоб теж тому себе свій своєї також
+    """
+)
+# Short Latin text: frequent English words that are not words of the other
+# configured Latin-script languages (pl, de, fr, es).
+ENGLISH_WORDS = words(
+    """
+    the and you not that this with is are were what which how have does your
+    they she it of for from thanks thank please sorry yes maybe yet just all
+    would can could should there their our its
+    """
+)
+MIN_WORD_RULE_LETTERS = 4
+# Texts shorter than this (characters) are tried by words first.
+SHORT = 60
+CONFIDENCE_BY_WORDS = 0.7
 
 
 @lru_cache(maxsize=4)
@@ -75,6 +111,16 @@ def sample(item: NewsItem, max_chars: int) -> str:
     return text[: max_chars * 2]
 
 
+def _mostly_cyrillic(text: str) -> bool:
+    cyrillic = latin = 0
+    for c in text:
+        if "\u0400" <= c <= "\u04ff":
+            cyrillic += 1
+        elif "a" <= c <= "z" or "A" <= c <= "Z":
+            latin += 1
+    return cyrillic > latin
+
+
 @dataclass(frozen=True)
 class LanguageEnricher:
     config: EnrichmentConfig
@@ -82,15 +128,46 @@ class LanguageEnricher:
     VERSION: str = VERSION
 
     def detect(self, text: str) -> tuple[str, float] | None:
-        if len(text) < 4 * MIN_LETTERS and sum(c.isalpha() for c in text) < MIN_LETTERS:
-            return None
-        values = detector(self.config.languages).compute_language_confidence_values(text)
+        letters = sum(c.isalpha() for c in text) if len(text) < 4 * MIN_LETTERS else MIN_LETTERS
+        languages = self.config.languages
+        cyrillic = "uk" in languages and "ru" in languages and _mostly_cyrillic(text)
+        if cyrillic:
+            # Only Ukrainian and Russian among the configured languages
+            # write in Cyrillic: choose between them, by letters when one
+            # alphabet's own letters are there (lingua's trigrams confused
+            # short Russian sentences with Ukrainian, and gave no answer).
+            chars = set(text)
+            ukrainian, russian = bool(chars & UKRAINIAN_LETTERS), bool(chars & RUSSIAN_LETTERS)
+            if ukrainian != russian and letters >= MIN_CYRILLIC_LETTERS:
+                return ("uk" if ukrainian else "ru"), CONFIDENCE_BY_LETTERS
+            languages = tuple(code for code in languages if code in ("uk", "ru"))
+        if letters < MIN_LETTERS or len(text) < SHORT:
+            # Trigrams of a few words mislead the detector ("Вон люди —
+            # далеко и мимо." came out Ukrainian, "Which do you prefer Crab
+            # or Shrimp?" Spanish): frequent words first.
+            found = self._by_words(text, cyrillic) if letters >= MIN_WORD_RULE_LETTERS else None
+            if found is not None or letters < MIN_LETTERS:
+                return found
+        values = detector(languages).compute_language_confidence_values(text)
         if not values:
             return None
         best = values[0]
         if best.value < self.config.language_min_confidence:
             return None
         return best.language.iso_code_639_1.name.lower(), round(best.value, 4)
+
+    def _by_words(self, text: str, cyrillic: bool) -> tuple[str, float] | None:
+        """Too short for the detector: a language whose own frequent words
+        are there, when no other language's are."""
+        present = {w.lower() for w in word_list(text)}
+        if cyrillic:
+            russian, ukrainian = bool(present & RUSSIAN_WORDS), bool(present & UKRAINIAN_WORDS)
+            if russian != ukrainian:
+                return ("ru" if russian else "uk"), CONFIDENCE_BY_WORDS
+            return None
+        if "en" in self.config.languages and present & ENGLISH_WORDS:
+            return "en", CONFIDENCE_BY_WORDS
+        return None
 
     def enrich(self, item: NewsItem) -> dict[str, Any]:
         if item.language:
