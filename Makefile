@@ -111,6 +111,20 @@ fmt: setup ## format and autofix with ruff
 chaos: setup redis-server ## fault suite: kills, restarts, poison, lag; figures in test-output/chaos/
 	$(UV) run pytest -q -s tests/e2e/test_chaos.py --chaos-items=10000 -p no:cacheprovider
 
+# entity-eval: entity and language quality on public annotated text (docs/enrichment.md,
+# "Quality on public data"). The corpora are not in the repository (not ours to ship; no
+# registry has them): put them in NER_DATA as that section says. Never part of `make test`.
+.PHONY: entity-eval
+NER_DATA ?= ner-data
+entity-eval: setup ## entity P/R/F1 per kind and language accuracy on public data in NER_DATA
+	$(UV) run python -m tools.ner.evaluate conll-2003-dev $(NER_DATA)/eng.testa
+	$(UV) run python -m tools.ner.evaluate conll-2003-test $(NER_DATA)/eng.testb
+	$(UV) run python -m tools.ner.evaluate ner-uk-2.0-test $(NER_DATA)/ner-uk/v2.0/data \
+		--brat-split $(NER_DATA)/ner-uk/v2.0/data/dev-test-split.txt --language uk
+	$(UV) run python -m tools.ner.evaluate uner-ru-pud $(NER_DATA)/uner_pud_ru.iob2 --language ru
+	$(UV) run python -m tools.ner.language en=$(NER_DATA)/lang_en.txt uk=$(NER_DATA)/lang_uk.txt \
+		ru=$(NER_DATA)/lang_ru.txt ru=$(NER_DATA)/lang_ru_taiga.txt
+
 # bench: the benchmark of issue 8 (docs/performance.md); never part of `make test`.
 # BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--full for the report run (1M items stored).
 .PHONY: bench

@@ -24,8 +24,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from importlib.resources import files
 from pathlib import Path
+
+import numpy as np
 
 from enrichment import lexicon
 from enrichment.config import DEFAULT_CONFIG
@@ -190,12 +193,26 @@ def features(
 
 
 def is_shouting(tokens: Sequence[str]) -> bool:
+    """Three in four words in capitals (a wire headline, a dateline)."""
     letters = [t for t in tokens if t[:1].isalpha()]
-    return len(letters) >= 2 and sum(t.isupper() for t in letters) * 4 >= len(letters) * 3
+    return len(letters) >= 2 and sum(map(str.isupper, letters)) * 4 >= len(letters) * 3
 
 
 def tokenize(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def offsets(text: str, tokens: Sequence[str], count: int) -> list[tuple[int, int]]:
+    """(start, end) of the first `count` of `tokens`, which cut `text` in
+    order with only whitespace left out (found in C, not by match objects)."""
+    out: list[tuple[int, int]] = []
+    at = 0
+    find = text.find
+    for token in tokens[:count]:
+        at = find(token, at)
+        out.append((at, at + len(token)))
+        at += len(token)
+    return out
 
 
 def decode(tags: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -222,15 +239,16 @@ class Model:
 
     Tagging is CRFsuite's Viterbi, done here so that the service needs no
     CRFsuite and can skip work: the feature weights of each distinct word are
-    summed once (its own, and what it adds as a neighbour), and tokens that
-    cannot start or continue a name are O without decoding (see `tag`)."""
+    summed once per process into rows of five tables (its own scores, and
+    what it adds at -1, +1, -2, +2 of a token); the scores of every token to
+    decode in a text come from one numpy gather over those rows; only runs of
+    capitalized tokens are decoded (`names`)."""
 
     labels: tuple[str, ...]
     weights: dict[str, Vector]
     transitions: list[Vector]  # [from][to]
     # subtracted from a kind's scores: above 0, fewer and surer names
     bias: dict[str, float] = field(default_factory=dict)
-    _words: dict[str, tuple[Vector, tuple[Vector, ...]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: Path = MODEL) -> Model:
@@ -240,16 +258,23 @@ class Model:
     def __post_init__(self) -> None:
         size = len(self.labels)
         self._zero = [0.0] * size
+        self.outside = self.labels.index("O")
         # Decoding leans towards O by the model's bias per kind (tuned on the
         # CoNLL-2003 development part: precision before recall).
         self._bias = [
             0.0 if label == "O" else -self.bias.get(label[2:], 0.0) for label in self.labels
         ]
-        self.outside = self.labels.index("O")
-        self._first = self._sum(("first",))
-        self._shouting = self._sum(("shouting",))
-        self._start = (self._sum(_START[0]), self._sum(_START[1]))
-        self._end = (self._sum(_END[0]), self._sum(_END[1]))
+        self._first = np.array(self._sum(("first",)))
+        self._shouting = np.array(self._sum(("shouting",)))
+        # Rows 0 and 1 stand for "before the line" and "after the line".
+        self._tables = np.zeros((5, _CACHE_MAX + 2, size))
+        self._tables[1, 0], self._tables[3, 0] = self._sum(_START[0]), self._sum(_START[1])
+        self._tables[2, 1], self._tables[4, 1] = self._sum(_END[0]), self._sum(_END[1])
+        self._rows: dict[str, int] = {}
+        # Scores of one token between two O: the transitions in and out.
+        self._into = np.array(self.transitions[self.outside])
+        self._out = np.array([row[self.outside] for row in self.transitions])
+        self._around = self._into + self._out
 
     def _sum(self, feats: Sequence[str]) -> Vector:
         total = list(self._zero)
@@ -260,87 +285,124 @@ class Model:
                 total = [a + b for a, b in zip(total, w, strict=True)]
         return total
 
-    def word(self, token: str) -> tuple[Vector, tuple[Vector, ...]]:
-        """A token's own score per label, and what it adds to the scores of
-        its neighbours at -1, +1, -2, +2."""
-        known = self._words.get(token)
-        if known is None:
-            if len(self._words) > _CACHE_MAX:
-                self._words.clear()
+    def row(self, token: str) -> int:
+        """The token's row in the tables, filled on first sight."""
+        row = self._rows.get(token)
+        if row is None:
+            if len(self._rows) >= _CACHE_MAX:
+                self._rows.clear()
+            row = self._rows[token] = len(self._rows) + 2
             own, near = _FEATURES.word(token)
-            known = (self._sum(own), tuple(self._sum(n) for n in near))
-            self._words[token] = known
-        return known
+            tables = self._tables
+            tables[0, row] = [a + b for a, b in zip(self._sum(own), self._bias, strict=True)]
+            for k in range(4):
+                tables[k + 1, row] = self._sum(near[k])
+        return row
 
     def tag(self, tokens: Sequence[str], shouting: bool | None = None) -> list[str]:
-        """IOB2 tags of one sentence: Viterbi over the runs of capitalized
-        tokens (with up to `GAP` tokens between two of them: "Bank of
-        England", "AT & T"), every other token O, with O on both sides of a
-        run, as the model sees it. On the CoNLL-2003 development part this
-        gives the same names as decoding every token (docs/enrichment.md)."""
-        count = len(tokens)
-        outside = self.outside
-        tags = [outside] * count
-        capitals = [i for i, t in enumerate(tokens) if t[:1].isupper()]
-        if not capitals:
-            return [self.labels[outside]] * count
-        if shouting is None:
-            shouting = is_shouting(tokens)
-        looked = [self.word(t) for t in tokens]
-        first = last = capitals[0]
-        for i in capitals[1:]:
-            if i - last <= GAP + 1:
-                last = i
+        """IOB2 tags of one sentence (see `names`)."""
+        tags = ["O"] * len(tokens)
+        for kind, first, last in self.names([tokens], [shouting])[0]:
+            tags[first:last] = [f"B-{kind}"] + [f"I-{kind}"] * (last - first - 1)
+        return tags
+
+    def names(
+        self, sentences: Sequence[Sequence[str]], shouting: Sequence[bool | None] | None = None
+    ) -> list[list[tuple[str, int, int]]]:
+        """(kind, first token, last token + 1) of each name of each sentence:
+        Viterbi over the runs of capitalized tokens (with up to `GAP` tokens
+        between two of them: "Bank of England", "AT & T"), every other token
+        O, with O on both sides of a run, as the model sees it (on the
+        CoNLL-2003 development part this found the same names as decoding
+        every token)."""
+        runs: list[tuple[int, int, int]] = []  # sentence, first, last + 1
+        columns: list[list[int]] = [[], [], [], [], []]
+        flags: list[tuple[bool, bool]] = []
+        for number, tokens in enumerate(sentences):
+            capitals = [i for i, t in enumerate(tokens) if t[:1].isupper()]
+            if not capitals:
                 continue
-            tags[first : last + 1] = self._viterbi(tokens, looked, first, last + 1, shouting)
-            first = last = i
-        tags[first : last + 1] = self._viterbi(tokens, looked, first, last + 1, shouting)
+            loud = shouting[number] if shouting is not None else None
+            loud = is_shouting(tokens) if loud is None else loud
+            count = len(tokens)
+            rows: dict[int, int] = {-2: 0, -1: 0, count: 1, count + 1: 1}
+            first = last = capitals[0]
+            for i in [*capitals[1:], -1]:
+                if i >= 0 and i - last <= GAP + 1:
+                    last = i
+                    continue
+                runs.append((number, first, last + 1))
+                for j in range(max(0, first - 2), min(count, last + 3)):
+                    if j not in rows:
+                        rows[j] = self.row(tokens[j])
+                for j in range(first, last + 1):
+                    columns[0].append(rows[j])
+                    columns[1].append(rows[j - 1])
+                    columns[2].append(rows[j + 1])
+                    columns[3].append(rows[j - 2])
+                    columns[4].append(rows[j + 2])
+                    opens = j == 0 or tokens[j - 1] in _SENTENCE_END or tokens[j - 1] in _OPENERS
+                    flags.append((opens, loud))
+                first = last = i
+        found: list[list[tuple[str, int, int]]] = [[] for _ in sentences]
+        if not runs:
+            return found
+        tables = self._tables
+        scores = (
+            tables[0, columns[0]]
+            + tables[1, columns[1]]
+            + tables[2, columns[2]]
+            + tables[3, columns[3]]
+            + tables[4, columns[4]]
+        )
+        opening = np.array(flags)
+        scores += opening[:, :1] * self._first + opening[:, 1:] * self._shouting
+        # A run of one token (most runs: "The", "Monday", "Kyiv") between two
+        # O needs no Viterbi: its best label with the transitions in and out.
+        sizes = np.array([last - first for _, first, last in runs])
+        ends = np.cumsum(sizes)
+        singles = np.flatnonzero(sizes == 1)
+        lone = scores[ends[singles] - 1] + self._around
+        starts = np.array([runs[k][1] == 0 for k in singles])
+        ends_line = np.array([runs[k][2] == len(sentences[runs[k][0]]) for k in singles])
+        if singles.size:
+            lone -= starts[:, None] * self._into + ends_line[:, None] * self._out
+        best = lone.argmax(axis=1).tolist() if singles.size else []
         labels = self.labels
-        return [labels[k] for k in tags]
+        for k, label in zip(singles.tolist(), best, strict=True):
+            if label != self.outside:
+                number, first, _ = runs[k]
+                found[number].append((labels[label][2:], first, first + 1))
+        emissions: list[Vector] = scores.tolist()
+        at = 0
+        for number, first, last in runs:
+            at += last - first
+            if last - first == 1:
+                continue
+            path = self._viterbi(
+                emissions[at - (last - first) : at], first == 0, last == len(sentences[number])
+            )
+            found[number] += [(kind, first + a, first + b) for kind, a, b in decode(path)]
+        for names in found:
+            names.sort(key=_FIRST)
+        return found
 
-    def _emission(
-        self,
-        tokens: Sequence[str],
-        looked: list[tuple[Vector, tuple[Vector, ...]]],
-        i: int,
-        shouting: bool,
-    ) -> Vector:
-        count = len(tokens)
-        parts = [
-            looked[i][0],
-            looked[i - 1][1][0] if i >= 1 else self._start[0],
-            looked[i + 1][1][1] if i + 1 < count else self._end[0],
-            looked[i - 2][1][2] if i >= 2 else self._start[1],
-            looked[i + 2][1][3] if i + 2 < count else self._end[1],
-        ]
-        if i == 0 or tokens[i - 1] in _SENTENCE_END or tokens[i - 1] in _OPENERS:
-            parts.append(self._first)
-        if shouting:
-            parts.append(self._shouting)
-        total = [sum(column) for column in zip(*parts, strict=True)]
-        return [a + b for a, b in zip(total, self._bias, strict=True)]
-
-    def _viterbi(
-        self,
-        tokens: Sequence[str],
-        looked: list[tuple[Vector, tuple[Vector, ...]]],
-        first: int,
-        last: int,
-        shouting: bool,
-    ) -> list[int]:
+    def _viterbi(self, emissions: list[Vector], starts: bool, ends: bool) -> list[str]:
+        """The best labels of a run of tokens, as CRFsuite's Viterbi finds
+        them, with O before it (unless it `starts` the sentence) and after it
+        (unless it `ends` it); labels far behind a token's best are not
+        followed."""
         size = len(self.labels)
         outside = self.outside
         trans = self.transitions
         into = trans[outside]
-        emission = self._emission(tokens, looked, first, shouting)
-        # The first token has no transition score of its own in CRFsuite when
-        # it starts the sentence; otherwise it follows an O.
-        score = emission if first == 0 else [into[k] + emission[k] for k in range(size)]
-        back: list[list[int]] = []
         labels = range(size)
+        emission = emissions[0]
+        # The first token of a sentence has no transition score in CRFsuite.
+        score = emission if starts else [into[k] + emission[k] for k in labels]
+        back: list[list[int]] = []
         alive = _alive(score)
-        for i in range(first + 1, last):
-            emission = self._emission(tokens, looked, i, shouting)
+        for emission in emissions[1:]:
             step = [0] * size
             new = [_DEAD] * size
             for k in _alive(emission):
@@ -355,7 +417,7 @@ class Model:
             back.append(step)
             score = new
             alive = _alive(score)
-        if last < len(tokens):
+        if not ends:
             score = [score[k] + trans[k][outside] for k in labels]
         k = max(labels, key=score.__getitem__)
         path = [k]
@@ -363,26 +425,32 @@ class Model:
             k = step[k]
             path.append(k)
         path.reverse()
-        return path
+        return [self.labels[k] for k in path]
 
     def spans(self, text: str) -> list[Span]:
         """Names in `text` as (kind, start, end); each line is one sequence
         (the features look two tokens either way, so sentences need no
         cutting, and a cut inside "Mr. Smith" would cost more). Lines with
         Cyrillic letters are skipped: the model was trained on English."""
-        found: list[Span] = []
+        lines: list[tuple[int, str, list[str]]] = []
         offset = 0
         for line in text.split("\n"):
             if line and not line.islower() and not _CYRILLIC.search(line):
-                tokens = tokenize(line)
-                tags = self.tag([t[0] for t in tokens])
-                for kind, first, last in decode(tags):
-                    found.append((kind, offset + tokens[first][1], offset + tokens[last - 1][2]))
+                lines.append((offset, line, _TOKEN.findall(line)))
             offset += len(line) + 1
+        found: list[Span] = []
+        for (offset, line, words), names in zip(
+            lines, self.names([words for _, _, words in lines]), strict=True
+        ):
+            if names:
+                at = offsets(line, words, names[-1][2])
+                for kind, first, last in names:
+                    found.append((kind, offset + at[first][0], offset + at[last - 1][1]))
         return found
 
 
 _DEAD = -1e30
+_FIRST = itemgetter(1)
 
 
 def _alive(scores: Vector) -> list[int]:
