@@ -19,10 +19,48 @@ from enrichment import ner
 
 from tools.ner.train import export
 
-FIRST = "Anna Boris Carla Dmytro Elena Farid Greta Hiro Ivan Julia Kofi Lena".split()
-LAST = "Adams Brandt Costa Dubois Eriksen Fischer Garcia Horvat Ivanova Jansen Kowalski".split()
-CITIES = "Lyon Porto Gdansk Tampere Bergen Malmo Graz Brno Split Varna Cork Kaunas".split()
-FIRMS = "Vantor Quellix Brisa Norvik Talbet Orsano".split()
+FIRST = [
+    "Anna",
+    "Boris",
+    "Carla",
+    "Dmytro",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ivan",
+    "Julia",
+    "Kofi",
+    "Lena",
+]
+LAST = [
+    "Adams",
+    "Brandt",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Horvat",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+]
+CITIES = [
+    "Lyon",
+    "Porto",
+    "Gdansk",
+    "Tampere",
+    "Bergen",
+    "Malmo",
+    "Graz",
+    "Brno",
+    "Split",
+    "Varna",
+    "Cork",
+    "Kaunas",
+]
+FIRMS = ["Vantor", "Quellix", "Brisa", "Norvik", "Talbet", "Orsano"]
 SUFFIXES = ["Inc", "Corp", "Group", "Bank"]
 TEMPLATES = [
     "{P} said on Monday that {F} would open an office in {C} .",

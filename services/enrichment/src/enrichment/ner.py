@@ -24,8 +24,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
 from importlib.resources import files
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
