@@ -13,9 +13,11 @@ from pathlib import Path
 
 import httpx
 import jsonschema
+import pytest
 import redis.asyncio as aioredis
 from gateway.render.ninjs import to_ninjs
 from ingest.app import Settings
+from ingest.source_state import SourceStore
 from shared.events import decode
 from shared.items import Entity, NewsItem, TextStats
 from shared.streams import INGESTED
@@ -179,6 +181,35 @@ async def test_a_summary_that_breaks_python_s_html_parser_fails_no_entry(
     got = await repoll(redis, "tricky", "<![>", body, BASE)
     assert got.outcome == "ok"
     assert got.first["new"] == 6
+
+
+async def test_an_entry_that_cannot_be_read_is_skipped_and_counted_in_the_sources_state(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.parse
+
+    real = ingest.parse.xml_entry_media
+
+    def breaks_on_the_second(entry, base_url):  # what html.parser's AssertionError did
+        if entry.get("id") == "e2":
+            raise AssertionError("expected name token at '<![>'")
+        return real(entry, base_url)
+
+    monkeypatch.setattr(ingest.parse, "xml_entry_media", breaks_on_the_second)
+    body = rss(
+        "".join(
+            f"<item><title>Entry {n}</title><guid isPermaLink='false'>e{n}</guid></item>"
+            for n in range(1, 5)
+        )
+    )
+    got = await repoll(redis, "skips", "one unreadable entry", body, BASE)
+    assert got.outcome == "ok"
+    assert got.first["new"] == 3
+    assert got.first["rejected"] == 1
+    state = await SourceStore(redis).state("skips")
+    assert state.rejected_last_fetch == 1
+    assert state.last_rejection is not None
+    assert state.last_rejection.startswith("unreadable entry 2 (e2): AssertionError")
 
 
 # -- 14.8: the gateway's ninjs, posted back, is an update of its item ---------------------------

@@ -140,6 +140,12 @@ class Poller:
         if parsed.skipped:
             counts["rejected"] += parsed.skipped
             changes["last_rejection"] = f"unreadable {parsed.last_skip}"[:500]
+            log.warning(
+                "source %s: %d entries could not be read and were skipped; the last: %s",
+                source.id,
+                parsed.skipped,
+                parsed.last_skip,
+            )
         origin = Origin(source=source.id, feed=True)
         tolerance = timedelta(seconds=self.policy.future_tolerance_s)
         # Identities are resolved in the feed's order, so of two entries naming
