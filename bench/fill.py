@@ -18,6 +18,7 @@ holds, so it is no part of the cost of a stored item.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -27,7 +28,8 @@ import redis.asyncio as aioredis
 from publication.lifecycle import decide
 from shared.events import EventType, make_event
 from shared.items import NewsItem, utcnow
-from shared.readmodel import ReadModelWriter
+from shared.readmodel import ReadModelKeys, ReadModelWriter
+from shared.streams import PUBLISHED
 
 from bench.items import corpus, news_item
 
@@ -72,10 +74,24 @@ def clone(template: NewsItem, index: int) -> NewsItem:
 
 
 class Filler:
-    def __init__(self, client: aioredis.Redis, items: Sequence[NewsItem], batch: int = 1000):
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        items: Sequence[NewsItem],
+        batch: int = 1000,
+        keys: ReadModelKeys | None = None,
+    ):
         self.client = client
         self.templates = list(items)
-        self.writer = ReadModelWriter(client, history_cap=20)
+        keys = keys or ReadModelKeys()
+        # Events are dropped (no event type), but the script's keys name a stream:
+        # the partition's own, so that every key is in one slot on a cluster too.
+        self.writer = ReadModelWriter(
+            client,
+            keys=keys,
+            published_stream=functools.partial(keys.partitions.key, PUBLISHED),
+            history_cap=20,
+        )
         self.batch = batch
         self.count = 0
         # Ignored by the script when the plan has no event type; its traceid is stored.

@@ -12,6 +12,7 @@ from gateway.rawpage import raw_page
 from publication.handler import make_handler
 from publication.scheduler import apply_retention, release_due
 from redis.crc import key_slot
+from shared.acl import USERS, render
 from shared.events import decode
 from shared.items import Entity, NewsItem, PubStatus, utcnow
 from shared.partitions import Partitions
@@ -267,3 +268,39 @@ async def test_a_single_node_read_model_moves_onto_a_cluster(
 
     assert await drop_old(redis) > 0
     assert await redis.keys(OLD + "*") == []
+
+
+# -- under the services' ACL users -----------------------------------------------------
+
+
+async def test_publication_and_gateway_users_work_on_a_cluster(redis_cluster: RedisCluster) -> None:
+    """The ACL users of shared.acl (set on every node as the file would) can find
+    the cluster's nodes, write the read model and read it back."""
+    passwords = {user.name: f"pw-{user.name}-0123456789" for user in USERS}
+    lines = [
+        line.split(" ", 2)
+        for line in render(passwords, "admin-0123456789").splitlines()
+        if line.startswith("user ") and line.split(" ")[1] in ("publication", "gateway")
+    ]
+    for node in redis_cluster.nodes:
+        with node.client() as admin:
+            for _, name, rules in lines:
+                admin.execute_command("ACL", "SETUSER", name, *rules.split(" "))
+    node = redis_cluster.nodes[0]
+
+    def url(name: str) -> str:
+        return f"redis://{name}:{passwords[name]}@127.0.0.1:{node.port}/0"
+
+    redis_cluster.flush()
+    publication, gateway = connect(url("publication")), connect(url("gateway"))
+    try:
+        items = [item(n) for n in range(20)]
+        await make_handler(writer_on(publication))([event_for(i) for i in items])
+        reader = ReadModelReader(gateway, KEYS)
+        assert await whole_feed(reader, 6) == [i.uri for i in reversed(items)]
+    finally:
+        await publication.aclose()
+        await gateway.aclose()
+        for node in redis_cluster.nodes:
+            with node.client() as admin:
+                admin.execute_command("ACL", "DELUSER", "publication", "gateway")

@@ -49,3 +49,35 @@ async def test_a_single_node_gives_the_plain_client(redis_server: RedisServer) -
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0"])
 def test_a_server_that_does_not_answer_is_taken_for_one_node(url: str) -> None:
     assert isinstance(connect(url), aioredis.Redis)
+
+
+async def test_reads_may_go_to_replicas(redis_cluster: RedisCluster) -> None:
+    """With read_from_replicas (the gateway's NEWSFEED_READ_FROM_REPLICAS) reads
+    reach the replicas; writes still go to the primaries."""
+    redis_cluster.flush()
+    writer = connect(redis_cluster.url)
+    reader = connect(redis_cluster.url, read_from_replicas=True)
+    try:
+        keys = [f"r:{{{n}}}" for n in range(12)]
+        for key in keys:
+            await writer.set(key, "v")
+        for primary in redis_cluster.current_primaries():
+            with primary.client() as admin:
+                assert int(admin.execute_command("WAIT", 1, 5000)) >= 1
+        replicas = [n for n in redis_cluster.nodes if n.alive and n.role() == "slave"]
+
+        def replica_gets() -> int:
+            calls = 0
+            for node in replicas:
+                with node.client() as admin:
+                    calls += int(admin.info("commandstats").get("cmdstat_get", {}).get("calls", 0))
+            return calls
+
+        before = replica_gets()
+        for _ in range(4):
+            assert await get_many(reader, keys) == ["v"] * len(keys)
+            assert [await reader.get(key) for key in keys] == ["v"] * len(keys)
+        assert replica_gets() > before
+    finally:
+        await writer.aclose()
+        await reader.aclose()

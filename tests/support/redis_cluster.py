@@ -285,7 +285,8 @@ class RedisCluster:
 
     def wait_healthy(self, timeout: float = 60.0, *, require_all: bool = True) -> None:
         """cluster_state:ok on every live node (every node, if `require_all`), every
-        slot served, and each live replica's link to its primary up."""
+        slot served, each live replica's link to its primary up, and (if
+        `require_all`) every node's slot map listing every range's replicas."""
         expected = self.primaries * (1 + self.replicas_per_primary) if require_all else 0
 
         def healthy() -> bool:
@@ -301,9 +302,18 @@ class RedisCluster:
                 replication = node.info("replication")
                 if replication["role"] == "slave" and replication.get("master_link_status") != "up":
                     return False
+                if require_all and not self._sees_every_replica(node):
+                    return False
             return True
 
         wait_for(healthy, "the cluster is healthy", timeout)
+
+    def _sees_every_replica(self, node: ClusterNode) -> bool:
+        """Whether `node`'s CLUSTER SLOTS lists each range's replicas (gossip has
+        told it who replicates whom): what a client's slot map is built from."""
+        with node.client() as client:
+            ranges = client.execute_command("CLUSTER SLOTS")
+        return bool(ranges) and all(len(entry) - 3 >= self.replicas_per_primary for entry in ranges)
 
     # -- data ---------------------------------------------------------------------------
 

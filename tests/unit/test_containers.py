@@ -349,3 +349,100 @@ def test_dockerignore_keeps_local_state_out() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", ".tools", ".run", ".env"} <= ignored
+
+
+# -- the cluster variant ---------------------------------------------------------------
+
+CLUSTER_FILE = ROOT / "docker-compose.cluster.yml"
+CLUSTER_NODES = [f"redis-{n}" for n in range(1, 7)]
+
+
+@pytest.fixture(scope="module")
+def cluster_config() -> dict[str, Any]:
+    result = subprocess.run(
+        [str(compose_binary()), "-f", str(CLUSTER_FILE), "config", "--format", "json"],
+        cwd=ROOT,
+        env=compose_env(**SECRETS),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert MISSING_VARIABLE.search(result.stderr) is None, result.stderr
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def test_the_cluster_file_validates_and_needs_every_secret() -> None:
+    def config_quiet(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(compose_binary()), "-f", str(CLUSTER_FILE), "config", "--quiet"],
+            cwd=ROOT,
+            env=compose_env(**env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert config_quiet(SECRETS).returncode == 0
+    for name in SECRETS:
+        result = config_quiet({k: v for k, v in SECRETS.items() if k != name})
+        assert result.returncode != 0, name
+        assert name in result.stderr
+
+
+def test_six_cluster_nodes_with_aof_acls_and_authenticated_replication(
+    cluster_config: dict[str, Any],
+) -> None:
+    services = cluster_config["services"]
+    assert "redis" not in services
+    for name in CLUSTER_NODES:
+        node = services[name]
+        assert node["image"] == "redis:7.0"
+        command = " ".join(node["command"])
+        for option in (
+            "--cluster-enabled yes",
+            "--appendonly yes",
+            "--appendfsync everysec",
+            "--aclfile /acl/users.acl",
+            "--masteruser admin",
+        ):
+            assert option in command, (name, option)
+        assert node["hostname"] == name
+        assert any(
+            v["target"] == "/data" and v["source"] == f"{name}-data" for v in node["volumes"]
+        )
+        assert "redis-cli" in node["healthcheck"]["test"]
+        assert node["depends_on"]["redis-acl"]["condition"] == "service_completed_successfully"
+
+
+def test_the_cluster_is_created_once_all_nodes_are_healthy(cluster_config: dict[str, Any]) -> None:
+    job = cluster_config["services"]["redis-cluster"]
+    assert {name: dep["condition"] for name, dep in job["depends_on"].items()} == dict.fromkeys(
+        CLUSTER_NODES, "service_healthy"
+    )
+    script = " ".join(job["command"])
+    assert "--cluster create" in script
+    assert all(f"{name}:6379" in script for name in CLUSTER_NODES)
+    assert "--cluster-replicas 1" in script
+    assert "cluster_state:ok" in script  # a later start finds it whole and does nothing
+
+
+def test_the_services_point_at_cluster_nodes_with_one_partition_count(
+    cluster_config: dict[str, Any],
+) -> None:
+    services = cluster_config["services"]
+    partitions = set()
+    for name in APP_SERVICES:
+        service = services[name]
+        env = service["environment"]
+        url = env["NEWSFEED_REDIS_URL"]
+        assert re.fullmatch(rf"redis://{name}:pw-{name}@redis-[1-6]:6379/0", url), url
+        partitions.add(env["NEWSFEED_PARTITIONS"])
+        assert service["depends_on"]["redis-cluster"]["condition"] == (
+            "service_completed_successfully"
+        )
+        assert service["command"] == ["python", "-m", name]
+    assert partitions == {"16"}

@@ -67,13 +67,19 @@ class ServiceUser:
     grants: tuple[Grant, ...]
 
 
-# Connecting, naming the connection, transactions, loading the scripts we call.
+# Connecting, naming the connection, transactions, loading the scripts we call,
+# and what a Redis Cluster client asks to find the nodes and follow redirects.
 # (@connection minus what is dangerous: no CLIENT KILL, no CLIENT LIST.)
 CONNECTION = Grant(
     (
         "@connection",
         "-@dangerous",
         "info",
+        "cluster|slots",
+        "cluster|shards",
+        "cluster|info",
+        "readonly",
+        "asking",
         "multi",
         "exec",
         "discard",

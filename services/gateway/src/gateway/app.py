@@ -39,6 +39,11 @@ from gateway.web import Gateway, WebConfig, load_static, static_urls
 
 class Settings(ServiceSettings, PartitionSettings):
     port: int = Field(default=8000, ge=1, le=65535)
+    read_from_replicas: bool = Field(
+        default=False,
+        description="on a Redis Cluster, spread reads over each shard's primary and replicas; "
+        "pages may then lag a write by the replication delay",
+    )
     public_url: str | None = Field(
         default=None,
         description="scheme://host[:port] readers reach the gateway at, for absolute links "
@@ -148,7 +153,9 @@ def build(
     settings: Settings, lifecycle: Lifecycle | None = None, streams: Sequence[str] | None = None
 ) -> GatewayApp:
     """The gateway; `streams`: the partition streams to follow (default: published_streams)."""
-    redis = connect(settings.redis_url, client_name="gateway")
+    redis = connect(
+        settings.redis_url, client_name="gateway", read_from_replicas=settings.read_from_replicas
+    )
     pages = with_bytes_replies(redis)
     cache = PageCache(settings.cache_entries, settings.cache_ttl_s)
     older = PageCache(
