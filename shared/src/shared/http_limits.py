@@ -21,9 +21,10 @@ import json
 import logging
 from collections.abc import MutableSet
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+if TYPE_CHECKING:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("newsfeed.http")
 LINGER_S = 1.0
@@ -42,6 +43,9 @@ class _TooManyHeaders(Exception):
 
 def bounded_protocol(limits: HeadLimits) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with `limits` on every request head."""
+    # Imported here: settings import HeadLimits, and need not import uvicorn.
+    from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
     tick_s = min(1.0, limits.timeout_s / 4)
 
     class BoundedHeadProtocol(HttpToolsProtocol):
