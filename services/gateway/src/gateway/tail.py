@@ -34,12 +34,14 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.events import Event, EventType, UndecodableEntry, decode
 from shared.readmodel.feeds import ALL, FIELD, feed_names, parse_feeds
+from shared.redis_client import cluster_mode
 from shared.streams import is_entry_id
 
 from gateway.render.stream import event_frame
@@ -270,6 +272,7 @@ class Tail:
         self.closing = False
         self.events = 0
         self._stopping = asyncio.Event()
+        self._reads: dict[str, asyncio.Future[Any]] = {}
 
     @property
     def ready(self) -> bool:
@@ -351,13 +354,7 @@ class Tail:
                     await self.prime()
                 elif failing:
                     await self._after_outage()
-                assert self.position is not None
-                at = zip(self.streams, self.position, strict=True)
-                reply = await self._redis.xread(
-                    {stream: f"{ms}-{seq}" for stream, (ms, seq) in at},
-                    count=self._count,
-                    block=self._block_ms,
-                )
+                read = await self._read()
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
                 if not failing:
                     log.warning("tail waiting for redis: %s", error)
@@ -368,7 +365,8 @@ class Tail:
             if failing:
                 log.info("tail reconnected to redis")
                 failing = False
-            for stream, entries in _entries(reply):
+            assert self.position is not None
+            for stream, entries in read:
                 index = self._partition_of[stream]
                 for entry_id, fields in entries:
                     change = to_change(entry_id, fields, index)
@@ -377,6 +375,46 @@ class Tail:
                     else:
                         self.dispatch(change)
         self._close_all("server stopping")
+        await asyncio.gather(*self._reads.values(), return_exceptions=True)
+
+    async def _read(self) -> list[tuple[str, list[tuple[str, dict[str, str]]]]]:
+        """The next entries of the streams, blocking up to `block_ms` for some.
+
+        One XREAD for every stream, except on a Redis Cluster, where the
+        partitions' streams live in different slots and one command cannot span
+        them: there each stream has its own XREAD in flight, and whichever answers
+        first is taken; the others stay in flight (never cancelled) for the next
+        call. A stream's position moves only when its entries are dispatched, so a
+        read lost to an error is simply read again."""
+        assert self.position is not None
+        if len(self.streams) == 1 or not cluster_mode(self._redis):
+            at = zip(self.streams, self.position, strict=True)
+            reply = await self._redis.xread(
+                {stream: f"{ms}-{seq}" for stream, (ms, seq) in at},
+                count=self._count,
+                block=self._block_ms,
+            )
+            return _entries(reply)
+        for stream, (ms, seq) in zip(self.streams, self.position, strict=True):
+            if stream not in self._reads:
+                self._reads[stream] = asyncio.ensure_future(
+                    self._redis.xread(
+                        {stream: f"{ms}-{seq}"}, count=self._count, block=self._block_ms
+                    )
+                )
+        done, _ = await asyncio.wait(self._reads.values(), return_when=asyncio.FIRST_COMPLETED)
+        out: list[tuple[str, list[tuple[str, dict[str, str]]]]] = []
+        failed: BaseException | None = None
+        for stream, task in list(self._reads.items()):
+            if task in done:
+                del self._reads[stream]
+                if task.exception() is not None:
+                    failed = failed or task.exception()
+                else:
+                    out += _entries(task.result())
+        if failed is not None:
+            raise failed
+        return out
 
     def stop(self) -> None:
         """End `run` after the read in progress (at most `block_ms`); close every stream."""
