@@ -192,7 +192,7 @@ def test_a_podcast_episode_is_an_audio_item_with_its_file_and_cover() -> None:
             "sizeinbytes": 36030594,
             "duration": 2227.0,
         },
-        "thumbnail": {"href": "https://cdn.example.org/ep1.jpg"},
+        "thumbnail": {"href": "https://cdn.example.org/ep1.jpg", "contenttype": "image/jpeg"},
     }
 
 
@@ -209,11 +209,21 @@ def test_media_rss_groups_become_a_video_item_with_a_poster() -> None:
             "height": 720,
         },
         "video-2": {"href": "https://cdn.example.org/clip.webm", "contenttype": "video/webm"},
-        "thumbnail": {"href": "https://feeds.example.org/poster.jpg", "width": 640, "height": 360},
+        "thumbnail": {
+            "href": "https://feeds.example.org/poster.jpg",
+            "contenttype": "image/jpeg",
+            "width": 640,
+            "height": 360,
+        },
     }
     assert photo.submission.type.value == "text"  # a story with a picture is still a story
     assert renditions(photo) == {
-        "picture": {"href": "https://cdn.example.org/p.jpg", "width": 800, "height": 600}
+        "picture": {
+            "href": "https://cdn.example.org/p.jpg",
+            "contenttype": "image/jpeg",
+            "width": 800,
+            "height": 600,
+        }
     }
 
 
@@ -229,6 +239,7 @@ def test_a_youtube_channel_entry_is_a_video_with_the_embeddable_player_and_its_p
         },
         "thumbnail": {
             "href": "https://i1.ytimg.com/vi/0A1ouV7iD8o/hqdefault.jpg",
+            "contenttype": "image/jpeg",
             "width": 480,
             "height": 360,
         },

@@ -109,6 +109,9 @@ def _media(
         return None
     kind_type = contenttype.strip()[:100] if isinstance(contenttype, str) else None
     kind = "picture" if thumbnail else kind_of(kind_type, medium, url)
+    if kind == "picture" and not kind_type:
+        guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
+        kind_type = guessed if guessed.startswith("image/") else None  # say it is a picture
     return Media(
         href=url,
         kind=kind,
