@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from enrichment.app import Settings, build_stages
 from enrichment.config import EnrichmentConfig
-from enrichment.pipeline import enrich_with, resolve_disabled, switchable
+from enrichment.pipeline import build_pipeline, enrich_with, resolve_disabled, switchable
 from pydantic import ValidationError
 from shared.items import NewsItem
 from shared.redis_client import connect
@@ -43,6 +43,7 @@ def test_every_enricher_but_the_sanitizer_and_every_stage_can_be_switched_off() 
         "language",
         "reading_time",
         "entities",
+        "entity_model",
         "subjects",
         "quotes",
         "kind",
@@ -51,6 +52,18 @@ def test_every_enricher_but_the_sanitizer_and_every_stage_can_be_switched_off() 
     assert resolve_disabled(["all"]) == switchable()
     assert resolve_disabled(["related", "entities", "related"]) == ("entities", "related")
     assert resolve_disabled([]) == ()
+
+
+def test_the_entity_model_can_be_switched_off_alone() -> None:
+    # no title, no speech verb, not in any gazetteer: only the model finds him
+    weah = item().model_copy(
+        update={"body_html": "<p>The striker George Weah scored twice on Sunday.</p>"}
+    )
+    off = EnrichmentConfig(disabled=("entity_model",))
+    names = [e.NAME for e in build_pipeline(off)]
+    assert names == [e.NAME for e in build_pipeline(EnrichmentConfig())]  # entities still runs
+    assert [e.name for e in enrich_with(EnrichmentConfig())(weah).people] == ["George Weah"]
+    assert enrich_with(off)(weah).people == ()
 
 
 def test_naming_the_sanitizer_is_refused_with_the_reason() -> None:

@@ -84,10 +84,13 @@ ALL = "all"
 
 def switchable() -> tuple[str, ...]:
     """What NEWSFEED_ENRICH_DISABLED may name: every enricher but the required
-    ones, and every stage, in the order they run."""
-    return tuple(
-        module.NAME for module in (*ENRICHERS, *STAGES) if not getattr(module, "REQUIRED", False)
-    )
+    ones, and every stage, in the order they run; after an enricher, the parts
+    of it that can be switched off alone (its `SWITCHES`: "entity_model")."""
+    names: list[str] = []
+    for module in (*ENRICHERS, *STAGES):
+        if not getattr(module, "REQUIRED", False):
+            names += [module.NAME, *getattr(module, "SWITCHES", ())]
+    return tuple(names)
 
 
 def resolve_disabled(names: Iterable[str]) -> tuple[str, ...]:

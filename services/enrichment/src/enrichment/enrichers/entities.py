@@ -48,6 +48,10 @@ from enrichment.nlp import UPPER, fold, is_cyrillic, norm, slug, words
 
 NAME = "entities"
 VERSION = "1"
+# NEWSFEED_ENRICH_DISABLED=["entity_model"] keeps the gazetteers and rules and
+# sheds the statistical model's cost (about half of the pipeline's).
+MODEL_SWITCH = "entity_model"
+SWITCHES = (MODEL_SWITCH,)
 
 GAZETTEER = "gazetteer"
 HEURISTIC = "heuristic"
@@ -822,7 +826,7 @@ class EntityEnricher:
 
 
 def build(config: EnrichmentConfig) -> EntityEnricher:
-    return EntityEnricher(config)
+    return EntityEnricher(config, statistical=MODEL_SWITCH not in config.disabled)
 
 
 _DEFAULT = EntityEnricher(DEFAULT_CONFIG)
