@@ -172,8 +172,9 @@ def test_the_page_shows_the_feed_live_and_runs_nothing_it_is_sent(
     assert video.locator("source").get_attribute("src") == (DEMO[2]["renditions"]["video"]["href"])
     # Issue 14.7: never an empty black box: the page's own poster, and a link to the file.
     assert (video.get_attribute("poster") or "").startswith("/static/poster.svg")
-    assert video_item.locator("a.media-link").get_attribute("href") == (
-        DEMO[2]["renditions"]["video"]["href"]
+    assert (
+        video_item.locator("a.media-link").get_attribute("href")
+        == (DEMO[2]["renditions"]["video"]["href"])
     )
     OUTPUT.mkdir(parents=True, exist_ok=True)
     for target in (tmp_path / "feed.png", OUTPUT / "feed.png"):

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import orjson
 import pytest
+from gateway.app import Settings as GatewaySettings
+from gateway.app import build
 from gateway.rawpage import raw_page
 from publication.handler import make_handler
 from publication.scheduler import apply_retention, release_due
@@ -304,3 +307,42 @@ async def test_publication_and_gateway_users_work_on_a_cluster(redis_cluster: Re
         for node in redis_cluster.nodes:
             with node.client() as admin:
                 admin.execute_command("ACL", "DELUSER", "publication", "gateway")
+
+
+# -- the gateway on a cluster ------------------------------------------------------------
+
+
+async def test_the_gateway_pages_a_partitioned_feed_on_a_cluster(
+    redis_cluster: RedisCluster,
+) -> None:
+    """The gateway pointed at one node of the cluster (NEWSFEED_PARTITIONS=16):
+    the API's pages (byte fast path), the HTML page and an item."""
+    redis_cluster.flush()
+    client = connect(redis_cluster.url)
+    items = [item(n, tags=("Kyiv",)) for n in range(30)]
+    await make_handler(writer_on(client))([event_for(i) for i in items])
+    await client.aclose()
+    # The tail follows one partition here: following all of them on a cluster
+    # is the delivery layer's (one XREAD over streams in different slots).
+    app = build(
+        GatewaySettings(redis_url=redis_cluster.nodes[-1].url, partitions=16, tail_block_ms=50),
+        streams=[stream_of(0)],
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
+            shown, cursor = [], None
+            while True:
+                params = {"limit": "7", **({"cursor": cursor} if cursor else {})}
+                page = (await http.get("/v1/feed", params=params)).json()
+                shown += [found["uri"] for found in page["items"]]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+            assert shown == [i.uri for i in reversed(items)]
+            tagged = (await http.get("/v1/feed", params={"tag": "kyiv", "limit": "100"})).json()
+            assert len(tagged["items"]) == 30
+            assert (await http.get(f"/v1/items/{items[3].uri}")).json()["uri"] == items[3].uri
+            html = await http.get("/")
+            assert html.status_code == 200
+            assert items[-1].headline in html.text

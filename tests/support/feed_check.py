@@ -209,8 +209,7 @@ def _compare(
 def _expectation(path: Path) -> bool:
     """A parser test suite's expected output beside its input, not a feed."""
     return (
-        path.name.endswith((".serde.json", "_expected.json"))
-        or path.with_suffix(".xml").exists()
+        path.name.endswith((".serde.json", "_expected.json")) or path.with_suffix(".xml").exists()
     )
 
 

@@ -154,13 +154,28 @@ class RedisCluster:
             self.nodes.append(ClusterNode(server))
         try:
             for node in self.nodes:
-                node.server.start()
+                self._start_new(node, taken)
             self._create()
             self.wait_healthy()
         except BaseException:
             self.stop()
             raise
         return self
+
+    @staticmethod
+    def _start_new(node: ClusterNode, taken: set[int], attempts: int = 3) -> None:
+        """Start a node that is in no cluster yet; if its port (or bus port) was
+        taken by someone else since it was chosen, on another one."""
+        for attempt in range(attempts):
+            try:
+                node.server.start()
+                return
+            except RuntimeError:
+                node.server.kill()
+                if attempt == attempts - 1:
+                    raise
+                node.server.port = free_cluster_port(taken)
+                taken |= {node.server.port, node.server.port + _BUS_OFFSET}
 
     def _create(self) -> None:
         subprocess.run(

@@ -133,7 +133,8 @@ def with_bytes_replies(client: Client) -> Client:
         }
         if client.get_connection_kwargs().get("connection_class") is aioredis.SSLConnection:
             kwargs["ssl"] = True
-        node = client.get_default_node() or client.get_nodes()[0]
+        # Before its first command a cluster client knows only its startup nodes.
+        node = client.get_default_node() or next(iter(client.nodes_manager.startup_nodes.values()))
         return RedisCluster(
             host=node.host,
             port=node.port,
