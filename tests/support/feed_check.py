@@ -2,10 +2,11 @@
 
 For each feed: does ingest read it when feedparser does, and does every entry
 ingest accepts match feedparser's entry field by field — guid, canonical
-link, headline, date, authors, categories, language, and one rendition for
-every enclosure and Media RSS file? Used by the corpus tests, and on any
-folder of feeds as `python -m tests.support.feed_check DIR...` (the figures
-of docs/ingest.md's "Real feeds" section).
+link, headline, body, summary (as text), date, authors, categories,
+language, and one rendition for every enclosure and Media RSS file? Used by
+the corpus tests, and on any folder of feeds as
+`python -m tests.support.feed_check DIR...` (the figures of docs/ingest.md's
+"Real feeds" section).
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from ingest.media import YOUTUBE_EMBED
 from ingest.parse import HostileFeed, ParsedFeed, ParseFailed, author_name, defuse, parse_feed
 from ingest.sources import SourceConfig
 from pydantic import HttpUrl
+from shared.items import BODY_MAX
 from shared.text import html_to_text
 
 FETCHED_AT = datetime(2030, 1, 1, tzinfo=UTC)
 TOLERANCE = timedelta(days=3650)
 MAX_ENTRIES = 500
 _HEADER = re.compile(rb"^Header:\s+([^:\r\n]+):(.+)$", re.MULTILINE)
-FIELDS = ("guid", "link", "headline", "date", "authors", "categories", "language", "renditions")
 
 
 def headers_of(body: bytes) -> dict[str, str]:
@@ -166,6 +167,18 @@ def _compare(
     expected["link"] = _url(canonical) if canonical and len(canonical) <= 2000 else None
     actual["link"] = str(item.link) if item.link else None
     expected["headline"], actual["headline"] = _fp_title(fp_entry)[:500], item.headline
+    contents = [c for c in fp_entry.get("content") or () if (c.get("value") or "").strip()]
+    summary = fp_entry.get("summary") or ""
+    if contents and contents[0].get("type", "text/html") in ("text/html", "application/xhtml+xml"):
+        # Full content given: it is the body, and the summary (as text) the description.
+        expected["body"], actual["body"] = contents[0]["value"][:BODY_MAX], item.body_html
+        if summary.strip() and "html" in (fp_entry.get("summary_detail") or {}).get("type", "html"):
+            expected["description"] = html_to_text(summary)[:2000] or None
+            actual["description"] = item.description_text
+    elif not contents and summary.strip():
+        summary_type = (fp_entry.get("summary_detail") or {}).get("type", "text/html")
+        if "html" in summary_type:  # the summary alone is the body
+            expected["body"], actual["body"] = summary[:BODY_MAX], item.body_html
     fp_date = _fp_date(fp_entry)
     raw = entry.date_raw
     if fp_date is not None and _has_zone(raw) and fp_date <= FETCHED_AT:
