@@ -52,6 +52,22 @@ def _entry_schema(types: list[EventType]) -> dict[str, Any]:
     }
 
 
+_FEEDS = {
+    **_STRING,
+    "contentMediaType": "application/json",
+    "contentSchema": {
+        "type": "object",
+        "required": ["before", "after"],
+        "properties": {
+            "before": {"type": "array", "items": _STRING, "maxItems": 64},
+            "after": {"type": "array", "items": _STRING, "maxItems": 64},
+        },
+    },
+    "description": "the feed sets the item was in before the change and is in after it "
+    "(`all`, `<facet>:<normalized value>`), for readers' caches; absent on entries written "
+    "before it existed (shared.readmodel.feeds, docs/events.md)",
+}
+
 _DEAD_LETTER_ENTRY = {
     "type": "object",
     "required": ["stream", "group", "entry_id", "error", "deliveries", "failed_at", "original"],
@@ -100,10 +116,13 @@ def document() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     for channel_id, (stream, description, types) in _CHANNELS.items():
         message_id = f"{channel_id}Event"
+        payload = _entry_schema(types)
+        if stream == PUBLISHED:
+            payload["properties"]["feeds"] = _FEEDS
         messages[message_id] = {
             "name": message_id,
             "contentType": "application/x-redis-stream-entry",
-            "payload": _entry_schema(types),
+            "payload": payload,
         }
         channels[channel_id] = {
             "address": stream,
