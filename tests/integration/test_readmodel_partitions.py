@@ -322,11 +322,9 @@ async def test_the_gateway_pages_a_partitioned_feed_on_a_cluster(
     items = [item(n, tags=("Kyiv",)) for n in range(30)]
     await make_handler(writer_on(client))([event_for(i) for i in items])
     await client.aclose()
-    # The tail follows one partition here: following all of them on a cluster
-    # is the delivery layer's (one XREAD over streams in different slots).
     app = build(
         GatewaySettings(redis_url=redis_cluster.nodes[-1].url, partitions=16, tail_block_ms=50),
-        streams=[stream_of(0)],
+        streams=[stream_of(p) for p in PARTITIONS.indexes],
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
