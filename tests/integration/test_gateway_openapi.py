@@ -107,7 +107,14 @@ def test_every_answer_conforms_to_the_openapi_document(
 ) -> None:
     # Not checked: that every schema-valid request is accepted: a cursor is an opaque
     # token (any string is schema-valid, only the ones the feed handed out work), a
-    # 400 by design.
+    # 400 by design. Nor that every "schema-invalid" one is refused: the filters are
+    # one form-exploded object, and a negative value schemathesis makes inside it (a
+    # number, null) reaches the gateway as the text it serializes to, a valid filter.
+    # Two filters, unknown and repeated parameters are 400s: tests/unit/test_gateway_http.py.
     case.call_and_validate(
-        base_url=live_url, excluded_checks=[schemathesis.checks.positive_data_acceptance]
+        base_url=live_url,
+        excluded_checks=[
+            schemathesis.checks.positive_data_acceptance,
+            schemathesis.checks.negative_data_rejection,
+        ],
     )
