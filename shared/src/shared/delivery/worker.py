@@ -1,18 +1,25 @@
-"""StreamWorker: one consumer in one group, reading, recovering and dead-lettering.
+"""StreamWorker: a service's consumer group, carried by FastStream.
 
-Everything runs in one loop, one step at a time, so an entry this process is
-still working on can never be mistaken for an abandoned one:
+FastStream reads: one batch subscriber per input stream (`StreamSub(batch=True,
+max_records=batch_size, polling_interval=block_ms)`) on `RedisBroker`, or on
+`RedisClusterBroker` when Redis is a cluster, with `AckPolicy.MANUAL`. What
+FastStream 0.7.8 lacks for the guarantees of docs/delivery.md is filled here,
+each gap measured in docs/delivery.md ("What FastStream leaves to us"):
 
-1. retry entries this consumer failed, once `retry_delay_ms` has passed;
-2. every so often, take over entries pending for longer than `claim_idle_ms`
-   (on a dead or stuck replica, or on this one when Redis failed mid-batch);
-3. read new entries with XREADGROUP COUNT `batch_size`, BLOCK `block_ms`;
-4. hand the decoded batch to the service's handler, then in one MULTI:
-   append its output events, XACK what succeeded, note errors of what failed.
+1. each subscriber hands its decoded batch to the service's handler and then
+   settles it in one MULTI on the stream's slot: append the output events,
+   XACK what succeeded, note the errors of what failed (per-entry outcomes;
+   FastStream acks a batch whole and nacks without a Redis call);
+2. a caretaker task beside the subscribers retries entries this consumer
+   failed once `retry_delay_ms` has passed, takes over entries pending longer
+   than `claim_idle_ms` anywhere in the group (XPENDING + XCLAIM, a batch at a
+   time; FastStream's claimer takes one at a time and never caps), and
+   dead-letters those delivered `max_deliveries` times;
+3. a subscriber that stopped because its group vanished (FastStream stops it
+   silently unless a FastStream app runs it) is raised as `GroupLost`.
 
-An entry delivered `max_deliveries` times and still failing, or one that
-cannot be decoded at all, goes to the dead-letter stream with its error and
-its original fields, and is acknowledged so the pipeline goes on.
+An entry this process is still working on is never taken over by itself: the
+caretaker skips what the subscribers hold in hand.
 """
 
 from __future__ import annotations
@@ -27,8 +34,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import redis.asyncio as aioredis
+from faststream import AckPolicy
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -42,6 +53,8 @@ from shared.settings import DeliverySettings
 from shared.streams import DEAD_LETTER, Route
 
 log = logging.getLogger("newsfeed.delivery")
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,20 @@ def errors_key(route: Route) -> str:
     return f"delivery:{{{route.stream}}}:errors:{route.group}"
 
 
+def broker_for(redis: aioredis.Redis) -> RedisBroker:
+    """A FastStream broker on the same Redis as `redis` (its own connections:
+    FastStream reads bytes, the services' client speaks strings)."""
+    options = redis.connection_pool.connection_kwargs
+    auth = ""
+    if options.get("password"):
+        user = quote(str(options.get("username") or ""), safe="")
+        auth = f"{user}:{quote(str(options['password']), safe='')}@"
+    url = f"redis://{auth}{options.get('host', '127.0.0.1')}:{options.get('port', 6379)}"
+    url += f"/{options.get('db', 0)}"
+    # Its per-message log lines go to DEBUG; the worker logs what matters.
+    return RedisBroker(url, graceful_timeout=30.0, logger=log, log_level=logging.DEBUG)
+
+
 @dataclass
 class WorkerStats:
     processed: int = 0
@@ -114,6 +141,7 @@ class StreamWorker:
         output_stream: str | None = None,
         routes_to_ensure: Sequence[Route] = (),
         writes_to: Sequence[str] = (),
+        broker: RedisBroker | None = None,
     ) -> None:
         self.redis = redis
         self.route = route
@@ -129,7 +157,24 @@ class StreamWorker:
         # Streams this worker appends to, directly or from its handler: it trims them.
         self.writes_to = tuple(writes_to) or ((output_stream,) if output_stream else ())
         self.stats = WorkerStats()
+        self.broker = broker or broker_for(redis)
+        self.subscriber = self.broker.subscriber(
+            stream=StreamSub(
+                route.stream,
+                group=route.group,
+                consumer=consumer,
+                batch=True,
+                max_records=settings.batch_size,
+                polling_interval=settings.block_ms,
+            ),
+            ack_policy=AckPolicy.MANUAL,
+            title=f"{route.group}:{route.stream}",
+        )
+        self.subscriber(self._consume)
+        if output_stream:
+            self.broker.publisher(stream=output_stream, title=f"{route.group}:{output_stream}")
         self._failed_at: dict[str, float] = {}
+        self._in_hand: set[str] = set()
         self._next_recovery = 0.0
         self._trimmer = Trimmer(redis, settings.stream_max_len)
         self._stopping = asyncio.Event()
@@ -141,54 +186,90 @@ class StreamWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        await ensure_groups(self.redis, self.routes_to_ensure)
+        """Wait for Redis (unready meanwhile), start the subscribers, look after
+        them until stop(); raise GroupLost if Redis lost the group."""
+        if not await self._until_redis(lambda: ensure_groups(self.redis, self.routes_to_ensure)):
+            return
+        if not await self._until_redis(self.broker.start):
+            return
         self.stats.running = True
-        backoff = 0.1
         try:
-            while not self._stopping.is_set():
-                try:
-                    await self.step()
-                    backoff = 0.1
-                except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-                    # Redis restarting: what we hold stays pending and is retried.
-                    log.warning("redis unavailable, retrying in %.1fs: %s", backoff, error)
-                    await self._sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+            await self._look_after()
         finally:
             self.stats.running = False
+            await self.broker.stop()
+            with contextlib.suppress(*REDIS_DOWN, ResponseError):
+                await self._handle_read_but_unhandled()
             await self._forget_self_if_idle()
 
+    async def _until_redis(self, start: Callable[[], Awaitable[Any]]) -> bool:
+        """Run `start` until Redis answers (backing off up to 5 s); False if stopped first."""
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                await start()
+                return True
+            except REDIS_DOWN as error:
+                log.warning("redis unreachable, retrying in %.1fs: %s", backoff, error)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        return False
+
+    async def _look_after(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            if not self.subscriber.running:
+                raise GroupLost(
+                    f"group {self.route.group!r} on {self.route.stream!r} is gone "
+                    "(Redis restarted empty?); stopping rather than hanging"
+                )
+            try:
+                await self.step()
+                backoff = 0.1
+            except REDIS_DOWN as error:
+                # Redis restarting: what we hold stays pending and is retried.
+                log.warning("redis unavailable, retrying in %.1fs: %s", backoff, error)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            await self._sleep(self._next_wake())
+
     async def step(self) -> int:
-        """One pass of the loop; returns how many entries it handled."""
+        """The caretaker's pass: retries due, recovery when due; returns entries handled."""
         handled = await self._retry_own_failures()
         now = time.monotonic()
         if now >= self._next_recovery:
             self._next_recovery = now + self._recovery_interval()
             handled += await self._recover_abandoned()
-        block = 1 if self._failed_at else self.settings.block_ms
-        try:
-            reply = await self.redis.xreadgroup(
-                self.route.group,
-                self.consumer,
-                {self.route.stream: ">"},
-                count=self.settings.batch_size,
-                block=block,
-            )
-        except ResponseError as error:
-            if is_group_lost(error):
-                raise GroupLost(
-                    f"group {self.route.group!r} on {self.route.stream!r} is gone "
-                    "(Redis restarted empty?); stopping rather than hanging"
-                ) from error
-            raise
-        entries: list[Entry] = [e for _, batch in reply for e in batch] if reply else []
-        if entries:
-            await self._process(entries)
-        return handled + len(entries)
+        return handled
+
+    def _next_wake(self) -> float:
+        now = time.monotonic()
+        wake = self._next_recovery
+        if self._failed_at:
+            wake = min(wake, min(self._failed_at.values()) + self.settings.retry_delay_ms / 1000)
+        return min(max(wake - now, 0.01), 1.0)
 
     # -- processing ------------------------------------------------------
 
+    async def _consume(self, message: RedisBatchStreamMessage) -> None:
+        """FastStream's handler: one batch read by the subscriber."""
+        raw = message.raw_message
+        entries: list[Entry] = [
+            (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
+            for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
+        ]
+        await self._process(entries)
+
     async def _process(self, entries: list[Entry]) -> None:
+        ids = [entry_id for entry_id, _ in entries]
+        self._in_hand.update(ids)
+        try:
+            await self._process_in_hand(entries)
+        finally:
+            self._in_hand.difference_update(ids)
+
+    async def _process_in_hand(self, entries: list[Entry]) -> None:
         decoded: list[tuple[str, Event]] = []
         for entry_id, fields in entries:
             if fields is None:  # trimmed while pending: nothing left to do
@@ -266,14 +347,29 @@ class StreamWorker:
     async def _recover_abandoned(self) -> int:
         # Our own entries count too: one whose settle never reached Redis (it
         # died mid-batch) is pending on us, and nothing else would retry it.
-        # The loop is sequential, so none of ours is in flight right now.
+        # Those a subscriber of ours still holds are left alone.
         pending = await self._pending(idle_ms=self.settings.claim_idle_ms)
-        ids = [p["message_id"] for p in pending]
+        ids = [p["message_id"] for p in pending if p["message_id"] not in self._in_hand]
         if not ids:
             return 0
         handled = await self._take_over(ids, min_idle_ms=self.settings.claim_idle_ms, own=False)
         self.stats.recovered += handled
         return handled
+
+    async def _handle_read_but_unhandled(self) -> None:
+        """After the subscribers stopped: entries a read delivered to us just as
+        it was cancelled are handled now rather than left for a replica."""
+        rows = await self.redis.xpending_range(
+            self.route.stream,
+            self.route.group,
+            min="-",
+            max="+",
+            count=self.settings.batch_size,
+            consumername=self.consumer,
+        )
+        ids = [row["message_id"] for row in rows if row["message_id"] not in self._failed_at]
+        if ids:
+            await self._take_over(ids, min_idle_ms=0, own=True)
 
     async def _pending(self, idle_ms: int) -> list[dict[str, Any]]:
         try:
