@@ -27,6 +27,7 @@ from tests.support.chaos import Periodically, Report, Workload, check, kill_and_
 from tests.support.flow import Comparison, ModeFigures, RoundFigures, run_round
 from tests.support.redis_server import RedisServer
 from tests.support.services import Pipeline
+from tests.support.streams import stream
 
 POISON = {"NEWSFEED_FAULT_POISON_PATTERN": ":poison-"}
 FAST_RECOVERY = {
@@ -183,7 +184,7 @@ def test_a_stopped_consumer_and_its_claimed_copy_make_one_effect(
             pipeline, "sigstop-enrichment", chaos_items, Periodically(0.3, freeze)
         )
         client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
-        report.notes["enriched_entries"] = client.xlen(ENRICHED)
+        report.notes["enriched_entries"] = client.xlen(stream(ENRICHED))
     finally:
         stopped.signal(signal.SIGCONT)
         pipeline.stop()
@@ -280,7 +281,7 @@ def test_poison_entries_barely_move_the_good_items_throughput_and_latency(
                 submitted += load.count
                 acknowledged += len(load.acknowledged)
         client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
-        dead_letters = int(client.xlen(DEAD_LETTER))
+        dead_letters = int(client.xlen(stream(DEAD_LETTER)))
     finally:
         pipeline.stop()
 
@@ -349,11 +350,11 @@ def test_a_group_far_behind_keeps_its_entries_past_the_stream_cap(
         client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            [group] = client.xinfo_groups(ENRICHED)
+            [group] = client.xinfo_groups(stream(ENRICHED))
             if int(group["lag"] or 0) >= count:
                 break
             time.sleep(0.2)
-        assert client.xlen(ENRICHED) >= count, "unacknowledged entries were trimmed"
+        assert client.xlen(stream(ENRICHED)) >= count, "unacknowledged entries were trimmed"
 
         monkeypatch.setenv("NEWSFEED_REDIS_URL", pipeline.redis_url)
         status = json.loads(CliRunner().invoke(cli, ["status", "--json"]).output)

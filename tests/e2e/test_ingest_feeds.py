@@ -22,6 +22,7 @@ from shared.streams import INGESTED
 from tests.support.feed_server import FeedServer, Route, fixture
 from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
+from tests.support.streams import stream
 from tests.support.waiting import poll
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,7 +93,7 @@ def settled(pipeline: Pipeline, source_id: str) -> dict[str, Any] | None:
 def ingested(pipeline: Pipeline) -> list[dict[str, Any]]:
     client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
     try:
-        return [json.loads(fields["data"]) for _, fields in client.xrange(INGESTED)]
+        return [json.loads(fields["data"]) for _, fields in client.xrange(stream(INGESTED))]
     finally:
         client.close()
 
@@ -153,14 +154,14 @@ def test_a_forced_repoll_is_a_conditional_get_that_emits_nothing(
 ) -> None:
     poll(lambda: settled(pipeline, "wire"))
     client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
-    before = client.xlen(INGESTED)
+    before = client.xlen(stream(INGESTED))
     requests = feeds.count("/e2e/wire.xml")
     response = httpx.post(f"{pipeline.ingest}/v1/sources/wire/poll", headers=AUTH)
     assert response.status_code == 202
     poll(lambda: source_state(pipeline, "wire")["last_outcome"] == "not_modified")
     assert feeds.count("/e2e/wire.xml") == requests + 1
     assert feeds.seen("/e2e/wire.xml")[-1].headers["If-None-Match"] == '"w1"'
-    assert client.xlen(INGESTED) == before
+    assert client.xlen(stream(INGESTED)) == before
     client.close()
 
 

@@ -19,6 +19,7 @@ from shared.streams import INGESTED
 
 from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
+from tests.support.streams import stream
 
 
 async def _served_document() -> dict[str, Any]:
@@ -60,7 +61,7 @@ def test_no_input_makes_ingest_fail_or_half_write(
     case: schemathesis.Case, ingest: tuple[str, sync_redis.Redis]
 ) -> None:
     url, redis = ingest
-    before = redis.xlen(INGESTED)
+    before = redis.xlen(stream(INGESTED))
     # Not checked: that every schema-valid body is accepted (a feed URL that resolves,
     # a uri not killed, a dead letter that exists are not schema matters), nor that
     # every schema-invalid one is refused: ingest reads JSON as pydantic's lax mode
@@ -78,7 +79,7 @@ def test_no_input_makes_ingest_fail_or_half_write(
     if response.status_code >= 400:
         assert "error" in response.json(), response.text
     if case.path == "/v1/items" and response.status_code != 202:
-        assert redis.xlen(INGESTED) == before, "a rejected submission reached the stream"
+        assert redis.xlen(stream(INGESTED)) == before, "a rejected submission reached the stream"
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token-0123456789abcdef"])
@@ -88,7 +89,7 @@ def test_without_the_right_token_nothing_is_written(
     """401 for submissions, sources; no trace in the streams."""
 
     url, redis = ingest
-    before = redis.xlen(INGESTED)
+    before = redis.xlen(stream(INGESTED))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     submitted = httpx.post(f"{url}/v1/items", json={"headline": "sneaky"}, headers=headers)
     listed = httpx.get(f"{url}/v1/sources", headers=headers)
@@ -98,7 +99,7 @@ def test_without_the_right_token_nothing_is_written(
         f"{url}/v1/sources", json={"id": "x", "url": "https://example.org/f"}, headers=headers
     )
     assert (submitted.status_code, listed.status_code, added.status_code) == (401, 401, 401)
-    assert redis.xlen(INGESTED) == before
+    assert redis.xlen(stream(INGESTED)) == before
 
 
 def test_dead_letters_over_http_list_show_replay_and_drop(
@@ -111,13 +112,13 @@ def test_dead_letters_over_http_list_show_replay_and_drop(
     from tests.support.builders import event_for, news_item
 
     url, redis = ingest
-    redis.delete(DEAD_LETTER)
+    redis.delete(stream(DEAD_LETTER))
     original = encode(event_for(news_item("urn:t:dead")))
     first, second, third = (
         redis.xadd(
-            DEAD_LETTER,
+            stream(DEAD_LETTER),
             dead_letter_fields(
-                stream=stream,
+                stream=stream(name),
                 group=group,
                 entry_id=f"{n}-0",
                 error=f"boom {n}",
@@ -125,7 +126,7 @@ def test_dead_letters_over_http_list_show_replay_and_drop(
                 original=original,
             ),
         )
-        for n, stream, group in (
+        for n, name, group in (
             (1, INGESTED, "enrichment"),
             (2, ENRICHED, "publication"),
             (3, ENRICHED, "publication"),
@@ -139,18 +140,18 @@ def test_dead_letters_over_http_list_show_replay_and_drop(
     shown = httpx.get(f"{url}/v1/deadletters/{first}", headers=auth).json()
     assert shown["error"] == "boom 1"
     assert shown["original"]["subject"] == "urn:t:dead"
-    before = redis.xlen(INGESTED)
+    before = redis.xlen(stream(INGESTED))
     replayed = httpx.post(f"{url}/v1/deadletters/{first}/replay", headers=auth)
     assert replayed.status_code == 202
-    assert redis.xlen(INGESTED) == before + 1
+    assert redis.xlen(stream(INGESTED)) == before + 1
     # A later stage's entry is not ingest's to append (its Redis user may not).
-    later = redis.xlen(ENRICHED)
+    later = redis.xlen(stream(ENRICHED))
     refused = httpx.post(f"{url}/v1/deadletters/{third}/replay", headers=auth)
     assert refused.status_code == 409
     assert "newsfeed dlq replay" in refused.json()["error"]
-    assert redis.xlen(ENRICHED) == later
+    assert redis.xlen(stream(ENRICHED)) == later
     assert httpx.delete(f"{url}/v1/deadletters/{third}", headers=auth).status_code == 204
     assert httpx.delete(f"{url}/v1/deadletters/{second}", headers=auth).status_code == 204
-    assert redis.xlen(DEAD_LETTER) == 0
+    assert redis.xlen(stream(DEAD_LETTER)) == 0
     assert httpx.get(f"{url}/v1/deadletters/{first}", headers=auth).status_code == 404
     assert httpx.get(f"{url}/v1/deadletters/not-an-id", headers=auth).status_code == 400

@@ -13,6 +13,7 @@ from shared.streams import INGESTED
 
 from tests.support.redis_server import RedisServer
 from tests.support.services import Pipeline
+from tests.support.streams import stream
 from tests.support.waiting import poll
 
 ARTICLE = {
@@ -135,14 +136,14 @@ def test_a_bad_submission_gets_a_clear_4xx_and_nothing_enters_the_stream(
 ) -> None:
     """Every rejection names the problem; the stream does not grow."""
     client = sync_redis.Redis.from_url(redis_url_of(pipeline))
-    before = client.xlen(INGESTED)
+    before = client.xlen(stream(INGESTED))
     auth = {} if status == 401 else {"Authorization": "Bearer e2e-token-0123456789abcdef"}
     response = httpx.post(
         f"{pipeline.ingest}/v1/items", content=body, headers={**auth, **headers}, timeout=10
     )
     assert response.status_code == status
     assert says in response.text
-    assert client.xlen(INGESTED) == before
+    assert client.xlen(stream(INGESTED)) == before
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.streams import stream
 
 runner = CliRunner()
 
@@ -36,7 +37,7 @@ def client(
     redis = sync_redis.Redis.from_url(redis_server.url, decode_responses=True)
     redis.flushdb()
     for route in ROUTES:
-        redis.xgroup_create(route.stream, route.group, id="0", mkstream=True)
+        redis.xgroup_create(stream(route.stream), route.group, id="0", mkstream=True)
     yield redis
     redis.close()
 
@@ -52,8 +53,8 @@ def test_status_of_a_healthy_pipeline_exits_zero(client: sync_redis.Redis) -> No
 def test_status_shows_lag_and_pending_per_group(client: sync_redis.Redis) -> None:
     """5 entries, 2 delivered and not acknowledged: pending 2, lag 3."""
     for i in range(5):
-        client.xadd(INGESTED, encode(event_for(news_item(f"urn:t:{i}"))))  # type: ignore[arg-type]
-    client.xreadgroup("enrichment", "worker-1", {INGESTED: ">"}, count=2)
+        client.xadd(stream(INGESTED), encode(event_for(news_item(f"urn:t:{i}"))))  # type: ignore[arg-type]
+    client.xreadgroup("enrichment", "worker-1", {stream(INGESTED): ">"}, count=2)
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0, result.output
     streams = {s["name"]: s for s in json.loads(result.output)["streams"]}
@@ -65,15 +66,15 @@ def test_status_shows_lag_and_pending_per_group(client: sync_redis.Redis) -> Non
 def test_status_exits_one_when_there_are_dead_letters_or_stuck_entries(
     client: sync_redis.Redis,
 ) -> None:
-    client.xadd(INGESTED, encode(event_for(news_item("urn:t:stuck"))))  # type: ignore[arg-type]
-    client.xreadgroup("enrichment", "gone", {INGESTED: ">"}, count=1)
+    client.xadd(stream(INGESTED), encode(event_for(news_item("urn:t:stuck"))))  # type: ignore[arg-type]
+    client.xreadgroup("enrichment", "gone", {stream(INGESTED): ">"}, count=1)
     stuck = runner.invoke(app, ["status", "--stuck-after", "0"])
     assert stuck.exit_code == 1
     assert "pending for" in stuck.output
     client.xadd(
-        DEAD_LETTER,
+        stream(DEAD_LETTER),
         dead_letter_fields(
-            stream=ENRICHED,
+            stream=stream(ENRICHED),
             group="publication",
             entry_id="1-0",
             error="boom",
@@ -174,9 +175,9 @@ def test_dlq_list_show_replay_and_drop(client: sync_redis.Redis) -> None:
     another one is dropped."""
     original = encode(event_for(news_item("urn:t:poison")))
     first = client.xadd(
-        DEAD_LETTER,
+        stream(DEAD_LETTER),
         dead_letter_fields(
-            stream=ENRICHED,
+            stream=stream(ENRICHED),
             group="publication",
             entry_id="5-0",
             error="ValueError: bad",
@@ -185,9 +186,9 @@ def test_dlq_list_show_replay_and_drop(client: sync_redis.Redis) -> None:
         ),
     )
     second = client.xadd(
-        DEAD_LETTER,
+        stream(DEAD_LETTER),
         dead_letter_fields(
-            stream=ENRICHED,
+            stream=stream(ENRICHED),
             group="publication",
             entry_id="6-0",
             error="other",
@@ -203,16 +204,16 @@ def test_dlq_list_show_replay_and_drop(client: sync_redis.Redis) -> None:
     assert json.loads(shown.output)["error"] == "ValueError: bad"
     assert runner.invoke(app, ["dlq", "show", "9-9"]).exit_code == 1
 
-    before = client.xlen(ENRICHED)
+    before = client.xlen(stream(ENRICHED))
     replayed = runner.invoke(app, ["dlq", "replay", first])
     assert replayed.exit_code == 0, replayed.output
-    assert client.xlen(ENRICHED) == before + 1
-    [(_, fields)] = client.xrevrange(ENRICHED, count=1)
+    assert client.xlen(stream(ENRICHED)) == before + 1
+    [(_, fields)] = client.xrevrange(stream(ENRICHED), count=1)
     assert fields == original
 
     assert runner.invoke(app, ["dlq", "drop", "--all"], input="n\n").exit_code == 1
     assert runner.invoke(app, ["dlq", "drop", "--all", "--yes"]).exit_code == 0
-    assert client.xlen(DEAD_LETTER) == 0
+    assert client.xlen(stream(DEAD_LETTER)) == 0
     assert runner.invoke(app, ["dlq", "replay"]).exit_code == 2
 
 
@@ -237,7 +238,7 @@ def test_tail_refuses_a_since_redis_cannot_take(client: sync_redis.Redis, since:
 def test_tail_prints_published_events(client: sync_redis.Redis) -> None:
     for i in range(3):
         fields = encode(event_for(news_item(f"urn:t:tail{i}", headline=f"Headline {i}")))
-        client.xadd(PUBLISHED, {**fields, "type": "org.newsfeed.item.published"})  # type: ignore[arg-type]
+        client.xadd(stream(PUBLISHED), {**fields, "type": "org.newsfeed.item.published"})  # type: ignore[arg-type]
     result = runner.invoke(app, ["tail", "--since", "0", "--count", "2"])
     assert result.exit_code == 0, result.output
     assert "urn:t:tail0" in result.output
@@ -249,7 +250,7 @@ def test_tail_prints_published_events(client: sync_redis.Redis) -> None:
 def published(client: sync_redis.Redis, uri: str, headline: str, entry_id: str = "*") -> str:
     fields = encode(event_for(news_item(uri, headline=headline)))
     entry = {**fields, "type": "org.newsfeed.item.published"}
-    return str(client.xadd(PUBLISHED, entry, id=entry_id))  # type: ignore[arg-type]
+    return str(client.xadd(stream(PUBLISHED), entry, id=entry_id))  # type: ignore[arg-type]
 
 
 def test_tail_says_where_it_follows_from_as_soon_as_it_is_connected(

@@ -25,9 +25,14 @@ from shared.streams import DEAD_LETTER, ENRICHED, PUBLICATION_IN, PUBLISHED, ROU
 
 from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer
+from tests.support.streams import ONE, stream
 from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[2]
+# With one partition (the default), each stage's stream is its partition 0.
+ENRICHED_0 = stream(ENRICHED)
+PUBLISHED_0 = stream(PUBLISHED)
+DEAD_LETTER_0 = stream(DEAD_LETTER)
 FAST = DeliverySettings(
     batch_size=10, block_ms=50, claim_idle_ms=300, retry_delay_ms=20, max_deliveries=3
 )
@@ -48,11 +53,11 @@ async def running(worker: StreamWorker) -> AsyncIterator[asyncio.Task[None]]:
 
 
 async def pending_count(redis: aioredis.Redis, route: Route) -> int:
-    return int((await redis.xpending(route.stream, route.group))["pending"])
+    return int((await redis.xpending(stream(route.stream), route.group))["pending"])
 
 
 async def published_per_uri(redis: aioredis.Redis) -> Counter[str]:
-    entries = await redis.xrange(PUBLISHED)
+    entries = await redis.xrange(PUBLISHED_0)
     return Counter(decode(fields).subject for _, fields in entries)
 
 
@@ -90,8 +95,8 @@ async def test_entries_written_before_the_first_consumer_started_are_delivered(
     redis: aioredis.Redis,
 ) -> None:
     """Groups are created at id 0, so a backlog from before start-up is not skipped."""
-    await ensure_groups(redis, ROUTES)
-    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(25)])
+    await ensure_groups(redis, ROUTES, ONE)
+    await append(redis, ENRICHED_0, [event_for(news_item(f"urn:t:{i}")) for i in range(25)])
     recorder = Recorder()
     async with running(worker_for(redis, recorder)):
         await until(lambda: len(recorder.seen) == 25)
@@ -102,7 +107,7 @@ async def test_backlog_in_a_stream_that_existed_before_any_group_is_delivered(
     redis: aioredis.Redis,
 ) -> None:
     """Even when the stream existed with entries and no group, the group starts at 0."""
-    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(5)])
+    await append(redis, ENRICHED_0, [event_for(news_item(f"urn:t:{i}")) for i in range(5)])
     recorder = Recorder()
     async with running(worker_for(redis, recorder)):
         await until(lambda: len(recorder.seen) == 5)
@@ -110,8 +115,8 @@ async def test_backlog_in_a_stream_that_existed_before_any_group_is_delivered(
 
 async def test_reads_are_bounded_by_the_batch_size(redis: aioredis.Redis) -> None:
     """No handler call ever receives more than COUNT entries, however deep the backlog."""
-    await ensure_groups(redis, ROUTES)
-    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(95)])
+    await ensure_groups(redis, ROUTES, ONE)
+    await append(redis, ENRICHED_0, [event_for(news_item(f"urn:t:{i}")) for i in range(95)])
     recorder = Recorder()
     async with running(worker_for(redis, recorder)):
         await until(lambda: len(recorder.seen) == 95)
@@ -123,8 +128,8 @@ async def test_entries_are_acknowledged_only_after_the_handler_returns(
     redis: aioredis.Redis,
 ) -> None:
     """While the handler is still working, its entries are pending, not acknowledged."""
-    await ensure_groups(redis, ROUTES)
-    await append(redis, ENRICHED, [event_for(news_item("urn:t:slow"))])
+    await ensure_groups(redis, ROUTES, ONE)
+    await append(redis, ENRICHED_0, [event_for(news_item("urn:t:slow"))])
     recorder = Recorder(delay=0.5)
     async with running(worker_for(redis, recorder)):
         await until(lambda: recorder.batches)
@@ -142,9 +147,9 @@ async def test_a_consumer_killed_mid_batch_loses_nothing_and_publishes_nothing_t
 ) -> None:
     """SIGKILL a publisher mid-batch; a replica claims its entries after the idle
     time; every item is published exactly once and nothing stays pending."""
-    await ensure_groups(redis, ROUTES)
+    await ensure_groups(redis, ROUTES, ONE)
     items = [news_item(f"urn:kill:{i}", minute=i) for i in range(120)]
-    await append(redis, ENRICHED, [event_for(item) for item in items])
+    await append(redis, ENRICHED_0, [event_for(item) for item in items])
     victim = subprocess.Popen(
         [sys.executable, "-m", "tests.support.slow_publisher", redis_server.url, "victim"],
         cwd=REPO,
@@ -158,7 +163,7 @@ async def test_a_consumer_killed_mid_batch_loses_nothing_and_publishes_nothing_t
     finally:
         if victim.poll() is None:
             victim.kill()
-    applied_by_victim = await redis.xlen(PUBLISHED)
+    applied_by_victim = await redis.xlen(PUBLISHED_0)
     assert 0 < applied_by_victim < 120
     assert await pending_count(redis, PUBLICATION_IN) > 0  # it died holding entries
 
@@ -184,7 +189,7 @@ async def test_a_consumer_killed_mid_batch_loses_nothing_and_publishes_nothing_t
 
 
 async def _published_at_least(redis: aioredis.Redis, n: int) -> bool:
-    return int(await redis.xlen(PUBLISHED)) >= n
+    return int(await redis.xlen(PUBLISHED_0)) >= n
 
 
 async def test_a_poison_entry_is_dead_lettered_after_the_cap_while_good_ones_flow(
@@ -192,18 +197,18 @@ async def test_a_poison_entry_is_dead_lettered_after_the_cap_while_good_ones_flo
 ) -> None:
     """An entry failing every time goes to the dead-letter stream after exactly
     max_deliveries attempts, with its error and original fields; the rest pass."""
-    await ensure_groups(redis, ROUTES)
+    await ensure_groups(redis, ROUTES, ONE)
     events = [event_for(news_item(f"urn:t:{i}")) for i in range(30)]
     events.insert(7, event_for(news_item("urn:t:poison")))
-    ids = await append(redis, ENRICHED, events)
+    ids = await append(redis, ENRICHED_0, events)
     recorder = Recorder()
     async with running(worker_for(redis, recorder)):
         await until(lambda: _dead_letters(redis, 1))
         await until(lambda: _is_zero(pending_count(redis, PUBLICATION_IN)))
     assert recorder.seen["urn:t:poison"] == FAST.max_deliveries
     assert all(recorder.seen[f"urn:t:{i}"] == 1 for i in range(30))
-    [letter] = await list_dead_letters(redis)
-    assert letter.stream == ENRICHED
+    [letter] = await list_dead_letters(redis, ONE)
+    assert letter.stream == ENRICHED_0
     assert letter.group == PUBLICATION_IN.group
     assert letter.entry_id == ids[7]
     assert letter.error == "poison: cannot enrich"
@@ -212,34 +217,34 @@ async def test_a_poison_entry_is_dead_lettered_after_the_cap_while_good_ones_flo
 
 
 async def _dead_letters(redis: aioredis.Redis, n: int) -> bool:
-    return int(await redis.xlen(DEAD_LETTER)) >= n
+    return int(await redis.xlen(DEAD_LETTER_0)) >= n
 
 
 async def test_a_replayed_dead_letter_is_processed_after_the_fix(redis: aioredis.Redis) -> None:
     """`replay` puts the original back on its stream; once fixed it succeeds."""
-    await ensure_groups(redis, ROUTES)
-    await append(redis, ENRICHED, [event_for(news_item("urn:t:poison"))])
+    await ensure_groups(redis, ROUTES, ONE)
+    await append(redis, ENRICHED_0, [event_for(news_item("urn:t:poison"))])
     recorder = Recorder()
     async with running(worker_for(redis, recorder)):
         await until(lambda: _dead_letters(redis, 1))
         recorder.poison_fixed = True
-        [letter] = await list_dead_letters(redis)
-        assert await replay_dead_letter(redis, letter.id) is not None
+        [letter] = await list_dead_letters(redis, ONE)
+        assert await replay_dead_letter(redis, ONE, letter.id) is not None
         await until(lambda: recorder.seen["urn:t:poison"] == FAST.max_deliveries + 1)
         await until(lambda: _is_zero(pending_count(redis, PUBLICATION_IN)))
-    assert await redis.xlen(DEAD_LETTER) == 0
+    assert await redis.xlen(DEAD_LETTER_0) == 0
 
 
 async def test_an_undecodable_entry_goes_straight_to_dead_letters(redis: aioredis.Redis) -> None:
     """Retrying cannot fix an entry that is not an event: it is dead-lettered at once."""
-    await ensure_groups(redis, ROUTES)
-    await redis.xadd(ENRICHED, {"hello": "world"})
-    await append(redis, ENRICHED, [event_for(news_item("urn:t:fine"))])
+    await ensure_groups(redis, ROUTES, ONE)
+    await redis.xadd(ENRICHED_0, {"hello": "world"})
+    await append(redis, ENRICHED_0, [event_for(news_item("urn:t:fine"))])
     recorder = Recorder()
     async with running(worker_for(redis, recorder)):
         await until(lambda: _dead_letters(redis, 1))
         await until(lambda: recorder.seen["urn:t:fine"] == 1)
-    [letter] = await list_dead_letters(redis)
+    [letter] = await list_dead_letters(redis, ONE)
     assert "undecodable" in letter.error
     assert letter.original == {"hello": "world"}
     assert await pending_count(redis, PUBLICATION_IN) == 0
@@ -247,8 +252,8 @@ async def test_an_undecodable_entry_goes_straight_to_dead_letters(redis: aioredi
 
 async def test_a_whole_batch_failure_is_retried_not_lost(redis: aioredis.Redis) -> None:
     """A handler raising for the whole batch leaves entries pending and retries them."""
-    await ensure_groups(redis, ROUTES)
-    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(3)])
+    await ensure_groups(redis, ROUTES, ONE)
+    await append(redis, ENRICHED_0, [event_for(news_item(f"urn:t:{i}")) for i in range(3)])
     calls = 0
 
     async def flaky(events: Sequence[Event]) -> list[Result]:
@@ -262,7 +267,7 @@ async def test_a_whole_batch_failure_is_retried_not_lost(redis: aioredis.Redis) 
     async with running(worker):
         await until(lambda: worker.stats.processed == 3)
     assert await pending_count(redis, PUBLICATION_IN) == 0
-    assert await redis.xlen(DEAD_LETTER) == 0
+    assert await redis.xlen(DEAD_LETTER_0) == 0
 
 
 async def test_replaying_the_same_event_changes_nothing(redis: aioredis.Redis) -> None:
@@ -280,8 +285,8 @@ async def test_stop_finishes_the_batch_in_hand_and_leaves_nothing_pending(
 ) -> None:
     """Graceful stop (SIGTERM path): the batch being handled is finished and
     acknowledged, and the consumer leaves the group."""
-    await ensure_groups(redis, ROUTES)
-    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(5)])
+    await ensure_groups(redis, ROUTES, ONE)
+    await append(redis, ENRICHED_0, [event_for(news_item(f"urn:t:{i}")) for i in range(5)])
     recorder = Recorder(delay=0.5)
     worker = worker_for(redis, recorder, name="stopping")
     task = asyncio.create_task(worker.run())
@@ -290,7 +295,7 @@ async def test_stop_finishes_the_batch_in_hand_and_leaves_nothing_pending(
     await asyncio.wait_for(task, 10)
     assert worker.stats.processed == 5
     assert await pending_count(redis, PUBLICATION_IN) == 0
-    consumers = await redis.xinfo_consumers(PUBLICATION_IN.stream, PUBLICATION_IN.group)
+    consumers = await redis.xinfo_consumers(ENRICHED_0, PUBLICATION_IN.group)
     assert all(c["name"] != "stopping" for c in consumers)
 
 
@@ -310,31 +315,31 @@ async def test_trimming_never_drops_an_entry_a_group_has_not_acknowledged(
     redis: aioredis.Redis,
 ) -> None:
     """Over the cap, a stream is trimmed only below what every group still needs."""
-    await ensure_groups(redis, ROUTES)
-    ids = await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(300)])
+    await ensure_groups(redis, ROUTES, ONE)
+    ids = await append(redis, ENRICHED_0, [event_for(news_item(f"urn:t:{i}")) for i in range(300)])
     # The group has read the first 150 and acknowledged only the first 100.
-    await redis.xreadgroup(PUBLICATION_IN.group, "c", {ENRICHED: ">"}, count=150)
-    await redis.xack(ENRICHED, PUBLICATION_IN.group, *ids[:100])
-    await trim_stream(redis, ENRICHED, max_len=100)
-    remaining = [entry_id for entry_id, _ in await redis.xrange(ENRICHED)]
+    await redis.xreadgroup(PUBLICATION_IN.group, "c", {ENRICHED_0: ">"}, count=150)
+    await redis.xack(ENRICHED_0, PUBLICATION_IN.group, *ids[:100])
+    await trim_stream(redis, ENRICHED_0, max_len=100)
+    remaining = [entry_id for entry_id, _ in await redis.xrange(ENRICHED_0)]
     assert set(ids[100:]) <= set(remaining), "an unacknowledged entry was trimmed"
     assert len(remaining) < 300
-    pending = await redis.xpending_range(ENRICHED, PUBLICATION_IN.group, "-", "+", 100)
+    pending = await redis.xpending_range(ENRICHED_0, PUBLICATION_IN.group, "-", "+", 100)
     assert len(pending) == 50
 
 
 async def test_a_stream_without_groups_is_trimmed_to_its_cap(redis: aioredis.Redis) -> None:
     """news.published has no group of ours: it is simply kept near its cap."""
-    await append(redis, PUBLISHED, [event_for(news_item(f"urn:t:{i}")) for i in range(500)])
-    await trim_stream(redis, PUBLISHED, max_len=100)
-    assert 100 <= await redis.xlen(PUBLISHED) < 500
+    await append(redis, PUBLISHED_0, [event_for(news_item(f"urn:t:{i}")) for i in range(500)])
+    await trim_stream(redis, PUBLISHED_0, max_len=100)
+    assert 100 <= await redis.xlen(PUBLISHED_0) < 500
 
 
 async def test_injected_poison_fails_before_the_handler_sees_it(redis: aioredis.Redis) -> None:
     """NEWSFEED_FAULT_POISON_PATTERN: matching entries are dead-lettered without
     their effect ever happening; the others pass."""
-    await ensure_groups(redis, ROUTES)
-    await append(redis, ENRICHED, [event_for(news_item(u)) for u in ("urn:t:ok", "urn:t:bad")])
+    await ensure_groups(redis, ROUTES, ONE)
+    await append(redis, ENRICHED_0, [event_for(news_item(u)) for u in ("urn:t:ok", "urn:t:bad")])
     settings = FAST.model_copy(update={"fault_poison_pattern": ":bad$"})
     recorder = Recorder()
     worker = StreamWorker(
@@ -343,7 +348,7 @@ async def test_injected_poison_fails_before_the_handler_sees_it(redis: aioredis.
     async with running(worker):
         await until(lambda: _dead_letters(redis, 1))
     assert recorder.seen == Counter({"urn:t:ok": 1})
-    [letter] = await list_dead_letters(redis)
+    [letter] = await list_dead_letters(redis, ONE)
     assert "injected fault" in letter.error
 
 
@@ -353,10 +358,10 @@ async def test_entries_stranded_on_this_consumer_by_a_redis_failure_are_retried(
     """If Redis fails after a read and before the acknowledgement, the entries
     stay pending on this very consumer; with no other replica around, the
     worker itself takes them back after the idle time."""
-    await ensure_groups(redis, ROUTES)
-    await append(redis, ENRICHED, [event_for(news_item(f"urn:t:{i}")) for i in range(3)])
+    await ensure_groups(redis, ROUTES, ONE)
+    await append(redis, ENRICHED_0, [event_for(news_item(f"urn:t:{i}")) for i in range(3)])
     # A read whose settle never happened, under the worker's own name.
-    await redis.xreadgroup(PUBLICATION_IN.group, "only-replica", {ENRICHED: ">"}, count=3)
+    await redis.xreadgroup(PUBLICATION_IN.group, "only-replica", {ENRICHED_0: ">"}, count=3)
     recorder = Recorder()
     async with running(worker_for(redis, recorder, name="only-replica")):
         await until(lambda: len(recorder.seen) == 3)

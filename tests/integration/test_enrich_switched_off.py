@@ -17,6 +17,7 @@ from shared.streams import ENRICHED, INGESTED
 
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import ServiceProcess
+from tests.support.streams import stream
 from tests.support.waiting import until
 
 AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
@@ -60,13 +61,15 @@ async def test_all_switched_off_passes_items_on_sanitized_and_unclustered(
         headline="Russian drone attack on Odesa injures five",
         body_html="<p>A Russian drone attack on Odesa injured five.</p><script>x()</script>",
     )
-    await redis.xadd(INGESTED, encode(make_event(EventType.ingested, "/tests", item, "a" * 32)))
+    await redis.xadd(
+        stream(INGESTED), encode(make_event(EventType.ingested, "/tests", item, "a" * 32))
+    )
 
     async def enriched() -> bool:
-        return bool(await redis.xlen(ENRICHED))
+        return bool(await redis.xlen(stream(ENRICHED)))
 
     await until(enriched)
-    ((_, fields),) = await redis.xrange(ENRICHED)
+    ((_, fields),) = await redis.xrange(stream(ENRICHED))
     out = decode(fields).data
     assert out.enrichment == {"sanitize": out.enrichment["sanitize"]}
     assert "<script" not in out.body_html

@@ -16,6 +16,7 @@ from shared.streams import INGESTED
 
 from tests.support.ingest_app import ingest_client
 from tests.support.redis_server import RedisServer
+from tests.support.streams import stream
 
 TOKEN = "batch-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -45,7 +46,7 @@ def item(uri: str, headline: str = "Galuzin: Russia ready to talk with Kyiv") ->
 
 
 async def ingested(redis: aioredis.Redis) -> list[tuple[str, int, str]]:
-    entries = await redis.xrange(INGESTED)
+    entries = await redis.xrange(stream(INGESTED))
     events = [decode(fields) for _, fields in entries]
     return [(event.subject, event.data.version, event.data.headline) for event in events]
 

@@ -14,6 +14,7 @@ from shared.streams import DEAD_LETTER
 
 from tests.support.ingest_app import ingest_client
 from tests.support.redis_server import RedisServer
+from tests.support.streams import stream
 
 TOKEN = "deadletters-api-token-0123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,7 +42,7 @@ async def dead_letters(redis: aioredis.Redis, count: int) -> list[str]:
             deliveries=3,
             original={"subject": f"urn:dead:{n}"},
         )
-        ids.append(str(await redis.xadd(DEAD_LETTER, fields)))
+        ids.append(str(await redis.xadd(stream(DEAD_LETTER), fields)))
     return ids
 
 
@@ -83,4 +84,4 @@ async def test_an_id_redis_could_not_take_is_400(
     answer = await api.request(method, path, headers=AUTH)
     assert answer.status_code == 400, answer.text
     assert "error" in answer.json()
-    assert await redis.xlen(DEAD_LETTER) == 1
+    assert await redis.xlen(stream(DEAD_LETTER)) == 1

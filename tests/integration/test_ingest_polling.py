@@ -28,6 +28,7 @@ from shared.items import PubStatus
 from shared.streams import INGESTED
 
 from tests.support.feed_server import FeedServer, Item, Route, fixture, rss
+from tests.support.streams import ONE, stream
 
 LOCAL = "127.0.0.1,localhost"
 FETCH = FetchPolicy(max_bytes=1_000_000, timeout_s=1.0, connect_timeout_s=1.0, max_redirects=3)
@@ -61,13 +62,13 @@ class Rig:
         return await self.poller.poll(config)
 
     async def events(self) -> list[Event]:
-        return [decode(fields) for _, fields in await self.redis.xrange(INGESTED)]
+        return [decode(fields) for _, fields in await self.redis.xrange(stream(INGESTED))]
 
 
 @pytest.fixture
 async def rig(redis: aioredis.Redis, server: FeedServer) -> AsyncIterator[Rig]:
     store = SourceStore(redis)
-    acceptor = Acceptor(redis)
+    acceptor = Acceptor(redis, ONE)
     fetcher = Fetcher(FETCH, AddressPolicy.from_setting(LOCAL))
     yield Rig(redis, server, store, acceptor, Poller(store, fetcher, acceptor, POLL, rng=lambda: 0))
     await fetcher.aclose()

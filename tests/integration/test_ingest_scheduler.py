@@ -20,6 +20,7 @@ from ingest.sources import SourceConfig
 from shared.redis_client import Client
 
 from tests.support.feed_server import FeedServer, Item, Route, rss
+from tests.support.streams import ONE
 from tests.support.waiting import until
 
 FETCH = FetchPolicy(timeout_s=2.0, connect_timeout_s=1.0)
@@ -36,7 +37,7 @@ def server() -> Iterator[FeedServer]:
 def replica(redis: aioredis.Redis, poller_class: type[Poller] = Poller) -> Scheduler:
     store = SourceStore(redis)
     fetcher = Fetcher(FETCH, AddressPolicy.from_setting("127.0.0.1"))
-    poller = poller_class(store, fetcher, Acceptor(redis), EAGER)
+    poller = poller_class(store, fetcher, Acceptor(redis, ONE), EAGER)
     return Scheduler(store, poller, tick_s=0.02, concurrency=4, lease_s=10)
 
 

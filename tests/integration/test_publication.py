@@ -28,6 +28,7 @@ from shared.streams import ENRICHED, PUBLISHED, ROUTES
 from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import ServiceProcess
+from tests.support.streams import ONE
 
 # The one feed:all set of a single partition (what ReadModelWriter(redis) writes).
 ALL_ITEMS = ReadModelKeys().feed(FEED_ALL, 0)
@@ -277,7 +278,7 @@ def test_embargoes_survive_a_restart_and_two_replicas_release_each_once(
 
     client = sync_redis.Redis.from_url(redis_server.url, decode_responses=True)
     client.flushdb()
-    asyncio.run(ensure_groups(aioredis.Redis.from_url(redis_server.url), ROUTES))
+    asyncio.run(ensure_groups(aioredis.Redis.from_url(redis_server.url), ROUTES, ONE))
     env = {
         "NEWSFEED_REDIS_URL": redis_server.url,
         "NEWSFEED_RELEASE_INTERVAL_MS": "20",

@@ -20,6 +20,7 @@ from shared.events import decode
 from shared.streams import DEAD_LETTER, PUBLISHED
 
 from tests.support.services import TOKEN, Pipeline, ServiceProcess
+from tests.support.streams import stream
 
 REPORT_DIR = Path(__file__).resolve().parents[2] / "test-output" / "chaos"
 
@@ -176,7 +177,7 @@ def quiet(redis_url: str, timeout: float = 180.0, settle: float = 1.0) -> float:
                 for group in client.xinfo_groups(stream):
                     if int(group["pending"]) or group["last-delivered-id"] != last:
                         busy = True
-            length = client.xlen(PUBLISHED)
+            length = client.xlen(stream(PUBLISHED))
         except (sync_redis.ConnectionError, sync_redis.ResponseError):
             busy, length = True, -1
         if length != last_length or busy:
@@ -210,7 +211,7 @@ def check(pipeline: Pipeline, workload: Workload, report: Report) -> Report:
     shown = feed_uris(pipeline.gateway, workload.prefix)
     effects = Counter(
         (event.subject, event.data.version)
-        for event in (decode(fields) for _, fields in client.xrange(PUBLISHED))
+        for event in (decode(fields) for _, fields in client.xrange(stream(PUBLISHED)))
     )
     report.submitted = workload.count
     report.acknowledged = len(workload.acknowledged)
@@ -218,7 +219,7 @@ def check(pipeline: Pipeline, workload: Workload, report: Report) -> Report:
     report.lost = len(workload.acknowledged - set(shown))
     report.duplicated = len(shown) - len(set(shown))
     report.double_effects = sum(1 for n in effects.values() if n > 1)
-    report.dead_letters = int(client.xlen(DEAD_LETTER))
+    report.dead_letters = int(client.xlen(stream(DEAD_LETTER)))
     report.pending_after = sum(
         int(group["pending"])
         for stream in ("news.ingested", "news.enriched")

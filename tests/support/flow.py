@@ -21,9 +21,10 @@ import redis as sync_redis
 from shared.streams import INGESTED, PUBLISHED
 
 from tests.support.chaos import Workload
+from tests.support.streams import stream
 from tests.support.waiting import poll
 
-WORKER_STREAMS = (INGESTED, "news.enriched")
+WORKER_STREAMS = (stream(INGESTED), stream("news.enriched"))
 
 
 @dataclass
@@ -76,9 +77,9 @@ def entry_times_ms(
 def workers_idle(client: sync_redis.Redis) -> bool:
     """Every group was delivered its stream's last entry and holds nothing
     pending: all good items are published and every poison one dead-lettered."""
-    for stream in WORKER_STREAMS:
-        last = client.xinfo_stream(stream)["last-generated-id"]
-        for group in client.xinfo_groups(stream):
+    for name in WORKER_STREAMS:
+        last = client.xinfo_stream(name)["last-generated-id"]
+        for group in client.xinfo_groups(name):
             if int(group["pending"]) or group["last-delivered-id"] != last:
                 return False
     return True
@@ -88,13 +89,13 @@ def run_round(redis_url: str, load: Workload, mode: str, timeout: float = 120.0)
     """Submit `load`, wait (with a deadline for the drain) until the workers are idle again,
     and return the figures of its good (unmarked) items."""
     client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
-    marks = {stream: last_entry_id(client, stream) for stream in (INGESTED, PUBLISHED)}
+    marks = {name: last_entry_id(client, stream(name)) for name in (INGESTED, PUBLISHED)}
     started = time.time()
     asyncio.run(load.run())
     poll(lambda: workers_idle(client), timeout=timeout, interval=0.05)
     good = {uri for uri in load.acknowledged if not load.marked(uri)}
-    accepted = entry_times_ms(client, INGESTED, marks[INGESTED], good)
-    visible = entry_times_ms(client, PUBLISHED, marks[PUBLISHED], good)
+    accepted = entry_times_ms(client, stream(INGESTED), marks[INGESTED], good)
+    visible = entry_times_ms(client, stream(PUBLISHED), marks[PUBLISHED], good)
     missing = good - visible.keys()
     assert not missing, f"{mode}: {len(missing)} good items never published, e.g. {min(missing)}"
     assert accepted.keys() == good, f"{mode}: good items missing from {INGESTED}"

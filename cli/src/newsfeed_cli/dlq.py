@@ -10,11 +10,13 @@ import redis.asyncio as aioredis
 import typer
 from rich.table import Table
 from shared.delivery.deadletter import (
+    DeadLetter,
     drop_dead_letter,
     get_dead_letter,
     list_dead_letters,
     replay_dead_letter,
 )
+from shared.delivery.groups import recorded_partitions
 from shared.streams import is_entry_id
 
 from newsfeed_cli import exit_codes
@@ -30,7 +32,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List dead letters, oldest first."""
-    letters = with_redis(lambda redis: list_dead_letters(redis, count=limit))
+    letters = with_redis(lambda redis: _list(redis, limit))
     if as_json:
         console.print_json(json.dumps([asdict(letter) for letter in letters]))
         return
@@ -54,14 +56,24 @@ def list_(
 def show(dead_letter_id: str) -> None:
     """Show one dead letter with its error and original entry."""
     _check_ids([dead_letter_id])
-    letter = with_redis(lambda redis: get_dead_letter(redis, dead_letter_id))
+    letter = with_redis(lambda redis: _get(redis, dead_letter_id))
     if letter is None:
         fail(f"no dead letter {dead_letter_id}", exit_codes.PROBLEMS)
     console.print_json(json.dumps(asdict(letter)))
 
 
+# Each partition has its dead letters; the partition count is the one the data
+# was written with, as recorded in Redis.
+async def _list(redis: aioredis.Redis, limit: int) -> list[DeadLetter]:
+    return await list_dead_letters(redis, await recorded_partitions(redis), count=limit)
+
+
+async def _get(redis: aioredis.Redis, dead_letter_id: str) -> DeadLetter | None:
+    return await get_dead_letter(redis, await recorded_partitions(redis), dead_letter_id)
+
+
 async def _all_ids(redis: aioredis.Redis) -> list[str]:
-    return [letter.id for letter in await list_dead_letters(redis, count=MAX_LIST)]
+    return [letter.id for letter in await _list(redis, MAX_LIST)]
 
 
 def _chosen(ids: list[str], every: bool) -> list[str]:
@@ -90,7 +102,8 @@ def replay(
     chosen = _chosen(ids or [], every)
 
     async def run(redis: aioredis.Redis) -> list[tuple[str, str | None]]:
-        return [(i, await replay_dead_letter(redis, i)) for i in chosen]
+        partitions = await recorded_partitions(redis)
+        return [(i, await replay_dead_letter(redis, partitions, i)) for i in chosen]
 
     missing = 0
     for letter_id, new_id in with_redis(run):
@@ -114,7 +127,8 @@ def drop(
         raise typer.Exit(exit_codes.PROBLEMS)
 
     async def run(redis: aioredis.Redis) -> int:
-        return sum([await drop_dead_letter(redis, i) for i in chosen])
+        partitions = await recorded_partitions(redis)
+        return sum([await drop_dead_letter(redis, partitions, i) for i in chosen])
 
     dropped = with_redis(run)
     console.print(f"dropped {dropped} dead letter(s)")

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import redis.asyncio as aioredis
 import typer
 from rich.markup import escape
+from shared.delivery.groups import recorded_partitions
 from shared.events import UndecodableEntry, decode
 from shared.streams import ENTRY_ID_PART_MAX, PUBLISHED, is_entry_id
 
@@ -48,6 +49,11 @@ def start_after(since: str, now: datetime | None = None) -> str:
     return f"{ms - 1}-{ENTRY_ID_PART_MAX}" if ms > 0 else "0-0"
 
 
+def _order(entry_id: str) -> tuple[int, int]:
+    ms, seq = entry_id.split("-")
+    return int(ms), int(seq)
+
+
 async def last_entry_id(redis: aioredis.Redis, stream: str) -> str:
     """What "$" stands for now: the newest entry's id ("0-0" for an empty stream)."""
     newest = await redis.xrevrange(stream, count=1)
@@ -71,16 +77,24 @@ def tail(
     async def follow(redis: aioredis.Redis) -> None:
         # "$" is pinned to a real id once: re-reading "$" after an empty wait would
         # skip whatever arrived between two reads.
-        last = await last_entry_id(redis, PUBLISHED) if start == "$" else start
+        # Every partition of news.published is followed from one id: ids are
+        # times, so the same id is the same moment in each partition.
+        streams = (await recorded_partitions(redis)).keys(PUBLISHED)
+        last = (
+            max([await last_entry_id(redis, s) for s in streams], key=_order)
+            if start == "$"
+            else start
+        )
         errors.print(
             f"following {PUBLISHED} after {last} (--since {last} resumes here)", soft_wrap=True
         )
+        positions = dict.fromkeys(streams, last)
         seen = 0
         while count == 0 or seen < count:
-            reply = await redis.xread({PUBLISHED: last}, count=100, block=1000)
-            for _, entries in reply or []:
+            reply = await redis.xread(dict(positions), count=100, block=1000)
+            for stream, entries in reply or []:
                 for entry_id, fields in entries:
-                    last = entry_id
+                    positions[stream] = entry_id
                     seen += 1
                     show(entry_id, fields, as_json)
                     if count and seen >= count:

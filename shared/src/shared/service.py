@@ -36,6 +36,7 @@ from shared.delivery.worker import StreamWorker
 from shared.http_limits import HeadLimits, bounded_protocol
 from shared.observability.logs import configure_logging as configure_structured_logging
 from shared.observability.metrics import metrics_route
+from shared.partitions import Partitions
 from shared.streams import Route as StreamRoute
 
 EXIT_FATAL = 3
@@ -88,15 +89,20 @@ def health_routes(check: ReadinessCheck) -> list[BaseRoute]:
     return [Route("/healthz", healthz), Route("/readyz", readyz)]
 
 
-def redis_ready(redis: aioredis.Redis, routes: Sequence[StreamRoute] = ()) -> ReadinessCheck:
-    """Ready when Redis answers and, if `routes` are given, their groups exist
-    (after Redis restarted empty they do not, until the workers recreate them)."""
+def redis_ready(
+    redis: aioredis.Redis,
+    routes: Sequence[StreamRoute] = (),
+    partitions: Partitions | None = None,
+) -> ReadinessCheck:
+    """Ready when Redis answers and, if `routes` are given, their groups exist on
+    every partition (after Redis restarted empty they do not, until the services
+    recreate them)."""
 
     async def check() -> dict[str, bool]:
         try:
             checks = {"redis": bool(await redis.ping())}
             if routes:
-                checks["groups"] = await groups_present(redis, routes)
+                checks["groups"] = await groups_present(redis, routes, partitions or Partitions(1))
             return checks
         except Exception:  # any failure to reach Redis means unready
             return {"redis": False}
@@ -128,7 +134,7 @@ def worker_app(
     async def check() -> dict[str, bool]:
         try:
             reachable = bool(await worker.redis.ping())
-            groups = await groups_present(worker.redis, worker.routes_to_ensure)
+            groups = await groups_present(worker.redis, worker.routes_to_ensure, worker.partitions)
         except Exception:  # unreachable Redis is a readiness answer, not a crash
             reachable, groups = False, False
         return {"redis": reachable, "groups": groups, "consumer": worker.stats.running}

@@ -79,8 +79,29 @@ class PartitionSettings(BaseSettings):
     )
 
 
-class StreamSettings(BaseSettings):
+class AckSettings(BaseSettings):
+    """How durable a write must be before it is acknowledged (docs/reliability.md)."""
+
     model_config = SettingsConfigDict(env_prefix="NEWSFEED_", extra="ignore")
+
+    ack_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="replicas that must have taken a write (WAIT) before ingest answers 202 "
+        "and before a worker acknowledges upstream; 0: the primary alone",
+    )
+    ack_timeout_ms: int = Field(
+        default=1000,
+        ge=1,
+        le=60_000,
+        description="how long a write waits for those replicas; short of them, ingest answers "
+        "503 and a worker leaves its input pending",
+    )
+
+
+class StreamSettings(PartitionSettings, AckSettings):
+    """What every producer and consumer of the pipeline's streams shares."""
 
     stream_max_len: int = Field(
         default=100_000,

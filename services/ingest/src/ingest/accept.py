@@ -1,13 +1,14 @@
 """Accepting a submission: identity, dedup and the append, as one atomic step.
 
-Per item, ingest keeps `ingest:{news.ingested}:item:<uri>` (a hash of
+Per item, ingest keeps `ingest:{<tag>}:item:<uri>` (a hash of
 version, material hash, firstcreated, pubstatus, and per feed source
 `seen:<source>`: the material hash that source last gave). A Lua script
 checks that the version is still the one we read, bumps it and appends the
 event to news.ingested in one go, so an accepted submission is always on the
 stream (the API answers only after this) and a crash can never leave a bumped
-version without its event. The hash tag puts the key in the stream's Cluster
-slot.
+version without its event. The key carries the hash tag of the item's
+partition (shared.partitions), so it shares a Cluster slot with the partition
+of news.ingested the script appends to.
 
 API submissions and feed entries both come through here; a feed entry has an
 `Origin` with `feed=True`, which changes two things:
@@ -27,9 +28,11 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 from pydantic import HttpUrl
+from redis.exceptions import ConnectionError as RedisConnectionError
 from shared.delivery.trimming import Trimmer
 from shared.events import EventType, encode, make_event
 from shared.items import utcnow
+from shared.partitions import Partitions
 from shared.streams import INGESTED
 
 from ingest.identity import Identity, IdentityIndex, canonical_url, link_identity
@@ -76,8 +79,9 @@ class Origin:
 API = Origin()
 
 
-def state_key(uri: str) -> str:
-    return f"ingest:{{{INGESTED}}}:item:{uri}"
+def state_key(partitions: Partitions, uri: str) -> str:
+    # The tag first: a uri may hold braces of its own.
+    return f"ingest:{{{partitions.tags[partitions.of(uri)]}}}:item:{uri}"
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,19 @@ class TooMuchContention(RuntimeError):
 
 
 class Acceptor:
-    def __init__(self, redis: aioredis.Redis, trimmer: Trimmer | None = None) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        partitions: Partitions,
+        trimmer: Trimmer | None = None,
+        *,
+        prepared: bool = True,
+    ) -> None:
         self._redis = redis
+        self._partitions = partitions
+        # Until the service checked the partition count and made the groups,
+        # nothing is accepted (answered 503 like any moment without storage).
+        self.prepared = prepared
         self._trimmer = trimmer
         self._accept = redis.register_script(_ACCEPT)
         self._identities = IdentityIndex(redis)
@@ -129,21 +144,24 @@ class Acceptor:
         uri: str | None = None,
     ) -> Accepted:
         """`uri`: the item's, when the caller already resolved its identity."""
+        self._check_prepared()
         submission = with_canonical_link(submission)
         if uri is None:
             uri = await self.uri_of(submission, identity)
         digest = material_hash(submission)
         for _ in range(MAX_ATTEMPTS):
-            state = await self._redis.hgetall(state_key(uri))
-            step = next_step(submission, uri, digest, state, origin, traceid)
+            state = await self._redis.hgetall(state_key(self._partitions, uri))
+            step = next_step(self._partitions, submission, uri, digest, state, origin, traceid)
             if isinstance(step, Accepted):
                 if step.record_seen:
-                    await self._redis.hset(state_key(uri), origin.seen_field, digest)
+                    await self._redis.hset(
+                        state_key(self._partitions, uri), origin.seen_field, digest
+                    )
                 return step
             outcome = await self._accept(keys=step.keys, args=step.args)
             accepted = step.outcome(outcome)
             if accepted is not None:
-                await self._trim()
+                await self._trim([uri])
                 return accepted
         raise TooMuchContention(f"item {uri} changed concurrently {MAX_ATTEMPTS} times")
 
@@ -155,18 +173,19 @@ class Acceptor:
         whose state moved in between (another writer, or the same uri twice in
         the batch) goes through `accept` on its own, after the others, so a
         later submission of a uri still lands after an earlier one."""
+        self._check_prepared()
         prepared = [(with_canonical_link(sub), traceid) for sub, traceid in submissions]
         uris = [await self.uri_of(sub, None) for sub, _ in prepared]
         async with self._redis.pipeline(transaction=False) as pipe:
             for uri in uris:
-                pipe.hgetall(state_key(uri))
+                pipe.hgetall(state_key(self._partitions, uri))
             states = await pipe.execute()
         results: list[Accepted | TooMuchContention | None] = [None] * len(prepared)
         steps: list[tuple[int, AcceptCall]] = []
         for index, ((sub, traceid), uri, state) in enumerate(
             zip(prepared, uris, states, strict=True)
         ):
-            step = next_step(sub, uri, material_hash(sub), state, API, traceid)
+            step = next_step(self._partitions, sub, uri, material_hash(sub), state, API, traceid)
             if isinstance(step, Accepted):
                 results[index] = step
             else:
@@ -178,7 +197,7 @@ class Acceptor:
                 outcomes = await pipe.execute()
             for (index, step), outcome in zip(steps, outcomes, strict=True):
                 results[index] = step.outcome(outcome)
-            await self._trim()
+            await self._trim([step.uri for _, step in steps])
         for index, result in enumerate(results):
             if result is None:  # the state moved: retry this one alone
                 sub, traceid = prepared[index]
@@ -188,9 +207,15 @@ class Acceptor:
                     results[index] = error
         return [result for result in results if result is not None]
 
-    async def _trim(self) -> None:
+    def _check_prepared(self) -> None:
+        if not self.prepared:
+            raise RedisConnectionError("ingest is starting: the streams are not prepared yet")
+
+    async def _trim(self, uris: Sequence[str]) -> None:
+        """Trim the partitions of news.ingested these uris were appended to."""
         if self._trimmer is not None:
-            await self._trimmer.maybe_trim(INGESTED)
+            for partition in sorted({self._partitions.of(uri) for uri in uris}):
+                await self._trimmer.maybe_trim(self._partitions.key(INGESTED, partition))
 
 
 @dataclass(frozen=True)
@@ -214,6 +239,7 @@ class AcceptCall:
 
 
 def next_step(
+    partitions: Partitions,
     submission: Submission,
     uri: str,
     digest: str,
@@ -248,7 +274,7 @@ def next_step(
     return AcceptCall(
         uri,
         current,
-        keys=[state_key(uri), INGESTED],
+        keys=[state_key(partitions, uri), partitions.key_for(INGESTED, uri)],
         args=[
             current,
             digest,

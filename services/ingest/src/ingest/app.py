@@ -12,9 +12,11 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from shared.delivery import ensure_groups
+from shared.delivery.groups import until_redis
 from shared.delivery.trimming import Trimmer
 from shared.items import utcnow
 from shared.observability.metrics import HttpMetrics, metrics_route
+from shared.partitions import Partitions
 from shared.redis_client import connect
 from shared.service import (
     REDIS_UNAVAILABLE,
@@ -134,7 +136,8 @@ def build(
     redis = connect(settings.redis_url, client_name="ingest")
     lifecycle = lifecycle or Lifecycle()
     token = settings.ingest_token.get_secret_value()
-    acceptor = Acceptor(redis, Trimmer(redis, settings.stream_max_len))
+    partitions = Partitions(settings.partitions)
+    acceptor = Acceptor(redis, partitions, Trimmer(redis, settings.stream_max_len), prepared=False)
     store = SourceStore(redis, settings.max_sources)
     # Read the file now, so a broken one stops the service before it serves.
     file_sources = (
@@ -143,13 +146,19 @@ def build(
         else None
     )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Groups exist before the first append, so nothing written is skipped.
-        await ensure_groups(redis, ROUTES)
+    async def prepare() -> None:
+        # Groups exist on every partition before the scheduler appends (and
+        # readiness waits for them), so nothing written is skipped; a partition
+        # count other than the data's stops the service here.
+        await ensure_groups(redis, ROUTES, partitions)
         if file_sources is not None:
             removed = await store.sync_file(file_sources, utcnow())
             log.info("sources file: %d sources, %d removed", len(file_sources), len(removed))
+        acceptor.prepared = True
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stopping = asyncio.Event()
         fetcher = Fetcher(
             settings.fetch_policy(),
             AddressPolicy.from_setting(settings.fetch_allowed_private_hosts),
@@ -162,15 +171,25 @@ def build(
             concurrency=settings.fetch_concurrency,
             lease_s=settings.lease_seconds,
         )
-        if settings.scheduler_enabled:
-            if not settings.fetch_contact:
-                log.warning("NEWSFEED_FETCH_CONTACT is not set: feed owners cannot reach you")
-            task = asyncio.create_task(scheduler.run(), name="feed-scheduler")
-            lifecycle.watch(task, "feed scheduler")
+        if settings.scheduler_enabled and not settings.fetch_contact:
+            log.warning("NEWSFEED_FETCH_CONTACT is not set: feed owners cannot reach you")
+
+        async def start() -> None:
+            # Until Redis answers the service stays up and unready (not exit 3).
+            if not await until_redis(prepare, stopping):
+                return
+            if settings.scheduler_enabled:
+                await scheduler.run()
+
+        task = asyncio.create_task(start(), name="ingest-start")
+        lifecycle.watch(task, "ingest start-up and feed scheduler")
         try:
             yield
         finally:
+            stopping.set()
             await scheduler.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), timeout=30)
             await fetcher.aclose()
             await redis.aclose()
 
@@ -179,8 +198,9 @@ def build(
     batch = BatchLimits(settings.max_batch_items, settings.max_batch_bytes)
     app.include_router(submission_router(acceptor, token, settings.max_body_bytes, batch))
     app.include_router(sources_router(store, token))
-    app.include_router(deadletters_router(redis, token))
-    app.router.routes.extend([*health_routes(redis_ready(redis, ROUTES)), metrics_route(redis)])
+    app.include_router(deadletters_router(redis, partitions, token))
+    ready = redis_ready(redis, ROUTES, partitions)
+    app.router.routes.extend([*health_routes(ready), metrics_route(redis)])
     app.add_middleware(HttpMetrics)
 
     def batch_bounds(doc: dict[str, Any]) -> None:

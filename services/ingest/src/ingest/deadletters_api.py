@@ -1,6 +1,7 @@
 """Dead letters over HTTP, for operators' tools (same token as submissions).
 
-The `newsfeed dlq` command does the same against Redis directly.
+The `newsfeed dlq` command does the same against Redis directly. Letters are
+listed across every partition, oldest first; an id names its partition.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from shared.delivery.deadletter import (
     list_dead_letters,
     replay_dead_letter,
 )
+from shared.partitions import Partitions
 from shared.streams import INGESTED, LAST_ENTRY_ID, is_entry_id
 from starlette.responses import JSONResponse, Response
 
@@ -29,7 +31,7 @@ LetterId = Annotated[
 ]
 
 
-def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
+def deadletters_router(redis: aioredis.Redis, partitions: Partitions, token: str) -> APIRouter:
     router = APIRouter(
         dependencies=[require_token(token)],
         prefix="/v1/deadletters",
@@ -46,14 +48,14 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
         if after == LAST_ENTRY_ID:  # nothing can follow it (and Redis refuses "(" + it)
             return JSONResponse({"deadletters": [], "next_after": None})
         start = f"({_valid(after)}" if after else "-"
-        letters = await list_dead_letters(redis, start=start, count=limit)
+        letters = await list_dead_letters(redis, partitions, start=start, count=limit)
         body: dict[str, Any] = {"deadletters": [asdict(letter) for letter in letters]}
         body["next_after"] = letters[-1].id if len(letters) == limit else None
         return JSONResponse(body)
 
     @router.get("/{letter_id}", summary="One dead letter with its original entry")
     async def get_letter(request: Request, letter_id: LetterId) -> JSONResponse:
-        letter = await get_dead_letter(redis, _valid(letter_id))
+        letter = await get_dead_letter(redis, partitions, _valid(letter_id))
         if letter is None:
             raise Rejected(404, f"no dead letter {letter_id!r}")
         return JSONResponse(asdict(letter))
@@ -64,7 +66,7 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
         summary="Append the original entry to its stream again and drop the dead letter",
     )
     async def replay(request: Request, letter_id: LetterId) -> JSONResponse:
-        letter = await get_dead_letter(redis, _valid(letter_id))
+        letter = await get_dead_letter(redis, partitions, _valid(letter_id))
         if letter is not None and not _ingests_into(letter.stream):
             # Ingest's Redis user appends to news.ingested only (shared.acl): one
             # that could append to a later stage could skip the sanitizer.
@@ -73,14 +75,14 @@ def deadletters_router(redis: aioredis.Redis, token: str) -> APIRouter:
                 f"dead letter {letter_id!r} is from {letter.stream}: only entries of "
                 f"{INGESTED} are replayed here; replay it with `newsfeed dlq replay`",
             )
-        new_id = await replay_dead_letter(redis, letter_id)
+        new_id = await replay_dead_letter(redis, partitions, letter_id)
         if new_id is None:
             raise Rejected(404, f"no dead letter {letter_id!r}")
         return JSONResponse({"replayed": letter_id, "entry_id": new_id}, status_code=202)
 
     @router.delete("/{letter_id}", status_code=204, summary="Drop a dead letter for good")
     async def drop(request: Request, letter_id: LetterId) -> Response:
-        if not await drop_dead_letter(redis, _valid(letter_id)):
+        if not await drop_dead_letter(redis, partitions, _valid(letter_id)):
             raise Rejected(404, f"no dead letter {letter_id!r}")
         return Response(status_code=204)
 

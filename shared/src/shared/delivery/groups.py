@@ -1,13 +1,28 @@
-"""Consumer groups: created early, at id 0, and their loss made loud."""
+"""Consumer groups: created early, at id 0, on every partition, and their loss
+made loud; the partition count checked against the one the data was written with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.partitions import Partitions
 from shared.streams import Route
+
+log = logging.getLogger("newsfeed.delivery")
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+# The partition count the data in this Redis was written with (set by the first
+# service to start). Any slot: it is read once at start.
+PARTITIONS_KEY = "newsfeed:partitions"
 
 
 class GroupLost(RuntimeError):
@@ -18,36 +33,84 @@ class GroupLost(RuntimeError):
     """
 
 
+class PartitionsChanged(RuntimeError):
+    """NEWSFEED_PARTITIONS differs from the count the data was written with:
+    items would move to other partitions and their order and state would split
+    (docs/scaling.md says how to migrate)."""
+
+
+async def until_redis(start: Callable[[], Awaitable[Any]], stopping: asyncio.Event) -> bool:
+    """Run `start` until Redis answers, backing off from 0.1 s up to 5 s; False
+    if `stopping` is set first. A service whose Redis is not up yet waits,
+    unready, instead of exiting (exit 3 means Redis lost the data)."""
+    backoff = 0.1
+    while not stopping.is_set():
+        try:
+            await start()
+            return True
+        except REDIS_DOWN as error:
+            log.warning("redis unreachable, retrying in %.1fs: %s", backoff, error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=backoff)
+            backoff = min(backoff * 2, 5.0)
+    return False
+
+
 def is_group_lost(error: ResponseError) -> bool:
     # NOGROUP: the group is gone. UNBLOCKED: the stream vanished under a blocked read.
     message = str(error)
     return message.startswith("NOGROUP") or message.startswith("UNBLOCKED")
 
 
-async def ensure_groups(redis: aioredis.Redis, routes: Iterable[Route]) -> list[Route]:
-    """Create each group at id 0 (with its stream) unless it exists; return the new ones.
+async def check_partitions(redis: aioredis.Redis, partitions: Partitions) -> None:
+    """Record the partition count on first start; refuse a different one later."""
+    recorded = await redis.set(PARTITIONS_KEY, partitions.count, nx=True, get=True)
+    if recorded is not None and int(recorded) != partitions.count:
+        raise PartitionsChanged(
+            f"NEWSFEED_PARTITIONS={partitions.count}, but the data in this Redis was written "
+            f"with {int(recorded)} partitions; set it back to {int(recorded)}, or migrate "
+            "(docs/delivery.md, 'Changing the number of partitions')"
+        )
+
+
+async def recorded_partitions(redis: aioredis.Redis) -> Partitions:
+    """The partitions the data was written with (one if nothing started yet):
+    what operators' tools use, so they need no setting of their own."""
+    recorded = await redis.get(PARTITIONS_KEY)
+    return Partitions(int(recorded) if recorded else 1)
+
+
+async def ensure_groups(
+    redis: aioredis.Redis, routes: Iterable[Route], partitions: Partitions
+) -> list[str]:
+    """Create each group at id 0 on every partition of its stream (with the
+    stream) unless it exists; return the partition streams where one was created.
 
     At id 0, not `$`: entries written before the consumer first started are
-    delivered to it. An existing group keeps its position.
-    """
+    delivered to it. An existing group keeps its position."""
+    await check_partitions(redis, partitions)
     created = []
     for route in routes:
-        try:
-            await redis.xgroup_create(route.stream, route.group, id="0", mkstream=True)
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
-        else:
-            created.append(route)
+        for stream in partitions.keys(route.stream):
+            try:
+                await redis.xgroup_create(stream, route.group, id="0", mkstream=True)
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+            else:
+                created.append(stream)
     return created
 
 
-async def groups_present(redis: aioredis.Redis, routes: Iterable[Route]) -> bool:
+async def groups_present(
+    redis: aioredis.Redis, routes: Iterable[Route], partitions: Partitions
+) -> bool:
     for route in routes:
-        try:
-            groups = await redis.xinfo_groups(route.stream)
-        except ResponseError:
-            return False
-        if not any(group["name"] == route.group for group in groups):
-            return False
+        for stream in partitions.keys(route.stream):
+            try:
+                groups = await redis.xinfo_groups(stream)
+            except ResponseError:
+                return False
+            if not any(group["name"] == route.group for group in groups):
+                return False
     return True

@@ -33,11 +33,13 @@ async def safe_floor(redis: aioredis.Redis, stream: str) -> str | None:
         return None
     floor: str | None = None
     for group in groups:
+        needed = _next_id(str(group["last-delivered-id"]))
         if group["pending"]:
-            summary = await redis.xpending(stream, group["name"])
-            needed = str(summary["min"])
-        else:
-            needed = _next_id(str(group["last-delivered-id"]))
+            # Its last pending entry may be acknowledged between the two calls:
+            # then XPENDING has no minimum, and what it was delivered is the floor.
+            oldest = (await redis.xpending(stream, group["name"]))["min"]
+            if oldest is not None:
+                needed = str(oldest)
         floor = needed if floor is None else _lower(floor, needed)
     return floor
 

@@ -44,17 +44,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.delivery.deadletter import DEAD_LETTER_MAX_LEN, dead_letter_fields
-from shared.delivery.groups import GroupLost, ensure_groups, is_group_lost
+from shared.delivery.deadletter import DEAD_LETTER_MAX_LEN, DEAD_LETTER_SCRIPT, dead_letter_fields
+from shared.delivery.groups import REDIS_DOWN, GroupLost, ensure_groups, is_group_lost, until_redis
 from shared.delivery.trimming import Trimmer
 from shared.events import Event, UndecodableEntry, decode, encode
 from shared.observability.metrics import HANDLER_SECONDS, ITEMS
+from shared.partitions import Partitions
 from shared.settings import DeliverySettings
 from shared.streams import DEAD_LETTER, Route
 
 log = logging.getLogger("newsfeed.delivery")
-
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 @dataclass(frozen=True)
@@ -98,9 +97,32 @@ def consumer_name(service: str) -> str:
     return f"{service}-{socket.gethostname()}-{os.getpid()}"
 
 
-def errors_key(route: Route) -> str:
-    # Hash-tagged with the stream name so it shares the stream's Cluster slot.
-    return f"delivery:{{{route.stream}}}:errors:{route.group}"
+@dataclass(frozen=True)
+class Lane:
+    """One partition of the worker's input: its keys all share one hash slot."""
+
+    index: int
+    stream: str  # the input stream's partition
+    output: str | None  # the output stream's partition
+    errors: str  # the last error of each failed entry, by entry id
+    dead_letters: str
+    writes_to: tuple[str, ...]  # streams of this partition the worker trims
+
+
+def lanes_of(
+    partitions: Partitions, route: Route, output: str | None, writes_to: Sequence[str]
+) -> tuple[Lane, ...]:
+    return tuple(
+        Lane(
+            index=p,
+            stream=partitions.key(route.stream, p),
+            output=partitions.key(output, p) if output else None,
+            errors=partitions.key(f"delivery.errors.{route.group}", p),
+            dead_letters=partitions.key(DEAD_LETTER, p),
+            writes_to=tuple(partitions.key(name, p) for name in writes_to),
+        )
+        for p in partitions.indexes
+    )
 
 
 def broker_for(redis: aioredis.Redis) -> RedisBroker:
@@ -117,12 +139,29 @@ def broker_for(redis: aioredis.Redis) -> RedisBroker:
     return RedisBroker(url, graceful_timeout=30.0, logger=log, log_level=logging.DEBUG)
 
 
+# KEYS: a stream. ARGV: group, idle ms. Removes the group's consumers idle that
+# long with nothing pending, in one step, so none can read an entry in between.
+FORGET_IDLE_CONSUMERS = """
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
+  if info['pending'] == 0 and info['idle'] > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
 @dataclass
 class WorkerStats:
     processed: int = 0
     failed: int = 0
     dead_lettered: int = 0
     recovered: int = 0
+    forgotten_consumers: int = 0
     batches: int = 0
     last_batch_at: float = 0.0
     running: bool = False
@@ -152,32 +191,55 @@ class StreamWorker:
         )
         self.settings = settings
         self.consumer = consumer
-        self.output_stream = output_stream
+        self.partitions = Partitions(settings.partitions)
         self.routes_to_ensure = tuple(routes_to_ensure) or (route,)
         # Streams this worker appends to, directly or from its handler: it trims them.
-        self.writes_to = tuple(writes_to) or ((output_stream,) if output_stream else ())
+        self.lanes = lanes_of(
+            self.partitions,
+            route,
+            output_stream,
+            tuple(writes_to) or ((output_stream,) if output_stream else ()),
+        )
         self.stats = WorkerStats()
         self.broker = broker or broker_for(redis)
-        self.subscriber = self.broker.subscriber(
-            stream=StreamSub(
-                route.stream,
-                group=route.group,
-                consumer=consumer,
-                batch=True,
-                max_records=settings.batch_size,
-                polling_interval=settings.block_ms,
-            ),
-            ack_policy=AckPolicy.MANUAL,
-            title=f"{route.group}:{route.stream}",
-        )
-        self.subscriber(self._consume)
+        self.subscribers = [self._subscribe(lane) for lane in self.lanes]
         if output_stream:
-            self.broker.publisher(stream=output_stream, title=f"{route.group}:{output_stream}")
-        self._failed_at: dict[str, float] = {}
-        self._in_hand: set[str] = set()
+            for lane in self.lanes:
+                assert lane.output is not None
+                self.broker.publisher(stream=lane.output, title=f"{route.group}:{lane.output}")
+        self._failed_at: dict[tuple[Lane, str], float] = {}
+        self._in_hand: set[tuple[Lane, str]] = set()
         self._next_recovery = 0.0
         self._trimmer = Trimmer(redis, settings.stream_max_len)
+        self._dead_letter_script = redis.register_script(DEAD_LETTER_SCRIPT)
+        self._forget_idle_script = redis.register_script(FORGET_IDLE_CONSUMERS)
         self._stopping = asyncio.Event()
+
+    def _subscribe(self, lane: Lane) -> Any:
+        subscriber = self.broker.subscriber(
+            stream=StreamSub(
+                lane.stream,
+                group=self.route.group,
+                consumer=self.consumer,
+                batch=True,
+                max_records=self.settings.batch_size,
+                polling_interval=self.settings.block_ms,
+            ),
+            ack_policy=AckPolicy.MANUAL,
+            title=f"{self.route.group}:{lane.stream}",
+        )
+
+        async def consume(message: RedisBatchStreamMessage) -> None:
+            """FastStream's handler: one batch its subscriber read from the lane."""
+            raw = message.raw_message
+            entries: list[Entry] = [
+                (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
+                for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
+            ]
+            await self._process(lane, entries)
+
+        subscriber(consume)
+        return subscriber
 
     # -- lifecycle -------------------------------------------------------
 
@@ -188,9 +250,12 @@ class StreamWorker:
     async def run(self) -> None:
         """Wait for Redis (unready meanwhile), start the subscribers, look after
         them until stop(); raise GroupLost if Redis lost the group."""
-        if not await self._until_redis(lambda: ensure_groups(self.redis, self.routes_to_ensure)):
+        if not await until_redis(
+            lambda: ensure_groups(self.redis, self.routes_to_ensure, self.partitions),
+            self._stopping,
+        ):
             return
-        if not await self._until_redis(self.broker.start):
+        if not await until_redis(self.broker.start, self._stopping):
             return
         self.stats.running = True
         try:
@@ -202,23 +267,10 @@ class StreamWorker:
                 await self._handle_read_but_unhandled()
             await self._forget_self_if_idle()
 
-    async def _until_redis(self, start: Callable[[], Awaitable[Any]]) -> bool:
-        """Run `start` until Redis answers (backing off up to 5 s); False if stopped first."""
-        backoff = 0.1
-        while not self._stopping.is_set():
-            try:
-                await start()
-                return True
-            except REDIS_DOWN as error:
-                log.warning("redis unreachable, retrying in %.1fs: %s", backoff, error)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-        return False
-
     async def _look_after(self) -> None:
         backoff = 0.1
         while not self._stopping.is_set():
-            if not self.subscriber.running:
+            if not all(subscriber.running for subscriber in self.subscribers):
                 raise GroupLost(
                     f"group {self.route.group!r} on {self.route.stream!r} is gone "
                     "(Redis restarted empty?); stopping rather than hanging"
@@ -240,7 +292,9 @@ class StreamWorker:
         now = time.monotonic()
         if now >= self._next_recovery:
             self._next_recovery = now + self._recovery_interval()
-            handled += await self._recover_abandoned()
+            for lane in self.lanes:
+                handled += await self._recover_abandoned(lane)
+                await self._forget_idle_consumers(lane)
         return handled
 
     def _next_wake(self) -> float:
@@ -252,24 +306,15 @@ class StreamWorker:
 
     # -- processing ------------------------------------------------------
 
-    async def _consume(self, message: RedisBatchStreamMessage) -> None:
-        """FastStream's handler: one batch read by the subscriber."""
-        raw = message.raw_message
-        entries: list[Entry] = [
-            (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
-            for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
-        ]
-        await self._process(entries)
-
-    async def _process(self, entries: list[Entry]) -> None:
-        ids = [entry_id for entry_id, _ in entries]
-        self._in_hand.update(ids)
+    async def _process(self, lane: Lane, entries: list[Entry]) -> None:
+        held = {(lane, entry_id) for entry_id, _ in entries}
+        self._in_hand.update(held)
         try:
-            await self._process_in_hand(entries)
+            await self._process_in_hand(lane, entries)
         finally:
-            self._in_hand.difference_update(ids)
+            self._in_hand.difference_update(held)
 
-    async def _process_in_hand(self, entries: list[Entry]) -> None:
+    async def _process_in_hand(self, lane: Lane, entries: list[Entry]) -> None:
         decoded: list[tuple[str, Event]] = []
         for entry_id, fields in entries:
             if fields is None:  # trimmed while pending: nothing left to do
@@ -277,7 +322,7 @@ class StreamWorker:
             try:
                 decoded.append((entry_id, decode(fields)))
             except UndecodableEntry as error:
-                await self._dead_letter(entry_id, fields, f"undecodable entry: {error}", 1)
+                await self._dead_letter(lane, entry_id, fields, f"undecodable entry: {error}", 1)
         if not decoded:
             return
         stage = self.route.group
@@ -293,18 +338,21 @@ class StreamWorker:
             log.exception("handler failed for a batch of %d", len(decoded))
             results = [Failed(f"{type(error).__name__}: {error}")] * len(decoded)
         HANDLER_SECONDS.labels(stage).observe(time.perf_counter() - started)
-        await self._settle(decoded, results)
+        await self._settle(lane, decoded, results)
 
-    async def _settle(self, decoded: list[tuple[str, Event]], results: list[Result]) -> None:
+    async def _settle(
+        self, lane: Lane, decoded: list[tuple[str, Event]], results: list[Result]
+    ) -> None:
+        """One MULTI on the lane's slot: output events, XACK, error notes."""
         acked: list[str] = []
         failures: dict[str, str] = {}
         async with self.redis.pipeline(transaction=True) as pipe:
             for (entry_id, event), result in zip(decoded, results, strict=True):
                 if isinstance(result, Done):
                     acked.append(entry_id)
-                    if self.output_stream:
+                    if lane.output:
                         for out in result.emit:
-                            pipe.xadd(self.output_stream, encode(out))
+                            pipe.xadd(lane.output, encode(out))
                 else:
                     failures[entry_id] = result.reason
                     log.warning(
@@ -312,16 +360,16 @@ class StreamWorker:
                         extra={"entry_id": entry_id, "uri": event.subject, "reason": result.reason},
                     )
             if acked:
-                pipe.xack(self.route.stream, self.route.group, *acked)
-                pipe.hdel(errors_key(self.route), *acked)
+                pipe.xack(lane.stream, self.route.group, *acked)
+                pipe.hdel(lane.errors, *acked)
             if failures:
-                pipe.hset(errors_key(self.route), mapping=failures)
+                pipe.hset(lane.errors, mapping=failures)
             await pipe.execute()
         now = time.monotonic()
         for entry_id in acked:
-            self._failed_at.pop(entry_id, None)
+            self._failed_at.pop((lane, entry_id), None)
         for entry_id in failures:
-            self._failed_at[entry_id] = now
+            self._failed_at[(lane, entry_id)] = now
         self.stats.processed += len(acked)
         self.stats.failed += len(failures)
         ITEMS.labels(self.route.group, "out").inc(len(acked))
@@ -330,7 +378,7 @@ class StreamWorker:
         self.stats.batches += 1
         self.stats.last_batch_at = time.time()
         if acked:
-            for stream in self.writes_to:
+            for stream in lane.writes_to:
                 await self._trimmer.maybe_trim(stream)
 
     # -- retries, recovery, dead letters -------------------------------------
@@ -339,43 +387,58 @@ class StreamWorker:
         if not self._failed_at:
             return 0
         due_before = time.monotonic() - self.settings.retry_delay_ms / 1000
-        due = [i for i, at in self._failed_at.items() if at <= due_before]
-        if not due:
-            return 0
-        return await self._take_over(due, min_idle_ms=0, own=True)
+        handled = 0
+        for lane in self.lanes:
+            due = [i for (on, i), at in self._failed_at.items() if on == lane and at <= due_before]
+            if due:
+                handled += await self._take_over(lane, due, min_idle_ms=0, own=True)
+        return handled
 
-    async def _recover_abandoned(self) -> int:
+    async def _recover_abandoned(self, lane: Lane) -> int:
         # Our own entries count too: one whose settle never reached Redis (it
         # died mid-batch) is pending on us, and nothing else would retry it.
         # Those a subscriber of ours still holds are left alone.
-        pending = await self._pending(idle_ms=self.settings.claim_idle_ms)
-        ids = [p["message_id"] for p in pending if p["message_id"] not in self._in_hand]
+        pending = await self._pending(lane, idle_ms=self.settings.claim_idle_ms)
+        ids = [p["message_id"] for p in pending if (lane, p["message_id"]) not in self._in_hand]
         if not ids:
             return 0
-        handled = await self._take_over(ids, min_idle_ms=self.settings.claim_idle_ms, own=False)
+        handled = await self._take_over(
+            lane, ids, min_idle_ms=self.settings.claim_idle_ms, own=False
+        )
         self.stats.recovered += handled
         return handled
+
+    async def _forget_idle_consumers(self, lane: Lane) -> None:
+        """Dead replicas leave consumers behind; those idle far beyond the claim
+        time with nothing pending are removed (one that was only asleep comes
+        back by itself on its next read)."""
+        idle_ms = max(20 * self.settings.claim_idle_ms, 2 * self.settings.block_ms)
+        removed = await self._forget_idle_script(
+            keys=[lane.stream], args=[self.route.group, idle_ms]
+        )
+        self.stats.forgotten_consumers += int(removed)
 
     async def _handle_read_but_unhandled(self) -> None:
         """After the subscribers stopped: entries a read delivered to us just as
         it was cancelled are handled now rather than left for a replica."""
-        rows = await self.redis.xpending_range(
-            self.route.stream,
-            self.route.group,
-            min="-",
-            max="+",
-            count=self.settings.batch_size,
-            consumername=self.consumer,
-        )
-        ids = [row["message_id"] for row in rows if row["message_id"] not in self._failed_at]
-        if ids:
-            await self._take_over(ids, min_idle_ms=0, own=True)
+        for lane in self.lanes:
+            rows = await self.redis.xpending_range(
+                lane.stream,
+                self.route.group,
+                min="-",
+                max="+",
+                count=self.settings.batch_size,
+                consumername=self.consumer,
+            )
+            ids = [r["message_id"] for r in rows if (lane, r["message_id"]) not in self._failed_at]
+            if ids:
+                await self._take_over(lane, ids, min_idle_ms=0, own=True)
 
-    async def _pending(self, idle_ms: int) -> list[dict[str, Any]]:
+    async def _pending(self, lane: Lane, idle_ms: int) -> list[dict[str, Any]]:
         try:
             return list(
                 await self.redis.xpending_range(
-                    self.route.stream,
+                    lane.stream,
                     self.route.group,
                     min="-",
                     max="+",
@@ -385,22 +448,20 @@ class StreamWorker:
             )
         except ResponseError as error:
             if is_group_lost(error):
-                raise GroupLost(
-                    f"group {self.route.group!r} on {self.route.stream!r} is gone"
-                ) from error
+                raise GroupLost(f"group {self.route.group!r} on {lane.stream!r} is gone") from error
             raise
 
-    async def _take_over(self, ids: list[str], *, min_idle_ms: int, own: bool) -> int:
+    async def _take_over(self, lane: Lane, ids: list[str], *, min_idle_ms: int, own: bool) -> int:
         """Claim `ids` (bumping their delivery count), dead-letter those at the cap,
         and process the rest."""
-        counts = await self._delivery_counts(ids)
+        counts = await self._delivery_counts(lane, ids)
         claimed: list[Entry] = await self.redis.xclaim(
-            self.route.stream, self.route.group, self.consumer, min_idle_ms, ids
+            lane.stream, self.route.group, self.consumer, min_idle_ms, ids
         )
         present = {entry_id for entry_id, _ in claimed}
         for entry_id in ids:
             if entry_id not in present:  # trimmed, acked meanwhile, or claimed by another
-                self._failed_at.pop(entry_id, None)
+                self._failed_at.pop((lane, entry_id), None)
         retry: list[Entry] = []
         for entry_id, fields in claimed:
             # XCLAIM just delivered it once more.
@@ -408,48 +469,55 @@ class StreamWorker:
             if fields is None:
                 continue
             if deliveries > self.settings.max_deliveries:
-                reason = await self.redis.hget(errors_key(self.route), entry_id)
+                reason = await self.redis.hget(lane.errors, entry_id)
                 await self._dead_letter(
-                    entry_id, fields, reason or "no error recorded", deliveries - 1
+                    lane, entry_id, fields, reason or "no error recorded", deliveries - 1
                 )
             else:
                 retry.append((entry_id, fields))
         if retry:
             log.info("retrying %d entries (%s)", len(retry), "own" if own else "recovered")
-            await self._process(retry)
+            await self._process(lane, retry)
         return len(claimed)
 
-    async def _delivery_counts(self, ids: list[str]) -> dict[str, int]:
+    async def _delivery_counts(self, lane: Lane, ids: list[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
         for entry_id in ids:
             rows = await self.redis.xpending_range(
-                self.route.stream, self.route.group, min=entry_id, max=entry_id, count=1
+                lane.stream, self.route.group, min=entry_id, max=entry_id, count=1
             )
             if rows:
                 counts[entry_id] = int(rows[0]["times_delivered"])
         return counts
 
     async def _dead_letter(
-        self, entry_id: str, fields: dict[str, str], error: str, deliveries: int
+        self, lane: Lane, entry_id: str, fields: dict[str, str], error: str, deliveries: int
     ) -> None:
+        """Append the letter, XACK the entry, drop its error note: one script, one slot."""
         log.error(
             "dead-lettering entry",
-            extra={"entry_id": entry_id, "stream": self.route.stream, "error": error},
+            extra={"entry_id": entry_id, "stream": lane.stream, "error": error},
         )
         letter = dead_letter_fields(
-            stream=self.route.stream,
+            stream=lane.stream,
             group=self.route.group,
             entry_id=entry_id,
             error=error,
             deliveries=deliveries,
             original=fields,
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(DEAD_LETTER, letter, maxlen=DEAD_LETTER_MAX_LEN, approximate=True)
-            pipe.xack(self.route.stream, self.route.group, entry_id)
-            pipe.hdel(errors_key(self.route), entry_id)
-            await pipe.execute()
-        self._failed_at.pop(entry_id, None)
+        await self._dead_letter_script(
+            keys=[lane.dead_letters, lane.stream, lane.errors],
+            args=[
+                self.route.group,
+                entry_id,
+                lane.index,
+                self.partitions.count,
+                DEAD_LETTER_MAX_LEN,
+                *(part for pair in letter.items() for part in pair),
+            ],
+        )
+        self._failed_at.pop((lane, entry_id), None)
         self.stats.dead_lettered += 1
         ITEMS.labels(self.route.group, "dead_lettered").inc()
 
@@ -465,12 +533,13 @@ class StreamWorker:
     async def _forget_self_if_idle(self) -> None:
         """Remove this consumer from the group when it holds nothing, so dead
         replicas do not pile up in XINFO CONSUMERS."""
-        try:
-            consumers = await self.redis.xinfo_consumers(self.route.stream, self.route.group)
-            mine = next((c for c in consumers if c["name"] == self.consumer), None)
-            if mine is not None and int(mine["pending"]) == 0:
-                await self.redis.xgroup_delconsumer(
-                    self.route.stream, self.route.group, self.consumer
-                )
-        except (ResponseError, RedisConnectionError, RedisTimeoutError, OSError):
-            pass
+        for lane in self.lanes:
+            try:
+                consumers = await self.redis.xinfo_consumers(lane.stream, self.route.group)
+                mine = next((c for c in consumers if c["name"] == self.consumer), None)
+                if mine is not None and int(mine["pending"]) == 0:
+                    await self.redis.xgroup_delconsumer(
+                        lane.stream, self.route.group, self.consumer
+                    )
+            except (ResponseError, RedisConnectionError, RedisTimeoutError, OSError):
+                pass
