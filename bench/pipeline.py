@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import orjson
 import redis
+from shared.partitions import Partitions
 from shared.streams import (
     DEAD_LETTER,
     ENRICHED,
@@ -57,6 +58,11 @@ from bench.procs import (
 )
 
 SINK = "bench.sink"
+# The services' streams at the default NEWSFEED_PARTITIONS (1): each stage's
+# partition 0. The bare relay keeps the plain names.
+ONE = Partitions(1)
+INGESTED_0, ENRICHED_0, PUBLISHED_0 = (ONE.key(name, 0) for name in (INGESTED, ENRICHED, PUBLISHED))
+DEAD_LETTER_0 = ONE.key(DEAD_LETTER, 0)
 RELAY_HOPS = (
     (INGESTED, ENRICHED, "relay-1"),
     (ENRICHED, PUBLISHED, "relay-2"),
@@ -282,10 +288,10 @@ def command_stats(client: redis.Redis, items: int) -> dict[str, dict[str, float]
 
 def stream_health(client: redis.Redis) -> dict[str, int]:
     pending = 0
-    for stream in (INGESTED, ENRICHED):
+    for stream in (INGESTED_0, ENRICHED_0):
         with contextlib.suppress(redis.ResponseError):
             pending += sum(int(g["pending"]) for g in client.xinfo_groups(stream))
-    return {"dead_letters": int(client.xlen(DEAD_LETTER)), "pending_after": pending}
+    return {"dead_letters": int(client.xlen(DEAD_LETTER_0)), "pending_after": pending}
 
 
 # The no-op enrichment: the real service with every enricher and stage that
@@ -313,14 +319,14 @@ def transport_run(
 ) -> RunResult:
     with Stack(workdir, aof=aof).start_redis() as stack:
         r = stack.redis
-        preload(r, INGESTED, entries[:-1])
-        r.xgroup_create(INGESTED, ENRICHMENT_GROUP, id="$", mkstream=True)
+        preload(r, INGESTED_0, entries[:-1])
+        r.xgroup_create(INGESTED_0, ENRICHMENT_GROUP, id="$", mkstream=True)
         start_workers(stack, enrichment)
         time.sleep(1.0)  # let start-up work (imports, lazy loads, the tail's prime) finish
         window = Window.open(stack, profiler)
-        release(r, INGESTED, ENRICHMENT_GROUP, entries[-1])
+        release(r, INGESTED_0, ENRICHMENT_GROUP, entries[-1])
         ended = wait_for(
-            lambda: int(r.xlen(PUBLISHED)) >= len(entries) or _died(stack),
+            lambda: int(r.xlen(PUBLISHED_0)) >= len(entries) or _died(stack),
             timeout_for(len(entries)),
             what="news.published to hold every item",
         )
@@ -408,7 +414,7 @@ def e2e_run(
             first = next(iter(sent.failures.values()))
             raise RuntimeError(f"{len(sent.failures)} submissions failed, e.g. {first}")
         ended = wait_for(
-            lambda: int(r.xlen(PUBLISHED)) >= len(submissions) or _died(stack),
+            lambda: int(r.xlen(PUBLISHED_0)) >= len(submissions) or _died(stack),
             timeout_for(len(submissions)),
             what="news.published to hold every item",
         )

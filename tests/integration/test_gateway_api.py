@@ -42,6 +42,7 @@ from starlette.routing import Route
 
 from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer
+from tests.support.streams import stream
 from tests.unit.test_gateway_renderers import assert_valid, validator
 
 PAGE = 5
@@ -67,7 +68,7 @@ class Env:
 
     async def settle(self) -> None:
         """Wait until the gateway's tail has seen everything on news.published."""
-        newest = await self.redis.xrevrange(PUBLISHED, "+", "-", count=1)
+        newest = await self.redis.xrevrange(stream(PUBLISHED), "+", "-", count=1)
         target = newest[0][0] if newest else "0-0"
         for _ in range(500):
             if self.gateway.tail.last_id == target:

@@ -34,6 +34,9 @@ from starlette.applications import Starlette
 
 from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.streams import stream
+
+PUBLISHED_0 = stream(PUBLISHED)
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Live:
         await self.handle([event_for(item) for item in items])
 
     async def stream_ids(self) -> list[str]:
-        return [entry_id for entry_id, _ in await self.redis.xrange(PUBLISHED)]
+        return [entry_id for entry_id, _ in await self.redis.xrange(stream(PUBLISHED))]
 
 
 @contextlib.asynccontextmanager
@@ -235,7 +238,7 @@ async def test_a_backlog_too_long_or_trimmed_away_gets_a_reset(
             assert (await stream.next_named()).event == "reset"
         async with sse(live.url, headers={"Last-Event-ID": ids[2]}) as stream:
             assert [(await stream.next_named()).id for _ in range(2)] == ids[3:]
-        await redis.xtrim(PUBLISHED, maxlen=1)
+        await redis.xtrim(PUBLISHED_0, maxlen=1)
         async with sse(live.url, headers={"Last-Event-ID": ids[1]}) as stream:
             assert (await stream.next_named()).event == "reset"
 

@@ -28,7 +28,7 @@ from shared.streams import ENRICHED, PUBLISHED, ROUTES
 from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import ServiceProcess
-from tests.support.streams import ONE
+from tests.support.streams import ONE, stream
 
 # The one feed:all set of a single partition (what ReadModelWriter(redis) writes).
 ALL_ITEMS = ReadModelKeys().feed(FEED_ALL, 0)
@@ -41,7 +41,7 @@ def publisher(redis: aioredis.Redis, **options: int) -> Handler:
 async def published_types(redis: aioredis.Redis, uri: str) -> list[str]:
     return [
         fields["type"].rsplit(".", 1)[1]
-        for _, fields in await redis.xrange(PUBLISHED)
+        for _, fields in await redis.xrange(stream(PUBLISHED))
         if fields["subject"] == uri
     ]
 
@@ -296,7 +296,7 @@ def test_embargoes_survive_a_restart_and_two_replicas_release_each_once(
     uris = [f"urn:t:embargo:{i}" for i in range(20)]
     for uri in uris:
         item = news_item(uri).model_copy(update={"embargoed": release_at})
-        client.xadd(ENRICHED, encode(event_for(item)))  # type: ignore[arg-type]
+        client.xadd(stream(ENRICHED), encode(event_for(item)))  # type: ignore[arg-type]
     wait_for(lambda: client.zcard(ReadModelKeys().embargo(0)) == 20)
     first.signal(signal.SIGKILL)
     first.stop()
@@ -306,7 +306,7 @@ def test_embargoes_survive_a_restart_and_two_replicas_release_each_once(
         time.sleep(0.3)  # give a double release the chance to show itself
         released = Counter(
             decode(fields).subject
-            for _, fields in client.xrange(PUBLISHED)
+            for _, fields in client.xrange(stream(PUBLISHED))
             if fields["type"].endswith(".released")
         )
         assert released == Counter({uri: 1 for uri in uris})

@@ -44,7 +44,7 @@ def stream_of(partition: int) -> str:
 
 
 def writer_on(redis: Client) -> ReadModelWriter:
-    return ReadModelWriter(redis, keys=KEYS, published_stream=stream_of)
+    return ReadModelWriter(redis, keys=KEYS)
 
 
 def item(n: int, *, tags: tuple[str, ...] = ()) -> NewsItem:

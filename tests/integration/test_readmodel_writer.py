@@ -20,6 +20,7 @@ from shared.readmodel import (
 from shared.streams import PUBLISHED
 
 from tests.support.builders import event_for, news_item
+from tests.support.streams import stream
 
 KEYS = ReadModelKeys()  # one partition, as ReadModelWriter(redis) writes
 
@@ -130,7 +131,7 @@ async def test_the_published_event_carries_the_stored_document(redis: aioredis.R
     event's data."""
     item = with_entities("urn:t:a", places=(Entity(name="Kyiv", relevance=80),))
     await make_handler(ReadModelWriter(redis))([event_for(item)])
-    [(_, fields)] = await redis.xrange(PUBLISHED)
+    [(_, fields)] = await redis.xrange(stream(PUBLISHED))
     assert fields["data"] == await redis.get(KEYS.item("urn:t:a"))
     event = decode(fields)
     assert event.subject == "urn:t:a"

@@ -41,6 +41,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.delivery.groups import PARTITIONS_KEY
 from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
 
@@ -85,8 +86,13 @@ CONNECTION = Grant(
         "discard",
         "script|load",
         "script|exists",
+        # The dead-letter script reads the clock for an id unique across partitions.
+        "time",
     )
 )
+# Every service reads the partition count the data was written with (writers
+# record it on first start: SET NX GET).
+PARTITION_COUNT = Grant(("get", "set"), (f"~{PARTITIONS_KEY}",))
 # /metrics, /readyz and `ensure_groups` look at every stage's stream.
 STREAM_STATUS = Grant(
     ("exists", "xlen", "xinfo|groups", "xinfo|stream", "xpending"),
@@ -147,6 +153,7 @@ USERS = (
             CONNECTION,
             STREAM_STATUS,
             CREATE_GROUPS,
+            PARTITION_COUNT,
             appends_to(INGESTED),
             Grant(
                 (
@@ -166,6 +173,9 @@ USERS = (
             ),
             # The accept script: the item's state and the XADD, atomically.
             Grant(SCRIPTS, ("~ingest:*", f"~{stream(INGESTED)}")),
+            # With NEWSFEED_ACK_REPLICAS an unchanged resubmission waits for the
+            # replicas behind a PUBLISH to a channel nobody reads.
+            Grant(("publish",), ("&newsfeed:replicated",)),
             # The dead-letters API: list, show, drop; replay appends to news.ingested.
             Grant(("xrange", "xdel"), (f"~{stream(DEAD_LETTER)}",)),
         ),
@@ -176,6 +186,7 @@ USERS = (
             CONNECTION,
             STREAM_STATUS,
             CREATE_GROUPS,
+            PARTITION_COUNT,
             *worker(INGESTED, ENRICHED),
             Grant(
                 (
@@ -201,6 +212,7 @@ USERS = (
             CONNECTION,
             STREAM_STATUS,
             CREATE_GROUPS,
+            PARTITION_COUNT,
             *worker(ENRICHED, PUBLISHED),
             Grant(
                 (
@@ -231,6 +243,7 @@ USERS = (
         (
             CONNECTION,
             STREAM_STATUS,
+            Grant(("get",), (f"%R~{PARTITIONS_KEY}",)),
             Grant(("@read", "-@dangerous"), ("%R~rm:*", f"%R~{stream(PUBLISHED)}")),
         ),
     ),

@@ -110,11 +110,9 @@ class Settings(ServiceSettings, PartitionSettings):
 
 
 def published_streams() -> tuple[str, ...]:
-    """The streams the tail follows: every partition of news.published. Publication
-    writes the single `news.published` stream until the partitioned delivery
-    (shared.partitions, NEWSFEED_PARTITIONS) lands; then this becomes
-    `Partitions(PartitionSettings().partitions).keys(PUBLISHED)`."""
-    return (PUBLISHED,)
+    """The streams the tail follows: every partition of news.published
+    (shared.partitions, NEWSFEED_PARTITIONS)."""
+    return Partitions(PartitionSettings().partitions).keys(PUBLISHED)
 
 
 def content_security_policy(

@@ -29,6 +29,7 @@ from datetime import datetime
 import redis.asyncio as aioredis
 from pydantic import HttpUrl
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.delivery.trimming import Trimmer
 from shared.events import EventType, encode, make_event
 from shared.items import utcnow
@@ -95,6 +96,16 @@ class Accepted:
     record_seen: bool = False
 
 
+# A channel nobody listens to: publishing to it only advances the replication offset.
+REPLICATION_MARK = "newsfeed:replicated"
+
+
+class NotReplicated(RedisTimeoutError):  # type: ignore[misc]  # redis is untyped here
+    """The write is on the primary but fewer replicas than NEWSFEED_ACK_REPLICAS
+    took it in time: answered 503 with Retry-After (a retry that finds the item
+    unchanged is answered 202 once the replicas have it)."""
+
+
 class TooMuchContention(RuntimeError):
     """The same item was updated concurrently so often that we gave up."""
 
@@ -107,9 +118,13 @@ class Acceptor:
         trimmer: Trimmer | None = None,
         *,
         prepared: bool = True,
+        ack_replicas: int = 0,
+        ack_timeout_ms: int = 1000,
     ) -> None:
         self._redis = redis
         self._partitions = partitions
+        self._ack_replicas = ack_replicas
+        self._ack_timeout_ms = ack_timeout_ms
         # Until the service checked the partition count and made the groups,
         # nothing is accepted (answered 503 like any moment without storage).
         self.prepared = prepared
@@ -157,8 +172,9 @@ class Acceptor:
                     await self._redis.hset(
                         state_key(self._partitions, uri), origin.seen_field, digest
                     )
+                await self._confirm_earlier_writes()
                 return step
-            outcome = await self._accept(keys=step.keys, args=step.args)
+            [outcome] = await self._write([step])
             accepted = step.outcome(outcome)
             if accepted is not None:
                 await self._trim([uri])
@@ -190,11 +206,10 @@ class Acceptor:
                 results[index] = step
             else:
                 steps.append((index, step))
+        if len(steps) < len(prepared):
+            await self._confirm_earlier_writes()
         if steps:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for _, step in steps:
-                    await self._accept(keys=step.keys, args=step.args, client=pipe)
-                outcomes = await pipe.execute()
+            outcomes = await self._write([step for _, step in steps])
             for (index, step), outcome in zip(steps, outcomes, strict=True):
                 results[index] = step.outcome(outcome)
             await self._trim([step.uri for _, step in steps])
@@ -206,6 +221,42 @@ class Acceptor:
                 except TooMuchContention as error:
                     results[index] = error
         return [result for result in results if result is not None]
+
+    async def _write(self, steps: Sequence[AcceptCall]) -> list[list[object]]:
+        """Run the accept script for each step, in one round trip; with
+        `ack_replicas`, WAIT behind them on the same connection (NotReplicated
+        when fewer replicas took them in time: the API answers 503)."""
+        if not self._ack_replicas and len(steps) == 1:
+            return [await self._accept(keys=steps[0].keys, args=steps[0].args)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for step in steps:
+                await self._accept(keys=step.keys, args=step.args, client=pipe)
+            if self._ack_replicas:
+                pipe.execute_command("WAIT", self._ack_replicas, self._ack_timeout_ms)
+            replies = list(await pipe.execute())
+        if self._ack_replicas:
+            self._check_confirmed(replies.pop())
+        return replies
+
+    async def _confirm_earlier_writes(self) -> None:
+        """An unchanged resubmission is answered 202 only once the write that
+        made the item's state is on the replicas too (it may be the one a 503
+        answered): a PUBLISH moves this connection to the current replication
+        offset, and WAIT waits for the replicas to reach it."""
+        if not self._ack_replicas:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.publish(REPLICATION_MARK, "")
+            pipe.execute_command("WAIT", self._ack_replicas, self._ack_timeout_ms)
+            _, confirmed = await pipe.execute()
+        self._check_confirmed(confirmed)
+
+    def _check_confirmed(self, confirmed: object) -> None:
+        if int(str(confirmed)) < self._ack_replicas:
+            raise NotReplicated(
+                f"{confirmed} of {self._ack_replicas} replicas took the write within "
+                f"{self._ack_timeout_ms} ms (NEWSFEED_ACK_REPLICAS)"
+            )
 
     def _check_prepared(self) -> None:
         if not self.prepared:

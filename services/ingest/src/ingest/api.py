@@ -53,6 +53,7 @@ def submission_body() -> dict[str, Any]:
     content["schema"] = {"anyOf": [content["schema"], NINJS_BODY]}
     return body
 
+
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 

@@ -137,7 +137,14 @@ def build(
     lifecycle = lifecycle or Lifecycle()
     token = settings.ingest_token.get_secret_value()
     partitions = Partitions(settings.partitions)
-    acceptor = Acceptor(redis, partitions, Trimmer(redis, settings.stream_max_len), prepared=False)
+    acceptor = Acceptor(
+        redis,
+        partitions,
+        Trimmer(redis, settings.stream_max_len),
+        prepared=False,
+        ack_replicas=settings.ack_replicas,
+        ack_timeout_ms=settings.ack_timeout_ms,
+    )
     store = SourceStore(redis, settings.max_sources)
     # Read the file now, so a broken one stops the service before it serves.
     file_sources = (

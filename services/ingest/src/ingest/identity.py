@@ -243,9 +243,7 @@ class IdentityIndex:
     async def resolve(self, identity: Identity) -> str:
         claim = identity.guid
         if claim is None:
-            return str(
-                await self._resolve(keys=_keys(identity.keys), args=[identity.minted, "0"])
-            )
+            return str(await self._resolve(keys=_keys(identity.keys), args=[identity.minted, "0"]))
         args = [identity.minted, claim.guid_uri, claim.digest, claim_prefix(claim.source)]
         return str(await self._resolve_guid(keys=_keys(identity.keys), args=args))
 

@@ -7,7 +7,7 @@ FastStream 0.7.8 lacks for the guarantees of docs/delivery.md is filled here,
 each gap measured in docs/delivery.md ("What FastStream leaves to us"):
 
 1. each subscriber hands its decoded batch to the service's handler and then
-   settles it in one MULTI on the stream's slot: append the output events,
+   settles it in one script on the partition's slot: append the output events,
    XACK what succeeded, note the errors of what failed (per-entry outcomes;
    FastStream acks a batch whole and nacks without a Redis call);
 2. a caretaker task beside the subscribers retries entries this consumer
@@ -117,7 +117,7 @@ def lanes_of(
             index=p,
             stream=partitions.key(route.stream, p),
             output=partitions.key(output, p) if output else None,
-            errors=partitions.key(f"delivery.errors.{route.group}", p),
+            errors=partitions.key(f"delivery:errors:{route.group}", p),
             dead_letters=partitions.key(DEAD_LETTER, p),
             writes_to=tuple(partitions.key(name, p) for name in writes_to),
         )
@@ -138,6 +138,31 @@ def broker_for(redis: aioredis.Redis) -> RedisBroker:
     # Its per-message log lines go to DEBUG; the worker logs what matters.
     return RedisBroker(url, graceful_timeout=30.0, logger=log, log_level=logging.DEBUG)
 
+
+# KEYS: the input partition, its error notes, the output partition (the input
+# again when there is none). ARGV: group, the number of acknowledged entries
+# and their ids, the number of failed ones and (id, reason) pairs, then each
+# output event as its field count and fields.
+SETTLE = """
+local i = 2
+local acked = tonumber(ARGV[i])
+if acked > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i + 1, i + acked))
+  redis.call('HDEL', KEYS[2], unpack(ARGV, i + 1, i + acked))
+end
+i = i + acked + 1
+local failed = tonumber(ARGV[i])
+if failed > 0 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, i + 1, i + 2 * failed))
+end
+i = i + 2 * failed + 1
+while i <= #ARGV do
+  local count = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[3], '*', unpack(ARGV, i + 1, i + count))
+  i = i + count + 1
+end
+return acked
+"""
 
 # KEYS: a stream. ARGV: group, idle ms. Removes the group's consumers idle that
 # long with nothing pending, in one step, so none can read an entry in between.
@@ -162,6 +187,7 @@ class WorkerStats:
     dead_lettered: int = 0
     recovered: int = 0
     forgotten_consumers: int = 0
+    replica_shortfalls: int = 0
     batches: int = 0
     last_batch_at: float = 0.0
     running: bool = False
@@ -211,6 +237,7 @@ class StreamWorker:
         self._in_hand: set[tuple[Lane, str]] = set()
         self._next_recovery = 0.0
         self._trimmer = Trimmer(redis, settings.stream_max_len)
+        self._settle_script = redis.register_script(SETTLE)
         self._dead_letter_script = redis.register_script(DEAD_LETTER_SCRIPT)
         self._forget_idle_script = redis.register_script(FORGET_IDLE_CONSUMERS)
         self._stopping = asyncio.Event()
@@ -343,28 +370,34 @@ class StreamWorker:
     async def _settle(
         self, lane: Lane, decoded: list[tuple[str, Event]], results: list[Result]
     ) -> None:
-        """One MULTI on the lane's slot: output events, XACK, error notes."""
+        """One script on the lane's slot: output events, XACK, error notes; then,
+        with `ack_replicas`, WAIT on the same connection until replicas have it."""
         acked: list[str] = []
         failures: dict[str, str] = {}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for (entry_id, event), result in zip(decoded, results, strict=True):
-                if isinstance(result, Done):
-                    acked.append(entry_id)
-                    if lane.output:
-                        for out in result.emit:
-                            pipe.xadd(lane.output, encode(out))
-                else:
-                    failures[entry_id] = result.reason
-                    log.warning(
-                        "entry failed",
-                        extra={"entry_id": entry_id, "uri": event.subject, "reason": result.reason},
-                    )
-            if acked:
-                pipe.xack(lane.stream, self.route.group, *acked)
-                pipe.hdel(lane.errors, *acked)
-            if failures:
-                pipe.hset(lane.errors, mapping=failures)
-            await pipe.execute()
+        events: list[str | int] = []
+        for (entry_id, event), result in zip(decoded, results, strict=True):
+            if isinstance(result, Done):
+                acked.append(entry_id)
+                if lane.output:
+                    for out in result.emit:
+                        fields = encode(out)
+                        events += [2 * len(fields), *(p for pair in fields.items() for p in pair)]
+            else:
+                failures[entry_id] = result.reason
+                log.warning(
+                    "entry failed",
+                    extra={"entry_id": entry_id, "uri": event.subject, "reason": result.reason},
+                )
+        args: list[str | int] = [
+            self.route.group,
+            len(acked),
+            *acked,
+            len(failures),
+            *(part for pair in failures.items() for part in pair),
+            *events,
+        ]
+        keys = [lane.stream, lane.errors, lane.output or lane.stream]
+        await self._durably(lambda client: self._settle_script(keys=keys, args=args, client=client))
         now = time.monotonic()
         for entry_id in acked:
             self._failed_at.pop((lane, entry_id), None)
@@ -506,20 +539,42 @@ class StreamWorker:
             deliveries=deliveries,
             original=fields,
         )
-        await self._dead_letter_script(
-            keys=[lane.dead_letters, lane.stream, lane.errors],
-            args=[
-                self.route.group,
-                entry_id,
-                lane.index,
-                self.partitions.count,
-                DEAD_LETTER_MAX_LEN,
-                *(part for pair in letter.items() for part in pair),
-            ],
+        args = [
+            self.route.group,
+            entry_id,
+            lane.index,
+            self.partitions.count,
+            DEAD_LETTER_MAX_LEN,
+            *(part for pair in letter.items() for part in pair),
+        ]
+        keys = [lane.dead_letters, lane.stream, lane.errors]
+        await self._durably(
+            lambda client: self._dead_letter_script(keys=keys, args=args, client=client)
         )
         self._failed_at.pop((lane, entry_id), None)
         self.stats.dead_lettered += 1
         ITEMS.labels(self.route.group, "dead_lettered").inc()
+
+    async def _durably(self, write: Callable[[Any], Awaitable[Any]]) -> None:
+        """Run `write` (one script call, on the client given) and, with
+        `ack_replicas`, WAIT behind it on the same connection (a WAIT inside
+        MULTI returns at once). A replica's copy is a prefix of the primary's
+        history and the script replicates whole, so a replica that lacks this
+        XACK lacks this output too: a failover redoes such work, never loses it
+        (docs/reliability.md). Short of replicas, the lane pauses for the
+        timeout instead of running ahead of them; the next WAIT covers this write."""
+        wanted = self.settings.ack_replicas
+        if not wanted:
+            await write(None)
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await write(pipe)
+            pipe.execute_command("WAIT", wanted, self.settings.ack_timeout_ms)
+            *_, confirmed = await pipe.execute()
+        if int(confirmed) < wanted:
+            self.stats.replica_shortfalls += 1
+            log.warning("%s of %d replicas confirmed a settle; pausing", confirmed, wanted)
+            await self._sleep(self.settings.ack_timeout_ms / 1000)
 
     # -- helpers ---------------------------------------------------------
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 
 import orjson
 
@@ -245,30 +246,23 @@ def document_and_event_args(plan: Plan, event: Event) -> tuple[str, list[str]]:
     return document, [part for pair in fields.items() for part in pair]
 
 
-def _partition_stream(_: int) -> str:
-    return PUBLISHED
-
-
 class ReadModelWriter:
     """Publication's writes, each in the slot of the item's partition.
 
-    `published_stream(p)` names the stream partition p's events go to; it
-    must share p's hash slot on a cluster (Partitions.key(PUBLISHED, p)).
-    Until the streams are partitioned it is the one `news.published`, which
-    is right on a single Redis (where slots do not matter) for any N."""
+    An item's events go to its partition of news.published
+    (Partitions.key(PUBLISHED, p)), in the same slot as its documents."""
 
     def __init__(
         self,
         redis: Client,
         *,
         keys: ReadModelKeys | None = None,
-        published_stream: Callable[[int], str] = _partition_stream,
         history_cap: int = 20,
         kill_doc_ttl_ms: int = 0,
     ) -> None:
         self._redis = redis
         self.keys = keys or ReadModelKeys()
-        self._stream = published_stream
+        self._stream = partial(self.keys.partitions.key, PUBLISHED)
         self._history_cap = history_cap
         self._kill_doc_ttl_ms = kill_doc_ttl_ms
         self._apply = redis.register_script(_APPLY)
