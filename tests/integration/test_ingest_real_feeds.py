@@ -26,6 +26,7 @@ from tests.support.corpus import CorpusFeed, corpus_feeds
 from tests.support.ingest_app import ingest_client
 from tests.support.poll_rig import Repolled, repoll
 from tests.support.redis_server import RedisServer
+from tests.support.streams import stream
 
 BASE = "https://pod.example.org/feed.xml"
 NINJS_SCHEMA = (
@@ -41,7 +42,7 @@ def rss(items: str) -> bytes:
 
 
 async def items_of(redis: aioredis.Redis) -> list[NewsItem]:
-    return [decode(fields).data for _, fields in await redis.xrange(INGESTED)]
+    return [decode(fields).data for _, fields in await redis.xrange(stream(INGESTED))]
 
 
 # -- 14.1: an unchanged feed emits nothing ----------------------------------------------------

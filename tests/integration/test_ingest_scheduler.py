@@ -263,7 +263,7 @@ async def peak_fetches(redis: aioredis.Redis, server: FeedServer, replicas: int)
             Poller(
                 store,
                 Fetcher(fetch, AddressPolicy.from_setting("127.0.0.1")),
-                Acceptor(redis),
+                Acceptor(redis, ONE),
                 EAGER,
             ),
             tick_s=0.02,

@@ -33,6 +33,7 @@ from shared.redis_client import connect
 from shared.streams import INGESTED
 
 from tests.support.feed_check import feed_files, headers_of
+from tests.support.streams import ONE, stream
 
 POLICY = PollPolicy(min_interval_s=0, future_tolerance_s=600, max_entries=500)
 
@@ -80,7 +81,7 @@ async def repoll(
         url = base_url  # a test feed's hostile Content-Location
     source = SourceConfig.model_validate({"id": source_id, "url": url})
     store = SourceStore(redis, max_sources=1_000_000)
-    acceptor = Acceptor(redis)
+    acceptor = Acceptor(redis, ONE)
     poller = Poller(store, BytesFetcher(body, content_type), acceptor, POLICY)  # type: ignore[arg-type]
     if await store.get(source_id) is None:
         await store.create(Registered(source, "api"), datetime.now(UTC))
@@ -108,14 +109,14 @@ def _id(entry_id: str) -> tuple[int, int]:
 
 
 async def _last_id(redis: aioredis.Redis) -> str:
-    last = await redis.xrevrange(INGESTED, count=1)
+    last = await redis.xrevrange(stream(INGESTED), count=1)
     return str(last[0][0]) if last else "-"
 
 
 async def _events_of(redis: aioredis.Redis, source_id: str, after: str) -> list[tuple[str, Event]]:
     since = f"({after}" if after != "-" else "-"
     ours = []
-    for entry_id, fields in await redis.xrange(INGESTED, min=since):
+    for entry_id, fields in await redis.xrange(stream(INGESTED), min=since):
         event = decode(fields)
         if event.data.source == source_id:
             ours.append((str(entry_id), event))

@@ -38,8 +38,9 @@ from urllib.parse import quote
 
 import redis.asyncio as aioredis
 from faststream import AckPolicy
-from faststream.redis import RedisBroker, StreamSub
+from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -125,18 +126,26 @@ def lanes_of(
     )
 
 
-def broker_for(redis: aioredis.Redis) -> RedisBroker:
+def broker_for(redis: aioredis.Redis | RedisCluster) -> RedisBroker:
     """A FastStream broker on the same Redis as `redis` (its own connections:
-    FastStream reads bytes, the services' client speaks strings)."""
-    options = redis.connection_pool.connection_kwargs
+    FastStream reads bytes, the services' client speaks strings): a
+    `RedisClusterBroker` when `redis` is a cluster client."""
+    if isinstance(redis, RedisCluster):
+        node = redis.get_default_node()
+        options = {**redis.get_connection_kwargs(), "host": node.host, "port": node.port}
+    else:
+        options = redis.connection_pool.connection_kwargs
     auth = ""
     if options.get("password"):
         user = quote(str(options.get("username") or ""), safe="")
         auth = f"{user}:{quote(str(options['password']), safe='')}@"
     url = f"redis://{auth}{options.get('host', '127.0.0.1')}:{options.get('port', 6379)}"
-    url += f"/{options.get('db', 0)}"
     # Its per-message log lines go to DEBUG; the worker logs what matters.
-    return RedisBroker(url, graceful_timeout=30.0, logger=log, log_level=logging.DEBUG)
+    if isinstance(redis, RedisCluster):
+        return RedisClusterBroker(url, graceful_timeout=30.0, logger=log, log_level=logging.DEBUG)
+    return RedisBroker(
+        f"{url}/{options.get('db', 0)}", graceful_timeout=30.0, logger=log, log_level=logging.DEBUG
+    )
 
 
 # KEYS: the input partition, its error notes, the output partition (the input
