@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 import uvicorn
@@ -32,12 +32,14 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.delivery.groups import groups_present
-from shared.delivery.worker import StreamWorker
 from shared.http_limits import HeadLimits, bounded_protocol
 from shared.observability.logs import configure_logging as configure_structured_logging
 from shared.observability.metrics import metrics_route
 from shared.partitions import Partitions
 from shared.streams import Route as StreamRoute
+
+if TYPE_CHECKING:  # the worker (and FastStream) load only in the services that run one
+    from shared.delivery.worker import StreamWorker
 
 EXIT_FATAL = 3
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
