@@ -146,3 +146,17 @@ async def test_a_batch_without_the_token_is_401_and_leaves_no_trace(
     answer = await api.post("/v1/items:batch", json={"items": [item("urn:a")]})
     assert answer.status_code == 401
     assert await ingested(redis) == []
+
+
+async def test_item_states_of_the_single_slot_layout_move_to_their_partitions(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    """After the upgrade an item submitted again continues from its version
+    (publication would ignore a version 1 it already has as stale)."""
+    legacy = "ingest:{news.ingested}:item:urn:old"
+    await redis.hset(legacy, mapping={"version": 3, "hash": "x", "status": "usable"})
+    async with ingest_client(batch_settings(redis_server)) as api:
+        answer = await api.post("/v1/items", json=item("urn:old", "Edited"), headers=AUTH)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["version"] == 4
+    assert not await redis.exists(legacy)

@@ -168,6 +168,9 @@ USERS = (
                     "zscore",
                     "pfadd",
                     "pfcount",
+                    # Item states of the single-slot layout moved once at start.
+                    "scan",
+                    "renamenx",
                 ),
                 ("~ingest:*",),
             ),

@@ -80,6 +80,23 @@ class Origin:
 API = Origin()
 
 
+# Before partitions every item's state sat in the one slot of news.ingested.
+LEGACY_STATE_PREFIX = f"ingest:{{{INGESTED}}}:item:"
+
+
+async def move_legacy_states(redis: aioredis.Redis, partitions: Partitions) -> int:
+    """Move item states of the single-slot layout to their partition's keys
+    (once, at start; a state already at its new key is kept), so an item
+    submitted again after the upgrade continues from its version instead of
+    starting over at 1 (which publication would take for a stale version).
+    That layout only ever ran on one Redis, where RENAME crosses slots."""
+    moved = 0
+    async for old in redis.scan_iter(match=f"{LEGACY_STATE_PREFIX}*", count=1000):
+        uri = old.removeprefix(LEGACY_STATE_PREFIX)
+        moved += int(await redis.renamenx(old, state_key(partitions, uri)))
+    return moved
+
+
 def state_key(partitions: Partitions, uri: str) -> str:
     # The tag first: a uri may hold braces of its own.
     return f"ingest:{{{partitions.tags[partitions.of(uri)]}}}:item:{uri}"

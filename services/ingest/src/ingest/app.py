@@ -32,7 +32,7 @@ from shared.streams import ROUTES
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ingest.accept import Acceptor
+from ingest.accept import Acceptor, move_legacy_states
 from ingest.api import BatchLimits, BatchRequest, install_error_handlers, submission_router
 from ingest.deadletters_api import deadletters_router
 from ingest.fetch import Fetcher, FetchPolicy
@@ -158,6 +158,8 @@ def build(
         # readiness waits for them), so nothing written is skipped; a partition
         # count other than the data's stops the service here.
         await ensure_groups(redis, ROUTES, partitions)
+        if moved := await move_legacy_states(redis, partitions):
+            log.info("moved %d item states to their partitions' keys", moved)
         if file_sources is not None:
             removed = await store.sync_file(file_sources, utcnow())
             log.info("sources file: %d sources, %d removed", len(file_sources), len(removed))
