@@ -159,7 +159,7 @@ def test_redis_restarted_empty_makes_workers_exit_loudly_then_start_clean(
         assert ingest_ready.status_code == 503, "ingest must say it is unready without groups"
         client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
         # No silent reprocessing of history: only the new items were published.
-        assert client.xlen("news.published") == 50
+        assert client.xlen(stream("news.published")) == 50
     finally:
         pipeline.stop()
     assert_nothing_lost_or_doubled(report)

@@ -35,7 +35,7 @@ async def dead_letters(redis: aioredis.Redis, count: int) -> list[str]:
     ids = []
     for n in range(count):
         fields = dead_letter_fields(
-            stream="news.ingested",
+            stream=stream("news.ingested"),
             group="enrichment",
             entry_id=f"1-{n}",
             error="boom",

@@ -169,12 +169,12 @@ def quiet(redis_url: str, timeout: float = 180.0, settle: float = 1.0) -> float:
     while time.monotonic() - started < timeout:
         try:
             busy = False
-            for stream in ("news.ingested", "news.enriched"):
+            for name in (stream("news.ingested"), stream("news.enriched")):
                 # Not XINFO's `lag`: after Redis reloads its AOF, Redis 7.0 can keep
                 # reporting lag for a group that has read everything. A group is
                 # caught up when it was delivered the stream's last entry.
-                last = client.xinfo_stream(stream)["last-generated-id"]
-                for group in client.xinfo_groups(stream):
+                last = client.xinfo_stream(name)["last-generated-id"]
+                for group in client.xinfo_groups(name):
                     if int(group["pending"]) or group["last-delivered-id"] != last:
                         busy = True
             length = client.xlen(stream(PUBLISHED))
@@ -222,8 +222,8 @@ def check(pipeline: Pipeline, workload: Workload, report: Report) -> Report:
     report.dead_letters = int(client.xlen(stream(DEAD_LETTER)))
     report.pending_after = sum(
         int(group["pending"])
-        for stream in ("news.ingested", "news.enriched")
-        for group in client.xinfo_groups(stream)
+        for name in (stream("news.ingested"), stream("news.enriched"))
+        for group in client.xinfo_groups(name)
     )
     report.notes["indeterminate"] = len(workload.indeterminate)
     return report

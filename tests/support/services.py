@@ -109,9 +109,14 @@ class Pipeline:
         for name in self.only:
             for index in range(self.replicas.get(name, 1)):
                 self.add_replica(name, index)
-        for replicas in self.all_replicas.values():
-            for service in replicas:
-                service.wait_ready()
+        try:
+            for replicas in self.all_replicas.values():
+                for service in replicas:
+                    service.wait_ready()
+        except BaseException:
+            # Nobody holds this pipeline yet: stop what started, or it outlives the test.
+            self.stop()
+            raise
         return self
 
     def add_replica(self, name: str, index: int | None = None) -> ServiceProcess:

@@ -28,6 +28,7 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 from pydantic import HttpUrl
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.delivery.trimming import Trimmer
@@ -138,6 +139,8 @@ class Acceptor:
         ack_replicas: int = 0,
         ack_timeout_ms: int = 1000,
     ) -> None:
+        if ack_replicas and isinstance(redis, RedisCluster):
+            raise ValueError("NEWSFEED_ACK_REPLICAS is not supported on a Redis Cluster yet")
         self._redis = redis
         self._partitions = partitions
         self._ack_replicas = ack_replicas

@@ -224,6 +224,10 @@ class StreamWorker:
             if settings.fault_poison_pattern
             else handler
         )
+        if settings.ack_replicas and isinstance(redis, RedisCluster):
+            # Its WAIT must follow the settle on the same node's connection,
+            # which redis-py's cluster pipeline does not give.
+            raise ValueError("NEWSFEED_ACK_REPLICAS is not supported on a Redis Cluster yet")
         self.settings = settings
         self.consumer = consumer
         self.partitions = Partitions(settings.partitions)
