@@ -28,6 +28,7 @@ from ingest.poller import Poller, PollPolicy
 from ingest.scheduler import Scheduler
 from ingest.source_state import Registered, SourceStore
 from ingest.sources import SourceConfig
+from shared.partitions import Partitions
 from shared.redis_client import connect
 
 from tests.support.feed_server import FeedServer, Item, Route, rss
@@ -55,7 +56,7 @@ async def _run(
                 Poller(
                     store,
                     Fetcher(fetch, AddressPolicy.from_setting("127.0.0.1")),
-                    Acceptor(redis),
+                    Acceptor(redis, Partitions(1)),
                     PollPolicy(min_interval_s=0),
                 ),
                 tick_s=0.05,
