@@ -14,6 +14,7 @@ from shared.streams import ENRICHMENT_IN, PUBLICATION_IN
 
 from tests.support.redis_server import RedisServer
 from tests.support.services import Pipeline
+from tests.support.streams import stream
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_sigterm_during_traffic_exits_zero_and_leaves_nothing_pending(pipeline: 
     pipeline.services["enrichment"].signal(signal.SIGTERM)
     assert wait_exit(pipeline, "enrichment") == 0
     client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
-    consumers = client.xinfo_consumers(ENRICHMENT_IN.stream, ENRICHMENT_IN.group)
+    consumers = client.xinfo_consumers(stream(ENRICHMENT_IN.stream), ENRICHMENT_IN.group)
     assert all(int(c["pending"]) == 0 for c in consumers)
     assert consumers == [], "the stopped consumer should have left the group"
 
@@ -59,7 +60,7 @@ def test_workers_exit_nonzero_and_say_why_when_redis_loses_its_data(pipeline: Pi
     for name in ("enrichment", "publication"):
         assert wait_exit(pipeline, name) == EXIT_FATAL
         assert "fatal" in pipeline.services[name].log_tail(50)
-    assert not client.exists(PUBLICATION_IN.stream)
+    assert not client.exists(stream(PUBLICATION_IN.stream))
 
 
 def test_while_redis_is_down_the_apis_answer_503_and_recover_by_themselves(

@@ -208,7 +208,13 @@ def build(
     app.include_router(submission_router(acceptor, token, settings.max_body_bytes, batch))
     app.include_router(sources_router(store, token))
     app.include_router(deadletters_router(redis, partitions, token))
-    ready = redis_ready(redis, ROUTES, partitions)
+    redis_checks = redis_ready(redis, ROUTES, partitions)
+
+    async def ready() -> dict[str, bool]:
+        # Groups may exist before this process moved old states and read its
+        # sources file: ready only once its own start-up is done.
+        return {**await redis_checks(), "started": acceptor.prepared}
+
     app.router.routes.extend([*health_routes(ready), metrics_route(redis)])
     app.add_middleware(HttpMetrics)
 
