@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 import hiredis
 import redis
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.cluster import LoadBalancingStrategy
@@ -133,8 +133,7 @@ def with_bytes_replies(client: Client) -> Client:
         }
         if client.get_connection_kwargs().get("connection_class") is aioredis.SSLConnection:
             kwargs["ssl"] = True
-        # Before its first command a cluster client knows only its startup nodes.
-        node = client.get_default_node() or next(iter(client.nodes_manager.startup_nodes.values()))
+        node = known_node(client)
         return RedisCluster(
             host=node.host,
             port=node.port,
@@ -147,6 +146,15 @@ def with_bytes_replies(client: Client) -> Client:
     return aioredis.Redis.from_pool(
         aioredis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
     )
+
+
+def known_node(client: RedisCluster) -> ClusterNode:
+    """A node of the cluster to build another client from: its default node, or,
+    before the client's first command (it has no default node yet), a startup node."""
+    node = client.get_default_node()
+    if node is None:
+        node = next(iter(client.nodes_manager.startup_nodes.values()))
+    return node
 
 
 async def get_many(client: Client, keys: Sequence[str]) -> list[Any]:

@@ -51,6 +51,7 @@ from shared.delivery.trimming import Trimmer
 from shared.events import Event, UndecodableEntry, decode, encode
 from shared.observability.metrics import HANDLER_SECONDS, ITEMS
 from shared.partitions import Partitions
+from shared.redis_client import known_node
 from shared.settings import DeliverySettings
 from shared.streams import DEAD_LETTER, Route
 
@@ -131,7 +132,7 @@ def broker_for(redis: aioredis.Redis | RedisCluster) -> RedisBroker:
     FastStream reads bytes, the services' client speaks strings): a
     `RedisClusterBroker` when `redis` is a cluster client."""
     if isinstance(redis, RedisCluster):
-        node = redis.get_default_node()
+        node = known_node(redis)  # a fresh client has no default node yet
         options = {**redis.get_connection_kwargs(), "host": node.host, "port": node.port}
     else:
         options = redis.connection_pool.connection_kwargs
