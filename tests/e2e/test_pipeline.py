@@ -1,20 +1,39 @@
-"""The whole pipeline: four services as processes on a test Redis."""
+"""The whole pipeline: four services as processes, on a Redis of the tests' own and
+on their Redis Cluster (six redis-server processes), where the services are given
+the URL of one node and nothing else about the cluster, and each stage's stream
+has several partitions spread over the primaries.
+
+Submit, update, kill, embargo, Show More paging, live updates over SSE, a dead
+letter replayed after a fix and `newsfeed status`: each runs on both."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis as sync_redis
-from shared.streams import INGESTED
+from newsfeed_cli.main import app as cli
+from shared.streams import INGESTED, ROUTES
+from typer.testing import CliRunner
 
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
-from tests.support.services import Pipeline
-from tests.support.streams import stream
+from tests.support.services import TOKEN, Pipeline
+from tests.support.sse import SSE, Event, sse
+from tests.support.streams import stream_length, sync_client
 from tests.support.waiting import poll
+
+# Enrichment fails every entry whose subject matches, as a bug would; the
+# dead-letter test restarts it without (the fix deployed).
+POISON = {"NEWSFEED_FAULT_POISON_PATTERN": ":poison-"}
+QUICK_DEAD_LETTERS = {"NEWSFEED_MAX_DELIVERIES": "2", "NEWSFEED_RETRY_DELAY_MS": "100"}
+# On the cluster: 4 partitions, one slot each, spread over the three primaries.
+CLUSTER_PARTITIONS = "4"
 
 ARTICLE = {
     "uri": "urn:newsfeed:e2e:galuzin-interview",
@@ -37,15 +56,29 @@ ARTICLE = {
 }
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    """Redis of the test's own plus ingest, enrichment, publication and gateway processes."""
+@pytest.fixture(scope="module", params=["one node", "cluster"])
+def pipeline(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    """Ingest, enrichment, publication and gateway processes on a redis-server of
+    this module's own, or on the tests' cluster (flushed) through one of its nodes."""
     workdir: Path = tmp_path_factory.mktemp("e2e")
-    server = RedisServer(workdir=workdir / "redis").start()
-    running = Pipeline(server.url, workdir / "logs").start()
+    env = dict(QUICK_DEAD_LETTERS)
+    server: RedisServer | None = None
+    if request.param == "one node":
+        server = RedisServer(workdir=workdir / "redis").start()
+        url = server.url
+    else:
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        url = cluster.nodes[-1].url  # any node will do, a replica as well as a primary
+        env["NEWSFEED_PARTITIONS"] = CLUSTER_PARTITIONS
+    running = Pipeline(url, workdir / "logs", extra_env=env, service_env={"enrichment": POISON})
+    running.start()
     yield running
     running.stop()
-    server.stop()
+    if server is not None:
+        server.stop()
 
 
 def feed_item(pipeline: Pipeline, uri: str) -> dict[str, Any] | None:
@@ -128,27 +161,22 @@ def test_a_killed_item_leaves_the_feed_and_its_page_answers_410(pipeline: Pipeli
 )
 def test_a_bad_submission_gets_a_clear_4xx_and_nothing_enters_the_stream(
     pipeline: Pipeline,
-    redis_url_of: Callable[[Pipeline], str],
     headers: dict[str, str],
     body: bytes,
     status: int,
     says: str,
 ) -> None:
     """Every rejection names the problem; the stream does not grow."""
-    client = sync_redis.Redis.from_url(redis_url_of(pipeline))
-    before = client.xlen(stream(INGESTED))
-    auth = {} if status == 401 else {"Authorization": "Bearer e2e-token-0123456789abcdef"}
+    client = sync_client(pipeline.redis_url)
+    before = stream_length(client, INGESTED, pipeline.partitions)
+    auth = {} if status == 401 else {"Authorization": f"Bearer {TOKEN}"}
     response = httpx.post(
         f"{pipeline.ingest}/v1/items", content=body, headers={**auth, **headers}, timeout=10
     )
     assert response.status_code == status
     assert says in response.text
-    assert client.xlen(stream(INGESTED)) == before
-
-
-@pytest.fixture
-def redis_url_of() -> Callable[[Pipeline], str]:
-    return lambda running: running.redis_url
+    assert stream_length(client, INGESTED, pipeline.partitions) == before
+    client.close()
 
 
 def test_feed_pages_do_not_repeat_or_skip_while_items_arrive(pipeline: Pipeline) -> None:
@@ -188,8 +216,6 @@ def test_a_malformed_cursor_is_a_400_not_a_500(pipeline: Pipeline) -> None:
 def test_one_trace_id_follows_an_item_through_every_service_log(pipeline: Pipeline) -> None:
     """A JSON log line per meaningful event, each carrying the item's uri, version
     and the trace id ingest gave it: accepted, enriched, published."""
-    import json
-
     uri = "urn:newsfeed:e2e:traced"
     response = pipeline.submit({"uri": uri, "headline": "Followed by its trace id"})
     traceid = response.json()["traceid"]
@@ -208,3 +234,116 @@ def test_one_trace_id_follows_an_item_through_every_service_log(pipeline: Pipeli
         lines = poll(lambda service=service: events_of(service))
         assert [line["event"] for line in lines] == [event], service
         assert (lines[0]["uri"], lines[0]["version"]) == (uri, 1), service
+
+
+def test_an_embargoed_item_stays_hidden_until_its_release_time(pipeline: Pipeline) -> None:
+    """An item under embargo is not in the feed, nor at its own address, while a
+    plain item submitted after it already is; it appears once the embargo ends."""
+    uri = "urn:newsfeed:e2e:embargoed"
+    release = datetime.now(UTC) + timedelta(seconds=5)
+    embargoed = {"uri": uri, "headline": "Ministers to sign the reconstruction fund"}
+    assert pipeline.submit(embargoed | {"embargoed": release.isoformat()}).status_code == 202
+    after = "urn:newsfeed:e2e:after-the-embargoed"
+    assert pipeline.submit({"uri": after, "headline": "Submitted second"}).status_code == 202
+    poll(lambda: feed_item(pipeline, after))
+    assert datetime.now(UTC) < release, "the pipeline was too slow for this test to mean much"
+    assert feed_item(pipeline, uri) is None
+    assert httpx.get(f"{pipeline.gateway}/v1/items/{uri}").status_code == 404
+    item = poll(lambda: feed_item(pipeline, uri), timeout=30)
+    assert datetime.now(UTC) >= release
+    assert item["headline"] == embargoed["headline"]
+    assert httpx.get(f"{pipeline.gateway}/v1/items/{uri}").status_code == 200
+
+
+async def next_about(stream: SSE, uri: str, timeout: float = 20.0) -> Event:
+    """The next event about `uri` (others' items may be flowing too)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await stream.next_named(timeout)
+            if event.data.get("uri") == uri:
+                return event
+
+
+def test_the_gateway_streams_publish_update_and_kill_live_and_resumes(pipeline: Pipeline) -> None:
+    """An open /v1/stream hears an item published, updated and killed as they
+    happen; reconnecting with the first event's id as Last-Event-ID gives the
+    two that followed it, across the partitions' positions."""
+    uri = "urn:newsfeed:e2e:live"
+    item = {"uri": uri, "headline": "Live: air defence talks in Kyiv"}
+    changes = [item, item | {"headline": "Live: talks end"}, {"uri": uri, "pubstatus": "canceled"}]
+
+    async def watch() -> list[Event]:
+        heard = []
+        async with sse(pipeline.gateway) as stream:
+            for change in changes:
+                response = await asyncio.to_thread(pipeline.submit, change)
+                assert response.status_code == 202, response.text
+                heard.append(await next_about(stream, uri))
+        return heard
+
+    async def resume(last_event_id: str) -> list[Event]:
+        async with sse(pipeline.gateway, headers={"Last-Event-ID": last_event_id}) as stream:
+            return [await next_about(stream, uri), await next_about(stream, uri)]
+
+    heard = asyncio.run(watch())
+    assert [event.event for event in heard] == ["published", "updated", "killed"]
+    assert heard[1].data["item"]["headline"] == "Live: talks end"
+    assert heard[0].id is not None
+    resumed = asyncio.run(resume(heard[0].id))
+    assert [(event.id, event.event) for event in resumed] == [
+        (event.id, event.event) for event in heard[1:]
+    ]
+
+
+def newsfeed(redis_url: str, *args: str) -> tuple[int, str]:
+    """The operator command, as run with NEWSFEED_REDIS_URL naming the pipeline's Redis."""
+    result = CliRunner().invoke(cli, list(args), env={"NEWSFEED_REDIS_URL": redis_url})
+    return result.exit_code, result.output
+
+
+def test_a_dead_letter_is_listed_replayed_after_the_fix_and_status_says_so(
+    pipeline: Pipeline,
+) -> None:
+    """An item enrichment always fails is dead-lettered after its deliveries, with
+    its error; `newsfeed status` points at it and exits 1; `newsfeed dlq list` and
+    ingest's API list it. With the fix deployed, replaying it through the API
+    brings it to the feed, and status is healthy again (exit 0)."""
+    uri = "urn:newsfeed:e2e:poison-1"
+    assert pipeline.submit({"uri": uri, "headline": "Fails until fixed"}).status_code == 202
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    def letters() -> list[dict[str, Any]]:
+        listed = httpx.get(f"{pipeline.ingest}/v1/deadletters", headers=auth, timeout=10)
+        return [
+            letter
+            for letter in listed.json()["deadletters"]
+            if letter["original"]["subject"] == uri
+        ]
+
+    (letter,) = poll(letters, timeout=30)
+    assert "injected fault" in letter["error"]
+    assert letter["deliveries"] == 2
+    code, output = newsfeed(pipeline.redis_url, "status", "--json")
+    assert code == 1, output
+    assert "1 dead letter(s): see `newsfeed dlq list`" in json.loads(output)["problems"]
+    code, output = newsfeed(pipeline.redis_url, "dlq", "list", "--json")
+    assert code == 0, output
+    assert [listed["id"] for listed in json.loads(output)] == [letter["id"]]
+
+    enrichment = pipeline.services["enrichment"]
+    enrichment.env = {k: v for k, v in enrichment.env.items() if k not in POISON}
+    enrichment.restart()  # the fix deployed
+    enrichment.wait_ready()
+    replay = httpx.post(
+        f"{pipeline.ingest}/v1/deadletters/{letter['id']}/replay", headers=auth, timeout=10
+    )
+    assert replay.status_code == 202, replay.text
+    assert poll(lambda: feed_item(pipeline, uri), timeout=30)["headline"] == "Fails until fixed"
+    assert letters() == []
+
+    code, output = newsfeed(pipeline.redis_url, "status", "--json")
+    assert code == 0, output
+    shown = {stream["name"]: stream for stream in json.loads(output)["streams"]}
+    for route in ROUTES:
+        assert route.group in {group["name"] for group in shown[route.stream]["groups"]}
+    assert shown[INGESTED]["length"] > 20  # every partition's entries counted

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from shared.partitions import Partitions
 
 from tests.support.redis_server import free_port
 
@@ -134,6 +135,11 @@ class Pipeline:
         for replicas in self.all_replicas.values():
             for service in replicas:
                 service.stop()
+
+    @property
+    def partitions(self) -> Partitions:
+        """The partitions its services were started with (NEWSFEED_PARTITIONS)."""
+        return Partitions(int(self.extra_env.get("NEWSFEED_PARTITIONS", "1")))
 
     @property
     def ingest(self) -> str:
