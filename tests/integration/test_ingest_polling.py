@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from ingest.accept import Acceptor
+from ingest.entries import SourceKind, accept_entries
 from ingest.fetch import Fetcher, FetchPolicy
 from ingest.identity import link_uri
 from ingest.netguard import AddressPolicy
+from ingest.parse import parse_feed
 from ingest.poller import Poller, PollPolicy, PollResult
 from ingest.source_state import DUE, Registered, SourceStore
 from ingest.sources import SourceConfig
@@ -490,3 +492,24 @@ async def test_an_entry_that_cannot_be_an_item_is_counted_and_explained(rig: Rig
     state = await rig.store.state("wire")
     assert state.last_rejection is not None
     assert "headline or a body" in state.last_rejection
+
+
+async def test_entries_handed_over_without_a_poll_become_the_same_items(rig: Rig) -> None:
+    """`accept_entries` cares only about the parsed feed, not how it arrived: a
+    feed pushed or imported is the items a poll of the same bytes makes."""
+    rig.server.serve("/handed", Route(body=fixture("wire.rss.xml")))
+    source = await rig.source("wire", "/handed")
+    await rig.poll(source)
+    polled = await rig.events()
+    feed = parse_feed(fixture("wire.rss.xml"), "application/rss+xml", str(source.url), 10)
+    outcome = await accept_entries(
+        rig.acceptor,
+        source,
+        feed,
+        kind=SourceKind.POLLED,
+        received_at=datetime.now(UTC),
+        future_tolerance=timedelta(minutes=10),
+    )
+    assert (outcome.unchanged, outcome.emitted, outcome.rejected) == (2, 0, 0)
+    assert sorted(outcome.uris) == sorted(event.subject for event in polled)
+    assert await rig.events() == polled

@@ -15,7 +15,7 @@ from ingest.fetch import Fetcher, FetchPolicy
 from ingest.netguard import AddressPolicy
 from ingest.poller import Poller, PollPolicy, PollResult
 from ingest.scheduler import Scheduler
-from ingest.source_state import Registered, SourceStore, lease_key
+from ingest.source_state import Registered, SourceStore, StateChange, lease_key
 from ingest.sources import SourceConfig
 from shared.redis_client import Client
 
@@ -156,7 +156,7 @@ async def test_source_states_count_the_items_seen(any_redis: Client) -> None:
     store = SourceStore(any_redis)
     await store.saw("a", ["urn:1", "urn:2", "urn:2"])
     await store.saw("b", ["urn:3"])
-    await store.record("a", {"last_outcome": "ok"})
+    await store.record("a", StateChange.model_construct(last_outcome="ok"))
     states = await store.states(["a", "b", "c"])
     assert [state.items_seen for state in states] == [2, 1, 0]
     assert states[0].last_outcome == "ok"

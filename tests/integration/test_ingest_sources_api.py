@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from ingest.app import Settings, build
 from ingest.identity import link_uri
-from ingest.source_state import DUE, Registered, SourceStore
+from ingest.source_state import DUE, Registered, SourceStore, StateChange
 from ingest.sources import ManagedBy, SourceConfig
 
 from tests.support.feed_server import FeedServer, Route, fixture
@@ -164,7 +164,8 @@ async def test_changing_the_url_forgets_the_old_validators(
     api: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     await api.post("/v1/sources", json=WIRE, headers=AUTH)
-    await SourceStore(redis).record("kyiv-wire", {"etag": '"old"', "consecutive_failures": 4})
+    old_state = StateChange.model_construct(etag='"old"', consecutive_failures=4)
+    await SourceStore(redis).record("kyiv-wire", old_state)
     moved = {"url": "https://wire.example.org/rss2"}
     await api.patch("/v1/sources/kyiv-wire", json=moved, headers=AUTH)
     state = (await api.get("/v1/sources/kyiv-wire", headers=AUTH)).json()["state"]

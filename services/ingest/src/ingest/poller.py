@@ -1,4 +1,5 @@
-"""Polling one source: fetch, parse, accept each entry, record state, schedule the next poll.
+"""Polling one source: fetch, parse, accept its entries (entries.py), record state,
+schedule the next poll.
 
 When the next poll is due is decided by two plain functions:
 
@@ -22,17 +23,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from shared.events import new_trace_id
 from shared.observability.metrics import SOURCE_FETCH_SECONDS, SOURCE_FETCHES
 
-from ingest.accept import Acceptor, Origin, TooMuchContention
-from ingest.dates import rfc3339
-from ingest.feed_items import Candidate, EntryRejected, to_candidate
+from ingest.accept import Acceptor
+from ingest.entries import EntriesOutcome, SourceKind, accept_entries
 from ingest.fetch import Fetched, Fetcher, FetchFailed, Validators
-from ingest.parse import Entry, ParsedFeed, ParseFailed, parse_feed
-from ingest.source_state import SourceState, SourceStore
+from ingest.parse import ParsedFeed, ParseFailed, parse_feed
+from ingest.source_state import SourceState, SourceStore, StateChange
 from ingest.sources import SourceConfig
 
 log = logging.getLogger("newsfeed.ingest.poller")
@@ -83,10 +81,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _name(entry: Entry) -> str:
-    return (entry.guid or entry.link or repr(entry.title))[:200]
-
-
 class Poller:
     def __init__(
         self,
@@ -115,11 +109,19 @@ class Poller:
             parsed = None if fetched.not_modified else await self._parse(fetched, source)
         except (FetchFailed, ParseFailed) as error:
             return await self._failed(source, state, error, started, clock_start)
-        counts: Counter[str] = Counter()
-        changes: dict[str, Any] = {}
+        entries = None
         if parsed is not None:
-            counts, changes = await self._accept_all(source, parsed, started)
-        return await self._succeeded(source, fetched, parsed, counts, changes, started, clock_start)
+            entries = await accept_entries(
+                self.acceptor,
+                source,
+                parsed,
+                kind=SourceKind.POLLED,
+                received_at=started,
+                future_tolerance=timedelta(seconds=self.policy.future_tolerance_s),
+            )
+            await self.store.saw(source.id, list(entries.uris))
+            await self.store.count_emitted(source.id, entries.emitted)
+        return await self._succeeded(source, fetched, parsed, entries, started, clock_start)
 
     async def _parse(self, fetched: Fetched, source: SourceConfig) -> ParsedFeed:
         assert fetched.body is not None
@@ -132,89 +134,12 @@ class Poller:
             self.policy.max_entries,
         )
 
-    async def _accept_all(
-        self, source: SourceConfig, parsed: ParsedFeed, fetched_at: datetime
-    ) -> tuple[Counter[str], dict[str, Any]]:
-        counts: Counter[str] = Counter()
-        changes: dict[str, Any] = {}
-        if parsed.skipped:
-            counts["rejected"] += parsed.skipped
-            changes["last_rejection"] = f"unreadable {parsed.last_skip}"[:500]
-            log.warning(
-                "source %s: %d entries could not be read and were skipped; the last: %s",
-                source.id,
-                parsed.skipped,
-                parsed.last_skip,
-            )
-        origin = Origin(source=source.id, feed=True)
-        tolerance = timedelta(seconds=self.policy.future_tolerance_s)
-        # Identities are resolved in the feed's order, so of two entries naming
-        # one item (a repeated guid, or one link and no guids) the first listed
-        # is the item and the other is left out: taking both would make every
-        # poll of the same bytes an update.
-        resolved: list[tuple[Entry, Candidate, str]] = []
-        taken: set[str] = set()
-        for entry in parsed.entries:
-            try:
-                candidate = to_candidate(
-                    entry,
-                    source,
-                    feed_language=parsed.language,
-                    fetched_at=fetched_at,
-                    future_tolerance=tolerance,
-                )
-            except Exception as error:  # EntryRejected, or any defect of this one entry
-                counts["rejected"] += 1
-                reason = error if isinstance(error, EntryRejected) else f"invalid entry: {error}"
-                changes["last_rejection"] = f"{_name(entry)}: {reason}"[:500]
-                continue
-            uri = await self.acceptor.resolve(candidate.identity)
-            if uri in taken:
-                counts["rejected"] += 1
-                changes["last_rejection"] = (
-                    f"{_name(entry)}: names the same item as an entry listed before it ({uri})"
-                )[:500]
-                continue
-            taken.add(uri)
-            resolved.append((entry, candidate, uri))
-        uris: list[str] = []
-        # Feeds list newest first: accept oldest first, so the stream reads in order.
-        for entry, candidate, uri in reversed(resolved):
-            try:
-                accepted = await self.acceptor.accept(
-                    candidate.submission, new_trace_id(), origin, uri=uri
-                )
-            except TooMuchContention as error:  # tried again at the next poll
-                counts["rejected"] += 1
-                changes["last_rejection"] = f"{_name(entry)}: {error}"[:500]
-                continue
-            uris.append(accepted.uri)
-            if candidate.date.clamped and candidate.date.given is not None:
-                counts["clamped"] += 1
-                changes["last_clamped"] = (
-                    f"{accepted.uri}: dated {rfc3339(candidate.date.given)}, "
-                    f"clamped to {rfc3339(candidate.date.value)}"
-                )
-                log.warning("source %s: %s", source.id, changes["last_clamped"])
-            if accepted.tombstoned:
-                counts["tombstoned"] += 1
-            elif not accepted.changed:
-                counts["unchanged"] += 1
-            elif accepted.version == 1:
-                counts["new"] += 1
-            else:
-                counts["updated"] += 1
-        await self.store.saw(source.id, uris)
-        await self.store.count_emitted(source.id, counts["new"] + counts["updated"])
-        return counts, changes
-
     async def _succeeded(
         self,
         source: SourceConfig,
         fetched: Fetched,
         parsed: ParsedFeed | None,
-        counts: Counter[str],
-        changes: dict[str, Any],
+        entries: EntriesOutcome | None,
         started: datetime,
         clock_start: float,
     ) -> PollResult:
@@ -224,41 +149,45 @@ class Poller:
         )
         next_due = started + timedelta(seconds=delay)
         outcome = "not_modified" if fetched.not_modified else "ok"
-        changes |= {
-            "last_fetch_at": started,
-            "last_success_at": started,
-            "last_outcome": outcome,
-            "last_http_status": fetched.status,
-            "last_error": None,
-            "last_duration_ms": int((time.monotonic() - clock_start) * 1000),
-            "consecutive_failures": 0,
-            "next_due_at": next_due,
-            "moved_to": fetched.permanent_redirect,
-        }
+        changes = [
+            StateChange.model_construct(
+                last_fetch_at=started,
+                last_success_at=started,
+                last_outcome=outcome,
+                last_http_status=fetched.status,
+                last_error=None,
+                last_duration_ms=int((time.monotonic() - clock_start) * 1000),
+                consecutive_failures=0,
+                next_due_at=next_due,
+                moved_to=fetched.permanent_redirect,
+            )
+        ]
         # A 304 may omit the validators: the stored ones still hold then.
         if fetched.validators.etag or not fetched.not_modified:
-            changes["etag"] = fetched.validators.etag
+            changes.append(StateChange.model_construct(etag=fetched.validators.etag))
         if fetched.validators.last_modified or not fetched.not_modified:
-            changes["last_modified"] = fetched.validators.last_modified
-        if parsed is not None:
+            changes.append(
+                StateChange.model_construct(last_modified=fetched.validators.last_modified)
+            )
+        if parsed is not None and entries is not None:
             assert fetched.body is not None
             warning = parsed.warning
             if parsed.total_entries > len(parsed.entries):
                 cut = f"only the first {len(parsed.entries)} of {parsed.total_entries} entries read"
                 warning = f"{warning}; {cut}" if warning else cut
-            changes |= {
-                "last_bytes": len(fetched.body),
-                "last_warning": warning,
-                "kind": parsed.kind.value,
-                "feed_title": (parsed.title or "")[:300] or None,
-                "entries_last_fetch": len(parsed.entries),
-                **{
-                    f"{name}_last_fetch": counts[name]
-                    for name in ("new", "updated", "unchanged", "tombstoned", "rejected", "clamped")
-                },
-            }
+            changes.append(
+                StateChange.model_construct(
+                    last_bytes=len(fetched.body),
+                    last_warning=warning,
+                    kind=parsed.kind.value,
+                    feed_title=(parsed.title or "")[:300] or None,
+                    entries_last_fetch=len(parsed.entries),
+                )
+            )
+            changes += entries.state()
         await self._finish(source, changes, next_due)
         _measure(source.id, outcome, clock_start)
+        counts = entries.counts() if entries is not None else Counter[str]()
         return PollResult(outcome, counts, next_due_at=next_due)
 
     async def _failed(
@@ -276,18 +205,20 @@ class Poller:
         )
         next_due = started + timedelta(seconds=delay)
         status = error.status if isinstance(error, FetchFailed) else 200
-        changes: dict[str, Any] = {
-            "last_fetch_at": started,
-            "last_outcome": "failed",
-            "last_http_status": status,
-            "last_error": error.reason,
-            "last_duration_ms": int((time.monotonic() - clock_start) * 1000),
-            "consecutive_failures": failures,
-            "next_due_at": next_due,
-        }
+        changes = [
+            StateChange.model_construct(
+                last_fetch_at=started,
+                last_outcome="failed",
+                last_http_status=status,
+                last_error=error.reason,
+                last_duration_ms=int((time.monotonic() - clock_start) * 1000),
+                consecutive_failures=failures,
+                next_due_at=next_due,
+            )
+        ]
         if isinstance(error, ParseFailed):
             # The body was refused: fetch it whole next time, not a 304 of it.
-            changes |= {"etag": None, "last_modified": None}
+            changes.append(StateChange.model_construct(etag=None, last_modified=None))
         _measure(source.id, "failed", clock_start)
         log.warning(
             "source %s failed (%d in a row, next try in %.0f s): %s",
@@ -300,12 +231,12 @@ class Poller:
         return PollResult("failed", Counter(), error=error.reason, next_due_at=next_due)
 
     async def _finish(
-        self, source: SourceConfig, changes: dict[str, Any], next_due: datetime
+        self, source: SourceConfig, changes: list[StateChange], next_due: datetime
     ) -> None:
         current = await self.store.get(source.id)
         if current is None:  # deleted while we polled: leave no trace
             return
-        await self.store.record(source.id, changes)
+        await self.store.record(source.id, *changes)
         if current.config.enabled:
             await self.store.schedule(source.id, next_due)
 

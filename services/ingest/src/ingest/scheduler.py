@@ -28,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ingest.poller import Poller, failure_delay
-from ingest.source_state import SourceStore
+from ingest.source_state import SourceStore, StateChange
 
 log = logging.getLogger("newsfeed.ingest.scheduler")
 # How often every enabled source is checked to have a due time (self-healing).
@@ -119,13 +119,13 @@ class Scheduler:
         reason = "poll took longer than its lease" if isinstance(error, TimeoutError) else None
         await self.store.record(
             source_id,
-            {
-                "last_fetch_at": now,
-                "last_outcome": "failed",
-                "last_error": reason or f"internal error: {type(error).__name__}: {error}"[:300],
-                "consecutive_failures": failures,
-                "next_due_at": now + timedelta(seconds=delay),
-            },
+            StateChange.model_construct(
+                last_fetch_at=now,
+                last_outcome="failed",
+                last_error=reason or f"internal error: {type(error).__name__}: {error}"[:300],
+                consecutive_failures=failures,
+                next_due_at=now + timedelta(seconds=delay),
+            ),
         )
         await self.store.schedule(source_id, now + timedelta(seconds=delay))
 

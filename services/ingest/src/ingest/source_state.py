@@ -18,7 +18,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -117,6 +116,15 @@ class SourceState(BaseModel):
     items_seen: int = 0
 
 
+class StateChange(SourceState):
+    """Some fields of a source's state, to write: built with
+    `StateChange.model_construct(field=value, ...)`, which names only the
+    fields it changes (None deletes one) and which mypy checks against the
+    state's fields, names and types."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
 @dataclass(frozen=True)
 class Registered:
     config: SourceConfig
@@ -142,11 +150,13 @@ def _decode(raw: str) -> Registered:
     return Registered(SourceConfig.model_validate(data["config"]), data["managed_by"])
 
 
-def _state_fields(changes: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """(fields to set, fields to delete): None deletes a field."""
+def _state_fields(changes: tuple[StateChange, ...]) -> tuple[dict[str, str], list[str]]:
+    """(fields to set, fields to delete) of the fields the changes name, a
+    later change's over an earlier's: None deletes a field."""
+    named = {name: getattr(change, name) for change in changes for name in change.model_fields_set}
     to_set: dict[str, str] = {}
     to_delete: list[str] = []
-    for name, value in changes.items():
+    for name, value in named.items():
         if value is None:
             to_delete.append(name)
         elif isinstance(value, datetime):
@@ -268,7 +278,9 @@ class SourceStore:
             for fields, seen in zip(replies[::2], replies[1::2], strict=True)
         ]
 
-    async def record(self, source_id: str, changes: dict[str, Any]) -> None:
+    async def record(self, source_id: str, *changes: StateChange) -> None:
+        """Write the fields the changes name, a later change's over an earlier's;
+        the others stay as they are."""
         to_set, to_delete = _state_fields(changes)
         async with self.redis.pipeline(transaction=True) as pipe:
             if to_set:
