@@ -25,12 +25,14 @@ import pytest
 from shared.streams import ROUTES
 
 from tests.support.chaos import Workload, feed_uris
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import free_port
 from tests.support.services import TOKEN
 from tests.support.waiting import poll
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_LOCAL = REPO / "tools" / "run_local.py"
+DEMO = REPO / "demo" / "items.json"
 SERVICES = ("gateway", "ingest", "enrichment", "publication")
 CRASH_LIMIT = 5  # tools/run_local.py: the 5th exit within a minute stops the stack
 
@@ -99,9 +101,12 @@ class Launcher:
                 self.process.wait(10)
 
 
-def launch(workdir: Path, *args: str, via_make: bool = False) -> Launcher:
+def launch(
+    workdir: Path, *args: str, via_make: bool = False, redis_url: str | None = None
+) -> Launcher:
     """Start the launcher as a background job of a script would be: SIGINT ignored.
-    `via_make`: as `make run RUN_ARGS=...` (make, then uv, then the launcher)."""
+    `via_make`: as `make run RUN_ARGS=...` (make, then uv, then the launcher);
+    `redis_url`: as NEWSFEED_REDIS_URL (a Redis of the user's, not its own)."""
     workdir.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in SERVICES}
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFEED_")}
@@ -111,6 +116,8 @@ def launch(workdir: Path, *args: str, via_make: bool = False) -> Launcher:
         NEWSFEED_BLOCK_MS="100",
         NEWSFEED_CLAIM_IDLE_MS="1000",
     )
+    if redis_url is not None:
+        env["NEWSFEED_REDIS_URL"] = redis_url
     run_args = ["--run-dir", str(workdir / ".run"), *args]
     argv = [sys.executable, str(RUN_LOCAL), *run_args]
     if via_make:
@@ -312,5 +319,43 @@ def test_make_run_in_the_background_stops_on_a_signal_from_the_script(
         # make ends itself with the SIGTERM it was sent, once its child has exited.
         assert code == (-signal.SIGTERM if target == "make" else 0), launcher.output()
         assert_nothing_left(pids, ports)
+    finally:
+        launcher.stop()
+
+
+def test_on_a_cluster_named_by_one_node_it_runs_there_and_leaves_the_cluster_up(
+    tmp_path: Path, redis_cluster: RedisCluster
+) -> None:
+    """`make run` with NEWSFEED_REDIS_URL naming one node of a Redis Cluster and
+    nothing else set: the services find the cluster, the demo items reach the
+    feed, `newsfeed status` (nothing exported) reads every partition's stream from
+    the stack file's node, and stopping the stack leaves the cluster running."""
+    redis_cluster.flush()
+    node = redis_cluster.nodes[-1]
+    launcher = launch(tmp_path, redis_url=node.url)
+    try:
+        record = launcher.wait_up()
+        assert record["redis_url"] == node.url
+        output = launcher.output()
+        assert f"redis    {node.url}   (yours)" in output
+        pids = [int(pid) for pid in record["pids"].values()]
+        assert set(record["pids"]) == set(SERVICES)  # no Redis of its own
+        venv = tmp_path / ".venv"
+        venv.symlink_to(Path(sys.prefix))
+        status = subprocess.run(
+            [".venv/bin/newsfeed", "status", "--json"],
+            cwd=tmp_path,
+            env={"PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
+        )
+        assert status.returncode == 0, status.stdout + status.stderr
+        streams = {s["name"]: s for s in json.loads(status.stdout)["streams"]}
+        assert streams[ROUTES[0].stream]["length"] >= len(json.loads(DEMO.read_text()))
+        launcher.process.send_signal(signal.SIGINT)
+        assert launcher.process.wait(60) == 0, launcher.output()
+        assert_nothing_left(pids, list(launcher.ports.values()))
+        assert all(node.alive for node in redis_cluster.nodes)
+        redis_cluster.wait_healthy(10)
     finally:
         launcher.stop()
