@@ -108,14 +108,16 @@ def test_compose_refuses_to_start_without_redis_passwords() -> None:
 # Compose reports a missing ${NAME:?} variable with this, and some of its commands
 # still exit 0 after printing it: a check must look for the message too.
 MISSING_VARIABLE = re.compile(r"required variable \S+ is missing a value")
-DOCUMENTED_IN = ("README.md", "docs/running.md")
+UP = "docker compose up"
+CLUSTER_UP = "docker compose -f docker-compose.cluster.yml up"
+DOCUMENTED_IN = [("README.md", UP), ("docs/running.md", UP), ("docs/scaling.md", CLUSTER_UP)]
 
 
-def documented_compose_commands(document: str) -> str:
-    """The shell block of `document` that ends in `docker compose up`, as written."""
+def documented_compose_commands(document: str, up: str = UP) -> str:
+    """The shell block of `document` that runs `up`, as written."""
     blocks = re.findall(r"```sh\n(.*?)```", (ROOT / document).read_text(), re.S)
-    found = [block for block in blocks if "docker compose up" in block]
-    assert len(found) == 1, f"{document}: {len(found)} blocks run docker compose up"
+    found = [block for block in blocks if up in block]
+    assert len(found) == 1, f"{document}: {len(found)} blocks run {up}"
     return found[0]
 
 
@@ -140,16 +142,23 @@ def checkout_copy(tmp_path: Path) -> Path:
     """What the documented commands need: the Makefile, the compose file and the tool."""
     copy = tmp_path / "checkout"
     (copy / "tools").mkdir(parents=True)
-    for name in ("Makefile", "docker-compose.yml", "tools/compose_env.py"):
+    for name in (
+        "Makefile",
+        "docker-compose.yml",
+        "docker-compose.cluster.yml",
+        "tools/compose_env.py",
+    ):
         shutil.copy(ROOT / name, copy / name)
     return copy
 
 
-@pytest.mark.parametrize("document", DOCUMENTED_IN)
-def test_the_documented_compose_commands_work_as_written(document: str, tmp_path: Path) -> None:
-    """The block the docs give, run as is on a fresh checkout with nothing exported:
-    compose finds every variable it requires."""
-    commands = documented_compose_commands(document)
+@pytest.mark.parametrize(("document", "up"), DOCUMENTED_IN)
+def test_the_documented_compose_commands_work_as_written(
+    document: str, up: str, tmp_path: Path
+) -> None:
+    """The block the docs give (single node or cluster), run as is on a fresh
+    checkout with nothing exported: compose finds every variable it requires."""
+    commands = documented_compose_commands(document, up)
     checkout = checkout_copy(tmp_path)
     env = compose_env(PATH=f"{offline_docker(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}")
     result = subprocess.run(
