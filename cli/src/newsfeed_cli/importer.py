@@ -32,6 +32,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from shared.items import Author, Entity, Rendition
+from shared.submission import Submission
 from shared.text import html_to_text
 
 from newsfeed_cli import exit_codes
@@ -39,28 +41,12 @@ from newsfeed_cli import exit_codes
 out = Console()
 err = Console(stderr=True)
 
-SUBMISSION_FIELDS = frozenset(
-    {
-        "uri",
-        "headline",
-        "body_html",
-        "description_text",
-        "type",
-        "authors",
-        "language",
-        "firstcreated",
-        "embargoed",
-        "pubstatus",
-        "ednote",
-        "renditions",
-        "link",
-        "subjects",
-    }
-)
-SERVER_OWNED = frozenset({"version", "versioncreated"})
-ENTITY_FIELDS = frozenset({"name", "rel", "uri", "literal", "confidence", "relevance", "creator"})
-RENDITION_FIELDS = frozenset({"href", "contenttype", "title", "width", "height", "duration"})
-AUTHOR_FIELDS = frozenset({"name", "role", "biography", "avatar_url"})
+# What ingest takes, by the models' own field names: a field added to a model
+# is passed on, never silently left out.
+SUBMISSION_FIELDS = frozenset(Submission.model_fields)
+ENTITY_FIELDS = frozenset(Entity.model_fields)
+RENDITION_FIELDS = frozenset(Rendition.model_fields)
+AUTHOR_FIELDS = frozenset(Author.model_fields)
 MAX_SHOWN = 50
 ATTEMPTS = 3
 
