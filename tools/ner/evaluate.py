@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from enrichment import ner
 from enrichment.config import DEFAULT_CONFIG
 from enrichment.enrichers import entities, text
 from enrichment.gazetteer import key_of, load
@@ -102,7 +103,10 @@ def canonical(name: str, kind: str) -> str:
     """The gazetteer's name for a name it knows as the same kind ("U.S." ->
     "United States"): the enricher reports canonical names, so the annotated
     names are put in the same form before comparing."""
-    entry = load(DEFAULT_CONFIG).keys.get(key_of(name))
+    keys = load(DEFAULT_CONFIG).keys
+    entry = keys.get(key_of(name))
+    if entry is None and name.isupper():
+        entry = keys.get(key_of(name.title()))  # as the enricher reads capitals
     if entry is not None and entry.kind == _GAZETTEER_KIND[kind]:
         return entry.name
     return name
@@ -148,10 +152,32 @@ def enrich(item: NewsItem, finder: entities.EntityEnricher) -> dict[str, set[str
     return {kind: {key(e.name) for e in found[kind]} for kind in KINDS.values()}
 
 
+@dataclass(frozen=True)
+class _OtherModel(entities.EntityEnricher):
+    """The entities enricher with a model file other than the shipped one
+    (a candidate being compared on the development part)."""
+
+    path: Path | None = None
+
+    def finder(self) -> entities.EntityFinder:
+        if not self._finder:
+            assert self.path is not None
+            tagger = ner.Model.load(self.path)
+            self._finder.append(entities.EntityFinder(load(self.config), tagger))
+        return self._finder[0]
+
+
 def evaluate(
-    documents: list[Sample], misses: int = 0, language: str | None = "en"
+    documents: list[Sample],
+    misses: int = 0,
+    language: str | None = "en",
+    model: Path | None = None,
 ) -> tuple[Score, float]:
-    finder = entities.build(entities.DEFAULT_CONFIG)
+    finder = (
+        entities.build(entities.DEFAULT_CONFIG)
+        if model is None
+        else _OtherModel(entities.DEFAULT_CONFIG, path=model)
+    )
     score = Score()
     cpu = 0
     for number, document in enumerate(documents):
@@ -179,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences", action="store_true", help="one document per sentence")
     parser.add_argument("--misses", type=int, default=0)
     parser.add_argument("--language", default="en", help="the items' language")
+    parser.add_argument("--model", type=Path, help="an exported model other than the shipped one")
     parser.add_argument(
         "--brat-split", type=Path, help="PATHS are brat folders; the TEST part of this split"
     )
@@ -198,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             for p in args.paths
             for d in read_conll(p, docstart=not args.sentences, blank_docs=args.blank_docs)
         ]
-    score, micros = evaluate(documents, args.misses, args.language)
+    score, micros = evaluate(documents, args.misses, args.language, args.model)
     print(score.report(f"{args.title}: {len(documents)} documents, {micros:.0f} µs CPU each"))
     for line in score.misses[: args.misses * 2]:
         print("  ", line)

@@ -78,7 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     sentences = 0
     tokens = 0
     for path in args.files:
-        for document in read_conll(path, docstart=False):
+        documents = read_conll(path, docstart=False)
+        names = sum(t.startswith("B-") for d in documents for s in d for _, t in s)
+        if not names:
+            # A tag column the reader does not understand reads as all O and
+            # would teach the model that names are not names (a copy of
+            # WikiGold with a backslash after each tag once did).
+            parser.error(f"no PER, ORG or LOC names read from {path}")
+        print(f"{path}: {names} names", file=sys.stderr)
+        for document in documents:
             for sentence in document:
                 words = [w for w, _ in sentence]
                 tags = [t for _, t in sentence]

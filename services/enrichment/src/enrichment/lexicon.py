@@ -159,6 +159,20 @@ LOCATIVES = words(
     """
 )
 
+# Sports named in a headline ("CRICKET - LEICESTERSHIRE TAKE OVER AT TOP",
+# "Tennis: Seles beats Spirlea"): in such an item a city or a county is
+# usually the team that plays there.
+SPORTS = words(
+    """
+    soccer football cricket baseball basketball tennis golf rugby hockey athletics cycling
+    boxing skiing swimming volleyball handball motorcycling nba nfl nhl
+    """
+)
+
+# Words before a place that keep it a place in a sports item ("the match in
+# Leeds", "at Headingley"); not "to" or "of" ("lost to Boston", "fans of Kent").
+SPORTS_LOCATIVES = words("in at near from outside inside across around via through")
+
 # Particles inside people's names: "Ursula von der Leyen", "Bashar al-Assad".
 NAME_PARTICLES = words("von van der den de del della da di du la le bin ibn al")
 

@@ -35,7 +35,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -43,7 +43,15 @@ from shared.items import Entity, NewsItem
 
 from enrichment import lexicon, ner
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
-from enrichment.gazetteer import Entry, Gazetteer, Kind, cached_key_of, fingerprint_of, load
+from enrichment.gazetteer import (
+    CITY,
+    Entry,
+    Gazetteer,
+    Kind,
+    cached_key_of,
+    fingerprint_of,
+    load,
+)
 from enrichment.nlp import UPPER, fold, is_cyrillic, norm, slug, words
 
 NAME = "entities"
@@ -82,6 +90,38 @@ _DEMONYM_ENDINGS = ("ian", "ish", "ese", "ean", "can", "ench", "sh", "i")
 _SCORE = re.compile(r"[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*)* \d")
 _AFTER_NAME = re.compile(r"[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*)*")
 _SCORE_AFTER = re.compile(r" \d")
+# A sport named in a headline, in any case.
+_SPORTS = re.compile(rf"(?i)\b(?:{'|'.join(sorted(lexicon.SPORTS))})\b")
+# What follows the place of a dateline: "LONDON 1996-08-30", "Kyiv, Jan. 7",
+# "NEW YORK (Reuters)".
+_DATELINE = re.compile(r",? (?:\d{4}-\d\d-\d\d|[A-Z][a-z]{2}\.? \d|\()")
+_THE = frozenset(("the",))
+# Initials and a surname: "A. Dale", "T.O'Gorman", "J.J. Kenny".
+_INITIALED = re.compile(r"(?<![\w.])(?:[A-Z]\. ?){1,2}([A-Z][a-z][\w'’\-]*[a-z])\b")
+_SCORE_BETWEEN = re.compile(r"\d+(?:-\d+)? ")
+# A row of a table: a name, maybe a note in brackets, then two numbers or more.
+_ROW = re.compile(
+    r"([A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*)*)(?: \([^)]*\))? \d+(?:[-.]\d+)?(?: [-+\d.]+)+"
+)
+
+
+def _team_name(name: str) -> bool:
+    """Could name a team: not a table's head, a weekday or an opener ("W L
+    PCT", "FRIDAY", "Total"), not a single letter."""
+    parts = name.split(" ")
+    if len(parts[0]) == 2 and parts[0][1] == ".":
+        return False  # an initial: a player ("A. Dale 4-36")
+    return len(name) > 2 and not any(
+        lexicon.classify(w) & (lexicon.NOT_A_NAME | lexicon.TITLE) for w in parts
+    )
+
+
+def _locative_in_sports(word: str) -> bool:
+    """ "at", "At" ("At Bristol: Gloucestershire 183"), not "AT" (a fixture
+    in capitals: "KANSAS CITY AT DETROIT")."""
+    return word.lower() in lexicon.SPORTS_LOCATIVES and not word.isupper()
+
+
 # How far back `word_ending` looks for the space before a word in C.
 _WALK = 40
 
@@ -564,6 +604,38 @@ class EntityFinder:
             return before is not None and before[0].lower() == "according"
         return False
 
+    def _initialed(self, t: _Text, found: list[Found]) -> None:
+        """A surname after one or two initials is a person's ("A. Dale",
+        "T.O'Gorman", "J.J. Kenny"): lists of players, scorecards, bylines.
+        Not a place's abbreviation ("U.S. Open", "S. Korea")."""
+        keys = self.gazetteer.keys
+        for match in _INITIALED.finditer(t.text):
+            surname = match.group(1)
+            start = match.start(1)
+            if start in t.used or match.start() in t.used or not lexicon.is_name_word(surname):
+                continue
+            initials = match.group()[: start - match.start()].strip()
+            if keys.get(cached_key_of(initials)) is not None or (
+                keys.get(cached_key_of(surname)) is not None or surname.endswith(_DEMONYM_ENDINGS)
+            ):
+                continue
+            name = match.group()
+            t.used.update((match.start(), start))
+            found.append(
+                _new_found(
+                    Found,
+                    (
+                        "person",
+                        name,
+                        None,
+                        slug(name),
+                        match.start(),
+                        CONFIDENCE_SPEAKER,
+                        HEURISTIC,
+                    ),
+                )
+            )
+
     # -- pass 3: surnames ----------------------------------------------------
 
     def _coreference_pass(self, t: _Text, found: list[Found]) -> None:
@@ -646,6 +718,9 @@ class EntityFinder:
                     found.remove(m)
             name = _strip_possessive(text[start:end])[:MAX_NAME]
             entry = keys.get(cached_key_of(name))
+            if entry is None and name.isupper():
+                # A wire headline or dateline in capitals: "PAKISTAN", "NEW YORK".
+                entry = keys.get(cached_key_of(name.title()))
             if entry is not None and entry.kind != kind and (kind, entry.kind) != _TEAM:
                 kind = entry.kind  # the gazetteer knows better, but for teams ("Essex")
             if entry is not None and entry.kind == kind:
@@ -694,6 +769,99 @@ class EntityFinder:
                 ("organisation", name, None, slug(name), mention.start, CONFIDENCE_MODEL, MODEL),
             )
 
+    def _sports(self, t: _Text, body_from: int, found: list[Found]) -> None:
+        """In a sports item (a sport named in its headline), a city, county or
+        region is the team named after it ("Leicestershire beat Somerset",
+        "BALTIMORE 70 63 .526", "KANSAS CITY AT DETROIT"): an organisation.
+        Not a country (national sides are filed under their country), a place
+        after a locative ("the match in Leeds", "at Headingley") or the
+        dateline at the start of the body."""
+        if not _SPORTS.search(t.text, 0, body_from):
+            return
+        keys = self.gazetteer.keys
+        text = t.text
+        for index, mention in enumerate(found):
+            if mention.kind != "place":
+                continue
+            written = _AFTER_NAME.match(text, mention.start)
+            if written is not None and _DATELINE.match(text, written.end()):
+                continue
+            name = mention.name
+            entry = keys.get(cached_key_of(name.title() if name.isupper() else name))
+            if entry is not None and entry.rank[0] != CITY:
+                continue
+            if entry is not None and written is not None:
+                # The team is named as written ("New York"), not as the
+                # gazetteer names the city ("New York City").
+                name = self._as_written(written.group(), entry) or name
+            if name.isupper():
+                name = name.title()
+            previous = t.prev_word(mention.start)
+            if previous is not None and previous[0].lower() in _THE:
+                previous = t.prev_word(previous[1])  # "at The Oval"
+            if previous is not None and _locative_in_sports(previous[0]):
+                continue
+            found[index] = mention._replace(
+                kind="organisation", name=name, uri=None, literal=slug(name), creator=HEURISTIC
+            )
+        self._results(t, body_from, found)
+
+    @staticmethod
+    def _results(t: _Text, body_from: int, found: list[Found]) -> None:
+        """Lines of results and standings in a sports item name teams that
+        neither the gazetteer nor the model knew: each name followed by a score
+        in a line with two ("Barnsley 1 Bournemouth 0"), and the name that
+        starts a row of numbers ("Crystal Palace 10 6 3 1 20 11 21"). A name
+        found as a person there stays one ("Tiger Woods 70 68 72")."""
+        text = t.text
+        starts = {m.start for m in found}
+        at = body_from
+        for line in text[body_from:].split("\n"):
+            spans: list[tuple[int, int]] = []
+            pairs = list(_SCORE.finditer(line))
+            # Two sides and their scores, side by side: "Fulham 1 Carlisle 2",
+            # not a list of scorers ("Zidane 23, Gomez 45").
+            if len(pairs) >= 2 and all(
+                _SCORE_BETWEEN.fullmatch(line, a.end() - 1, b.start())
+                for a, b in pairwise(pairs)
+            ):
+                spans = [(p.start(), p.end() - 2) for p in pairs]
+            else:
+                row = _ROW.match(line)
+                if row is not None:
+                    spans = [row.span(1)]
+            for begin, end in spans:
+                name = line[begin:end]
+                if at + begin in starts or not _team_name(name):
+                    continue
+                name = name.title() if name.isupper() else name
+                found.append(
+                    _new_found(
+                        Found,
+                        (
+                            "organisation",
+                            name,
+                            None,
+                            slug(name),
+                            at + begin,
+                            CONFIDENCE_MODEL,
+                            HEURISTIC,
+                        ),
+                    )
+                )
+            at += len(line) + 1
+
+    def _as_written(self, run: str, entry: Entry) -> str | None:
+        """The first words of `run` that name `entry` ("NEW YORK" of "NEW
+        YORK 74 59"), as written."""
+        keys = self.gazetteer.keys
+        parts = run.split(" ")
+        for count in range(len(parts), 0, -1):
+            name = " ".join(parts[:count])
+            if keys.get(cached_key_of(name.title() if name.isupper() else name)) is entry:
+                return name
+        return None
+
     # -- all together --------------------------------------------------------
 
     def find(self, text: str, body_from: int = 0) -> list[Found]:
@@ -705,8 +873,10 @@ class EntityFinder:
         self._heuristic_pass(t, body_from, found)
         if self.tagger is not None:
             self._model_pass(t, self.tagger, found)
+        self._initialed(t, found)
         self._coreference_pass(t, found)
         self._teams(t, found)
+        self._sports(t, body_from, found)
         return found
 
 
