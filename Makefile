@@ -97,6 +97,13 @@ RUN_ARGS ?=
 run: setup ## start Redis and the four services locally, load demo items, restart what exits
 	$(UV) run python tools/run_local.py $(RUN_ARGS)
 
+# asyncapi: docs/asyncapi.json from FastStream's generator over the services'
+# subscribers and publishers (tools/asyncapi.py); a unit test checks it is current.
+.PHONY: asyncapi
+asyncapi: setup ## regenerate docs/asyncapi.json (FastStream's AsyncAPI generator)
+	$(UV) run python tools/asyncapi.py > docs/asyncapi.json.tmp
+	mv docs/asyncapi.json.tmp docs/asyncapi.json
+
 # compose-env: the secrets docker-compose.yml requires, fresh and random, in .env (mode 0600).
 # Never overwrites an existing .env. Standard library Python only, so no setup first.
 compose-env: ## write .env with a fresh ingest token and Redis passwords for docker compose

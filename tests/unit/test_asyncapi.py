@@ -1,33 +1,149 @@
-"""The checked-in AsyncAPI document says what the code does."""
+"""The checked-in AsyncAPI document says what the code does: FastStream's generator
+over the services' subscribers and publishers (tools/asyncapi.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections import defaultdict
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-from shared.asyncapi import document, render
-from shared.events import encode
+import jsonschema
+import pytest
+from shared.delivery.deadletter import dead_letter_fields
+from shared.entries import ENTRIES
+from shared.events import EventType, encode
+from shared.partitions import Partitions
+from shared.readmodel.feeds import FIELD as FEEDS_FIELD
+from shared.readmodel.feeds import feeds_field
+from shared.settings import PartitionSettings
 from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
 from tests.support.builders import event_for, news_item
 
-CHECKED_IN = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
+ROOT = Path(__file__).resolve().parents[2]
+CHECKED_IN = ROOT / "docs" / "asyncapi.json"
 
 
-def test_the_checked_in_document_matches_the_code() -> None:
-    """Fails when a stream, event type or item field changes without
-    `python -m shared.asyncapi > docs/asyncapi.json`."""
-    assert CHECKED_IN.read_text() == render()
+def _tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("asyncapi_tool", ROOT / "tools" / "asyncapi.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_every_stream_is_a_channel() -> None:
-    addresses = {channel["address"] for channel in document()["channels"].values()}
-    assert addresses == {INGESTED, ENRICHED, PUBLISHED, DEAD_LETTER}
+@pytest.fixture(scope="module")
+def tool() -> ModuleType:
+    return _tool()
 
 
-def test_a_real_entry_has_exactly_the_documented_fields() -> None:
-    payload = document()["components"]["messages"]["ingestedEvent"]["payload"]
-    fields = encode(event_for(news_item("urn:t:1")))
-    assert set(payload["required"]) <= set(fields) <= set(payload["properties"])
-    item_fields = set(json.loads(fields["data"]))
-    assert item_fields <= set(document()["components"]["schemas"]["NewsItem"]["properties"])
+@pytest.fixture(scope="module")
+def document(tool: ModuleType) -> dict[str, Any]:
+    generated: dict[str, Any] = tool.document()
+    return generated
+
+
+def test_the_checked_in_document_matches_the_code(tool: ModuleType) -> None:
+    """Fails when a stream, subscriber, publisher, event type or item field
+    changes without `make asyncapi`."""
+    assert CHECKED_IN.read_text() == tool.render()
+
+
+def _operations_by_address(document: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
+    """address -> {(service, action)}: who sends and who receives on each stream."""
+    found: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for name, operation in document["operations"].items():
+        channel_key = operation["channel"]["$ref"].removeprefix("#/channels/")
+        channel = document["channels"][channel_key.replace("%7B", "{").replace("%7D", "}")]
+        found[channel["address"]].add((name.split(":")[0], operation["action"]))
+    return found
+
+
+def test_every_partition_of_every_stream_has_its_writers_and_readers(
+    document: dict[str, Any],
+) -> None:
+    partitions = Partitions(PartitionSettings.model_fields["partitions"].default)
+    expected: dict[str, set[tuple[str, str]]] = {}
+    for index in partitions.indexes:
+        expected[partitions.key(INGESTED, index)] = {
+            ("ingest", "send"),
+            ("enrichment", "receive"),
+        }
+        expected[partitions.key(ENRICHED, index)] = {
+            ("enrichment", "send"),
+            ("publication", "receive"),
+        }
+        expected[partitions.key(PUBLISHED, index)] = {
+            ("publication", "send"),
+            ("gateway", "receive"),
+        }
+        expected[partitions.key(DEAD_LETTER, index)] = {
+            ("enrichment", "send"),
+            ("publication", "send"),
+        }
+    assert _operations_by_address(document) == expected
+
+
+def _documented_schema(document: dict[str, Any], address: str, service: str) -> dict[str, Any]:
+    """The payload schema of `service`'s message on the channel at `address`,
+    resolvable against the whole document."""
+    for channel in document["channels"].values():
+        if channel["address"] != address:
+            continue
+        [message_ref] = [m["$ref"] for m in channel["messages"].values()]
+        name = message_ref.removeprefix("#/components/messages/")
+        message = document["components"]["messages"][name.replace("%7B", "{").replace("%7D", "}")]
+        if not message["title"].startswith(f"{service}:"):
+            continue
+        return {**document, "$ref": message["payload"]["$ref"]}
+    raise AssertionError(f"no message of {service} on {address}")
+
+
+def test_what_the_services_write_fits_the_documented_messages(document: dict[str, Any]) -> None:
+    partitions = Partitions(PartitionSettings.model_fields["partitions"].default)
+    item = news_item("urn:t:asyncapi")
+    ingested = encode(event_for(item, EventType.ingested))
+    published = {
+        **encode(event_for(item, EventType.published)),
+        FEEDS_FIELD: feeds_field(None, item),
+    }
+    letter = dead_letter_fields(
+        stream=partitions.key(INGESTED, 0),
+        group="enrichment",
+        entry_id="1-0",
+        error="boom",
+        deliveries=5,
+        original=ingested,
+    )
+    cases = [
+        (INGESTED, "ingest", ingested),
+        (INGESTED, "enrichment", ingested),
+        (ENRICHED, "publication", encode(event_for(item, EventType.enriched))),
+        (PUBLISHED, "gateway", published),
+        (DEAD_LETTER, "enrichment", letter),
+    ]
+    for stream, service, fields in cases:
+        ENTRIES[stream].model_validate(fields)  # the model, with the JSON inside
+        schema = _documented_schema(document, partitions.key(stream, 0), service)
+        jsonschema.validate(fields, schema)  # the document as others read it
+
+
+def test_a_field_the_document_does_not_name_is_refused(document: dict[str, Any]) -> None:
+    partitions = Partitions(PartitionSettings.model_fields["partitions"].default)
+    fields = {**encode(event_for(news_item("urn:t:1"), EventType.ingested)), "extra": "x"}
+    schema = _documented_schema(document, partitions.key(INGESTED, 0), "ingest")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(fields, schema)
+
+
+def test_the_published_message_documents_the_feeds_field(document: dict[str, Any]) -> None:
+    feeds = document["components"]["schemas"]["PublishedEntry"]["properties"][FEEDS_FIELD]
+    assert feeds["contentMediaType"] == "application/json"
+    assert json.dumps(feeds["contentSchema"]) == json.dumps(
+        {"$ref": "#/components/schemas/FeedSets"}
+    )
+    assert set(document["components"]["schemas"]["FeedSets"]["required"]) == {"before", "after"}

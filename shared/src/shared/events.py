@@ -25,7 +25,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from shared.items import NewsItem, utcnow
 
@@ -49,13 +56,13 @@ class EventType(StrEnum):
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str
-    source: str
+    id: str = Field(description="unique event id")
+    source: str = Field(description="producing service, e.g. /newsfeed/ingest")
     type: EventType
-    time: AwareDatetime
-    subject: str
-    traceid: TraceId
-    data: NewsItem
+    time: AwareDatetime = Field(description="when the event was made (RFC 3339, UTC)")
+    subject: str = Field(description="the item uri (equals data.uri)")
+    traceid: TraceId = Field(description="carried unchanged from ingest onwards")
+    data: NewsItem = Field(description="the item")
 
 
 class UndecodableEntry(ValueError):

@@ -76,5 +76,15 @@ class Partitions:
         """`name` in every partition, by index."""
         return tuple(self.key(name, index) for index in self.indexes)
 
+    def describe(self, name: str, index: int) -> str:
+        """What `key(name, index)` is, for documents (the AsyncAPI channels)."""
+        return (
+            f"`{name}`, partition {index} of {self.count}: the items whose uri's CRC-32 mod "
+            f"{self.count} is {index}. With N partitions every stream has N keys "
+            f"`{name}:{{nf<N>.<p>.<k>}}`, p in 0..N-1 (NEWSFEED_PARTITIONS); the braces are a "
+            "Redis Cluster hash tag shared by all of a partition's keys (one slot: "
+            "shared.partitions, docs/scaling.md), not an AsyncAPI parameter."
+        )
+
     def slot(self, index: int) -> int:
         return int(key_slot(self.tags[index].encode()))

@@ -157,6 +157,19 @@ def build_stages(redis: Redis, settings: Settings) -> tuple[Stage, ...]:
     return (related.build(redis, settings.cluster_settings()),)
 
 
+def make_worker(redis: Redis, settings: Settings, handler: Handler, consumer: str) -> StreamWorker:
+    """Enrichment's consumer group and what it writes (also what tools/asyncapi.py documents)."""
+    return StreamWorker(
+        redis,
+        ENRICHMENT_IN,
+        handler,
+        settings,
+        consumer=consumer,
+        output_stream=ENRICHED,
+        routes_to_ensure=ROUTES,
+    )
+
+
 def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     redis = connect(settings.redis_url, client_name="enrichment")
     if settings.enrich_disabled:
@@ -167,15 +180,7 @@ def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
             stages=build_stages(redis, settings),
         )
     )
-    worker = StreamWorker(
-        redis,
-        ENRICHMENT_IN,
-        handler,
-        settings,
-        consumer=consumer_name("enrichment"),
-        output_stream=ENRICHED,
-        routes_to_ensure=ROUTES,
-    )
+    worker = make_worker(redis, settings, handler, consumer_name("enrichment"))
     app = worker_app(worker, lifecycle, "enrichment")
 
     async def stats(_: Request) -> JSONResponse:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from pydantic import Field
-from shared.delivery import StreamWorker
+from redis.asyncio import Redis
+from shared.delivery import Handler, StreamWorker
 from shared.delivery.worker import consumer_name
 from shared.partitions import Partitions
 from shared.readmodel import ReadModelKeys, ReadModelWriter
@@ -40,6 +41,20 @@ class Settings(ServiceSettings, DeliverySettings, PartitionSettings):
     retention_interval_s: float = Field(default=60.0, ge=1.0)
 
 
+def make_worker(redis: Redis, settings: Settings, handler: Handler, consumer: str) -> StreamWorker:
+    """Publication's consumer group and what it writes: news.published, from the
+    read model's own script (also what tools/asyncapi.py documents)."""
+    return StreamWorker(
+        redis,
+        PUBLICATION_IN,
+        handler,
+        settings,
+        consumer=consumer,
+        routes_to_ensure=ROUTES,
+        writes_to=(PUBLISHED,),
+    )
+
+
 def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     redis = connect(settings.redis_url, client_name="publication")
     writer = ReadModelWriter(
@@ -48,14 +63,11 @@ def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
         history_cap=settings.versions_kept,
         kill_doc_ttl_ms=settings.kill_note_days * 86_400_000,
     )
-    worker = StreamWorker(
+    worker = make_worker(
         redis,
-        PUBLICATION_IN,
-        make_handler(writer, updates_move_to_top=settings.updates_move_to_top),
         settings,
-        consumer=consumer_name("publication"),
-        routes_to_ensure=ROUTES,
-        writes_to=(PUBLISHED,),
+        make_handler(writer, updates_move_to_top=settings.updates_move_to_top),
+        consumer_name("publication"),
     )
 
     async def scheduler(stop: asyncio.Event) -> None:

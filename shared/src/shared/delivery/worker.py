@@ -48,6 +48,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.delivery.deadletter import DEAD_LETTER_MAX_LEN, DEAD_LETTER_SCRIPT, dead_letter_fields
 from shared.delivery.groups import REDIS_DOWN, GroupLost, ensure_groups, is_group_lost, until_redis
 from shared.delivery.trimming import Trimmer
+from shared.entries import ENTRIES, unvalidated
 from shared.events import Event, UndecodableEntry, decode, encode
 from shared.observability.metrics import HANDLER_SECONDS, ITEMS
 from shared.partitions import Partitions
@@ -234,19 +235,12 @@ class StreamWorker:
         self.partitions = Partitions(settings.partitions)
         self.routes_to_ensure = tuple(routes_to_ensure) or (route,)
         # Streams this worker appends to, directly or from its handler: it trims them.
-        self.lanes = lanes_of(
-            self.partitions,
-            route,
-            output_stream,
-            tuple(writes_to) or ((output_stream,) if output_stream else ()),
-        )
+        writes_to = tuple(writes_to) or ((output_stream,) if output_stream else ())
+        self.lanes = lanes_of(self.partitions, route, output_stream, writes_to)
         self.stats = WorkerStats()
         self.broker = broker or broker_for(redis)
         self.subscribers = [self._subscribe(lane) for lane in self.lanes]
-        if output_stream:
-            for lane in self.lanes:
-                assert lane.output is not None
-                self.broker.publisher(stream=lane.output, title=f"{route.group}:{lane.output}")
+        self._declare_publishers(writes_to)
         self._failed_at: dict[tuple[Lane, str], float] = {}
         self._in_hand: set[tuple[Lane, str]] = set()
         self._next_recovery = 0.0
@@ -255,6 +249,22 @@ class StreamWorker:
         self._dead_letter_script = redis.register_script(DEAD_LETTER_SCRIPT)
         self._forget_idle_script = redis.register_script(FORGET_IDLE_CONSUMERS)
         self._stopping = asyncio.Event()
+
+    def _declare_publishers(self, writes_to: Sequence[str]) -> None:
+        """FastStream publishers for the AsyncAPI document (tools/asyncapi.py) only:
+        nothing publishes through them. The output is appended by the settle script
+        (or the handler's own script) together with the XACK, and dead letters with
+        theirs, because a FastStream publish is a command of its own that cannot
+        join them in one slot (docs/delivery.md)."""
+        for lane in self.lanes:
+            streams = [*zip(lane.writes_to, writes_to, strict=True)]
+            for key, name in [*streams, (lane.dead_letters, DEAD_LETTER)]:
+                self.broker.publisher(
+                    stream=key,
+                    title=f"{self.route.group}:{key}",
+                    description=self.partitions.describe(name, lane.index),
+                    schema=ENTRIES[name],
+                )
 
     def _subscribe(self, lane: Lane) -> Any:
         subscriber = self.broker.subscriber(
@@ -268,9 +278,11 @@ class StreamWorker:
             ),
             ack_policy=AckPolicy.MANUAL,
             title=f"{self.route.group}:{lane.stream}",
+            description=f"{self.partitions.describe(self.route.stream, lane.index)} Read by "
+            f"the consumer group `{self.route.group}`, one consumer per process.",
         )
 
-        async def consume(message: RedisBatchStreamMessage) -> None:
+        async def consume(batch: object, message: RedisBatchStreamMessage) -> None:
             """FastStream's handler: one batch its subscriber read from the lane."""
             raw = message.raw_message
             entries: list[Entry] = [
@@ -279,6 +291,9 @@ class StreamWorker:
             ]
             await self._process(lane, entries)
 
+        # Named as one entry of the stream (a message of the channel) for the
+        # AsyncAPI document, though FastStream hands it a batch of them, unread.
+        consume.__annotations__["batch"] = unvalidated(ENTRIES[self.route.stream])
         subscriber(consume)
         return subscriber
 

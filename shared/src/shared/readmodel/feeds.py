@@ -15,12 +15,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.items import NewsItem
 from shared.readmodel.keys import MAX_INDEXES_PER_ITEM, Facet, facet_values, normalize
 
 ALL = "all"
 FIELD = "feeds"
+
+
+class FeedSets(BaseModel):
+    """The `feeds` field's JSON, as `feeds_field` writes it (for the AsyncAPI document)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    before: list[str] = Field(max_length=MAX_INDEXES_PER_ITEM)
+    after: list[str] = Field(max_length=MAX_INDEXES_PER_ITEM)
 
 
 def feed_name(facet: Facet | None, value: str = "") -> str:
