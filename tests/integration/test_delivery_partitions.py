@@ -8,7 +8,6 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
-import pytest
 from shared.delivery import Done, Failed, Result, StreamWorker, ensure_groups
 from shared.delivery.deadletter import list_dead_letters, partition_of, replay_dead_letter
 from shared.events import Event, decode, encode
@@ -109,12 +108,3 @@ async def test_dead_letter_ids_are_unique_and_in_time_order_across_partitions(
     for letter in letters:
         subject = letter.original["subject"]
         assert partition_of(FOUR, letter.id) == FOUR.of(subject)
-
-
-async def test_waiting_for_replicas_on_a_cluster_is_refused_at_start(cluster_redis: Client) -> None:
-    """Not built yet on a cluster: a clear error at start, not a settle that fails later."""
-    settings = SETTINGS.model_copy(update={"ack_replicas": 1})
-    with pytest.raises(
-        ValueError, match="NEWSFEED_ACK_REPLICAS is not supported on a Redis Cluster"
-    ):
-        StreamWorker(cluster_redis, ROUTE, Relay(), settings, consumer="w")

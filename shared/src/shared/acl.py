@@ -160,6 +160,8 @@ USERS = (
                     *HASHES,
                     *SCRIPTS,
                     "get",
+                    # With NEWSFEED_ACK_REPLICAS an unchanged resubmission sets a
+                    # marker in the item's slot before its WAIT (shared.replicated).
                     "set",
                     "del",
                     "zadd",
@@ -176,9 +178,6 @@ USERS = (
             ),
             # The accept script: the item's state and the XADD, atomically.
             Grant(SCRIPTS, ("~ingest:*", f"~{stream(INGESTED)}")),
-            # With NEWSFEED_ACK_REPLICAS an unchanged resubmission waits for the
-            # replicas behind a PUBLISH to a channel nobody reads.
-            Grant(("publish",), ("&newsfeed:replicated",)),
             # The dead-letters API: list, show, drop; replay appends to news.ingested.
             Grant(("xrange", "xdel"), (f"~{stream(DEAD_LETTER)}",)),
         ),

@@ -28,13 +28,12 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 from pydantic import HttpUrl
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.delivery.trimming import Trimmer
 from shared.events import EventType, encode, make_event
 from shared.items import utcnow
 from shared.partitions import Partitions
+from shared.replicated import NotReplicated, ReplicatedWrites, ScriptCall
 from shared.streams import INGESTED
 
 from ingest.identity import Identity, IdentityIndex, canonical_url, link_identity
@@ -103,6 +102,12 @@ def state_key(partitions: Partitions, uri: str) -> str:
     return f"ingest:{{{partitions.tags[partitions.of(uri)]}}}:item:{uri}"
 
 
+def replication_marker(partitions: Partitions, uri: str) -> str:
+    """The key an unchanged resubmission writes before its WAIT (in the item's
+    slot, so on the primary that holds the item's state)."""
+    return f"ingest:{{{partitions.tags[partitions.of(uri)]}}}:replicated"
+
+
 @dataclass(frozen=True)
 class Accepted:
     uri: str
@@ -114,14 +119,7 @@ class Accepted:
     record_seen: bool = False
 
 
-# A channel nobody listens to: publishing to it only advances the replication offset.
-REPLICATION_MARK = "newsfeed:replicated"
-
-
-class NotReplicated(RedisTimeoutError):  # type: ignore[misc]  # redis is untyped here
-    """The write is on the primary but fewer replicas than NEWSFEED_ACK_REPLICAS
-    took it in time: answered 503 with Retry-After (a retry that finds the item
-    unchanged is answered 202 once the replicas have it)."""
+__all__ = ["NotReplicated"]  # answered 503 with Retry-After, as an Unconfirmed write
 
 
 class TooMuchContention(RuntimeError):
@@ -139,12 +137,11 @@ class Acceptor:
         ack_replicas: int = 0,
         ack_timeout_ms: int = 1000,
     ) -> None:
-        if ack_replicas and isinstance(redis, RedisCluster):
-            raise ValueError("NEWSFEED_ACK_REPLICAS is not supported on a Redis Cluster yet")
         self._redis = redis
         self._partitions = partitions
-        self._ack_replicas = ack_replicas
-        self._ack_timeout_ms = ack_timeout_ms
+        # With ack_replicas, 202 only once WAIT saw the replicas take the write
+        # (on a cluster, on the connection to the primary of the item's slot).
+        self._writes = ReplicatedWrites(redis, ack_replicas, ack_timeout_ms)
         # Until the service checked the partition count and made the groups,
         # nothing is accepted (answered 503 like any moment without storage).
         self.prepared = prepared
@@ -192,7 +189,7 @@ class Acceptor:
                     await self._redis.hset(
                         state_key(self._partitions, uri), origin.seen_field, digest
                     )
-                await self._confirm_earlier_writes()
+                await self._confirm_earlier_writes([uri])
                 return step
             [outcome] = await self._write([step])
             accepted = step.outcome(outcome)
@@ -226,8 +223,10 @@ class Acceptor:
                 results[index] = step
             else:
                 steps.append((index, step))
-        if len(steps) < len(prepared):
-            await self._confirm_earlier_writes()
+        if unchanged := [
+            uri for uri, result in zip(uris, results, strict=True) if result is not None
+        ]:
+            await self._confirm_earlier_writes(unchanged)
         if steps:
             outcomes = await self._write([step for _, step in steps])
             for (index, step), outcome in zip(steps, outcomes, strict=True):
@@ -243,40 +242,19 @@ class Acceptor:
         return [result for result in results if result is not None]
 
     async def _write(self, steps: Sequence[AcceptCall]) -> list[list[object]]:
-        """Run the accept script for each step, in one round trip; with
-        `ack_replicas`, WAIT behind them on the same connection (NotReplicated
-        when fewer replicas took them in time: the API answers 503)."""
-        if not self._ack_replicas and len(steps) == 1:
-            return [await self._accept(keys=steps[0].keys, args=steps[0].args)]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for step in steps:
-                await self._accept(keys=step.keys, args=step.args, client=pipe)
-            if self._ack_replicas:
-                pipe.execute_command("WAIT", self._ack_replicas, self._ack_timeout_ms)
-            replies = list(await pipe.execute())
-        if self._ack_replicas:
-            self._check_confirmed(replies.pop())
-        return replies
+        """Run the accept script for each step (one round trip per primary);
+        with `ack_replicas`, WAIT behind them on the same connection
+        (NotReplicated or Unconfirmed short of that: the API answers 503)."""
+        calls = [ScriptCall(self._accept, step.keys, step.args) for step in steps]
+        return await self._writes.run(calls)
 
-    async def _confirm_earlier_writes(self) -> None:
+    async def _confirm_earlier_writes(self, uris: Sequence[str]) -> None:
         """An unchanged resubmission is answered 202 only once the write that
         made the item's state is on the replicas too (it may be the one a 503
-        answered): a PUBLISH moves this connection to the current replication
-        offset, and WAIT waits for the replicas to reach it."""
-        if not self._ack_replicas:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.publish(REPLICATION_MARK, "")
-            pipe.execute_command("WAIT", self._ack_replicas, self._ack_timeout_ms)
-            _, confirmed = await pipe.execute()
-        self._check_confirmed(confirmed)
-
-    def _check_confirmed(self, confirmed: object) -> None:
-        if int(str(confirmed)) < self._ack_replicas:
-            raise NotReplicated(
-                f"{confirmed} of {self._ack_replicas} replicas took the write within "
-                f"{self._ack_timeout_ms} ms (NEWSFEED_ACK_REPLICAS)"
-            )
+        answered): a marker written in each item's slot moves the connection
+        to the primary's current replication offset, and WAIT waits for the
+        replicas to reach it."""
+        await self._writes.confirm([replication_marker(self._partitions, uri) for uri in uris])
 
     def _check_prepared(self) -> None:
         if not self.prepared:

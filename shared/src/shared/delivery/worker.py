@@ -53,6 +53,7 @@ from shared.events import Event, UndecodableEntry, decode, encode
 from shared.observability.metrics import HANDLER_SECONDS, ITEMS
 from shared.partitions import Partitions
 from shared.redis_client import known_node
+from shared.replicated import NotReplicated, ReplicatedWrites, ScriptCall
 from shared.settings import DeliverySettings
 from shared.streams import DEAD_LETTER, Route
 
@@ -226,10 +227,6 @@ class StreamWorker:
             if settings.fault_poison_pattern
             else handler
         )
-        if settings.ack_replicas and isinstance(redis, RedisCluster):
-            # Its WAIT must follow the settle on the same node's connection,
-            # which redis-py's cluster pipeline does not give.
-            raise ValueError("NEWSFEED_ACK_REPLICAS is not supported on a Redis Cluster yet")
         self.settings = settings
         self.consumer = consumer
         self.partitions = Partitions(settings.partitions)
@@ -245,6 +242,9 @@ class StreamWorker:
         self._in_hand: set[tuple[Lane, str]] = set()
         self._next_recovery = 0.0
         self._trimmer = Trimmer(redis, settings.stream_max_len)
+        # With ack_replicas, each settle and dead letter is followed by a WAIT on
+        # the connection that made it (on a cluster, to the lane's primary).
+        self._writes = ReplicatedWrites(redis, settings.ack_replicas, settings.ack_timeout_ms)
         self._settle_script = redis.register_script(SETTLE)
         self._dead_letter_script = redis.register_script(DEAD_LETTER_SCRIPT)
         self._forget_idle_script = redis.register_script(FORGET_IDLE_CONSUMERS)
@@ -426,7 +426,7 @@ class StreamWorker:
             *events,
         ]
         keys = [lane.stream, lane.errors, lane.output or lane.stream]
-        await self._durably(lambda client: self._settle_script(keys=keys, args=args, client=client))
+        await self._durably(ScriptCall(self._settle_script, keys, args))
         now = time.monotonic()
         for entry_id in acked:
             self._failed_at.pop((lane, entry_id), None)
@@ -568,7 +568,7 @@ class StreamWorker:
             deliveries=deliveries,
             original=fields,
         )
-        args = [
+        args: list[str | int] = [
             self.route.group,
             entry_id,
             lane.index,
@@ -577,32 +577,26 @@ class StreamWorker:
             *(part for pair in letter.items() for part in pair),
         ]
         keys = [lane.dead_letters, lane.stream, lane.errors]
-        await self._durably(
-            lambda client: self._dead_letter_script(keys=keys, args=args, client=client)
-        )
+        await self._durably(ScriptCall(self._dead_letter_script, keys, args))
         self._failed_at.pop((lane, entry_id), None)
         self.stats.dead_lettered += 1
         ITEMS.labels(self.route.group, "dead_lettered").inc()
 
-    async def _durably(self, write: Callable[[Any], Awaitable[Any]]) -> None:
-        """Run `write` (one script call, on the client given) and, with
-        `ack_replicas`, WAIT behind it on the same connection (a WAIT inside
-        MULTI returns at once). A replica's copy is a prefix of the primary's
-        history and the script replicates whole, so a replica that lacks this
-        XACK lacks this output too: a failover redoes such work, never loses it
-        (docs/reliability.md). Short of replicas, the lane pauses for the
-        timeout instead of running ahead of them; the next WAIT covers this write."""
-        wanted = self.settings.ack_replicas
-        if not wanted:
-            await write(None)
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await write(pipe)
-            pipe.execute_command("WAIT", wanted, self.settings.ack_timeout_ms)
-            *_, confirmed = await pipe.execute()
-        if int(confirmed) < wanted:
+    async def _durably(self, write: ScriptCall) -> None:
+        """Run `write` (one script in the lane's slot) and, with `ack_replicas`,
+        WAIT behind it on the same connection (shared.replicated). A replica's
+        copy is a prefix of the primary's history and the script replicates
+        whole, so a replica that lacks this XACK lacks this output too: a
+        failover redoes such work, never loses it (docs/reliability.md). Short
+        of replicas, the lane pauses for the timeout instead of running ahead
+        of them; the next WAIT covers this write. When the primary could not be
+        asked (a failover: Unconfirmed), the entries stay pending and are
+        retried."""
+        try:
+            await self._writes.run([write])
+        except NotReplicated as shortfall:
             self.stats.replica_shortfalls += 1
-            log.warning("%s of %d replicas confirmed a settle; pausing", confirmed, wanted)
+            log.warning("%s; pausing", shortfall)
             await self._sleep(self.settings.ack_timeout_ms / 1000)
 
     # -- helpers ---------------------------------------------------------
