@@ -18,7 +18,7 @@ from shared.delivery import Done, Result, StreamWorker
 from shared.events import Event, encode
 from shared.redis_client import connect
 from shared.settings import DeliverySettings
-from shared.streams import ENRICHED, INGESTED, PUBLICATION_IN, ROUTES
+from shared.streams import ENRICHED, INGESTED, PUBLICATION_IN, PUBLISHED, ROUTES
 
 from tests.support.builders import event_for, news_item
 from tests.support.ingest_app import ingest_client
@@ -128,7 +128,7 @@ async def test_a_worker_pauses_while_the_replica_lags_and_goes_on_when_it_is_bac
         settings,
         consumer="w",
         routes_to_ensure=ROUTES,
-        output_stream="news.relayed",
+        output_stream=PUBLISHED,
     )
     task = asyncio.create_task(worker.run())
     try:
@@ -146,4 +146,4 @@ async def test_a_worker_pauses_while_the_replica_lags_and_goes_on_when_it_is_bac
 
 
 async def _replica_has(replica: aioredis.Redis, count: int) -> bool:
-    return int(await replica.xlen(stream("news.relayed"))) == count
+    return int(await replica.xlen(stream(PUBLISHED))) == count

@@ -21,7 +21,7 @@ from shared.events import Event, encode
 from shared.partitions import Partitions
 from shared.redis_client import Client
 from shared.settings import DeliverySettings
-from shared.streams import ENRICHED, INGESTED, PUBLICATION_IN, ROUTES
+from shared.streams import ENRICHED, INGESTED, PUBLICATION_IN, PUBLISHED, ROUTES
 
 from tests.support.builders import event_for, news_item
 from tests.support.ingest_app import ingest_client
@@ -31,7 +31,7 @@ from tests.support.waiting import until
 TOKEN = "replica-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FOUR = Partitions(4)
-RELAYED = "news.relayed"
+RELAYED = PUBLISHED  # the worker relays news.enriched to it
 
 
 def item(uri: str, headline: str = "Port reopens") -> dict[str, str]:
