@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -16,6 +15,7 @@ from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
 from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
+from tests.support.waiting import poll
 
 PASSWORDS = {user.name: secrets.token_hex(16) for user in USERS}
 ADMIN = secrets.token_hex(16)
@@ -59,14 +59,13 @@ def test_the_whole_pipeline_works_under_per_service_users(
 ) -> None:
     response = pipeline.submit({"uri": "urn:t:acl", "headline": "Runs with least privilege"})
     assert response.status_code == 202
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        feed = httpx.get(f"{pipeline.gateway}/v1/feed").json()["items"]
-        if any(item["uri"] == "urn:t:acl" for item in feed):
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError("the item never reached the feed under ACLs")
+    poll(
+        lambda: any(
+            item["uri"] == "urn:t:acl"
+            for item in httpx.get(f"{pipeline.gateway}/v1/feed").json()["items"]
+        ),
+        failure="the item never reached the feed under ACLs",
+    )
     for name in ("ingest", "enrichment", "publication", "gateway"):
         assert httpx.get(f"{pipeline.services[name].url}/readyz").status_code == 200
         assert httpx.get(f"{pipeline.services[name].url}/metrics").status_code == 200

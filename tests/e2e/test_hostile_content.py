@@ -6,7 +6,6 @@ in a real browser.)"""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -18,6 +17,7 @@ import pytest
 
 from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
+from tests.support.waiting import poll
 
 CORPUS = [
     "<script>alert('script')</script>",
@@ -87,14 +87,12 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         )
         assert response.status_code == 202, response.text
     assert running.submit({"headline": "x"}, token=WRONG_TOKEN).status_code == 401
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def all_shown() -> bool:
         feed = httpx.get(f"{running.gateway}/v1/feed", params={"limit": 100}).json()["items"]
-        if {item["uri"] for item in feed} >= set(uris):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the corpus did not reach the feed")
+        return {item["uri"] for item in feed} >= set(uris)
+
+    poll(all_shown, timeout=30, interval=0.2, failure="the corpus did not reach the feed")
     yield running
     running.stop()
     server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from shared.streams import ENRICHMENT_IN, PUBLICATION_IN
 from tests.support.redis_server import RedisServer
 from tests.support.services import Pipeline
 from tests.support.streams import stream
+from tests.support.waiting import poll
 
 
 @pytest.fixture
@@ -30,13 +30,12 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
 def wait_exit(pipeline: Pipeline, name: str, timeout: float = 20.0) -> int:
     process = pipeline.services[name].process
     assert process is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        code = process.poll()
-        if code is not None:
-            return code
-        time.sleep(0.1)
-    raise AssertionError(f"{name} did not exit: {pipeline.services[name].log_tail()}")
+    poll(
+        lambda: process.poll() is not None,
+        timeout,
+        failure=lambda: f"{name} did not exit: {pipeline.services[name].log_tail()}",
+    )
+    return process.returncode
 
 
 def test_sigterm_during_traffic_exits_zero_and_leaves_nothing_pending(pipeline: Pipeline) -> None:
@@ -84,14 +83,14 @@ def test_while_redis_is_down_the_apis_answer_503_and_recover_by_themselves(
         assert httpx.get(f"{running.gateway}/v1/feed", timeout=15).status_code == 503
         assert httpx.get(f"{running.ingest}/readyz", timeout=15).status_code == 503
         server.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def submitted() -> httpx.Response | None:
             up = httpx.post(
                 f"{running.ingest}/v1/items", json={"headline": "back"}, headers=headers, timeout=15
             )
-            if up.status_code == 202:
-                break
-            time.sleep(0.2)
+            return up if up.status_code == 202 else None
+
+        up = poll(submitted, interval=0.2)
         assert up.status_code == 202
         metrics = httpx.get(f"{running.ingest}/metrics").text
         assert 'newsfeed_http_requests_total{route="/v1/items",status="503"}' in metrics

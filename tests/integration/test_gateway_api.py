@@ -43,6 +43,7 @@ from starlette.routing import Route
 from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer
 from tests.support.streams import stream
+from tests.support.waiting import until
 from tests.unit.test_gateway_renderers import assert_valid, validator
 
 PAGE = 5
@@ -70,11 +71,12 @@ class Env:
         """Wait until the gateway's tail has seen everything on news.published."""
         newest = await self.redis.xrevrange(stream(PUBLISHED), "+", "-", count=1)
         target = newest[0][0] if newest else "0-0"
-        for _ in range(500):
-            if self.gateway.tail.last_id == target:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"tail at {self.gateway.tail.last_id}, stream at {target}")
+        await until(
+            lambda: self.gateway.tail.last_id == target,
+            timeout=5,
+            interval=0.01,
+            failure=lambda: f"tail at {self.gateway.tail.last_id}, stream at {target}",
+        )
 
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.client.get(path, **kwargs)
@@ -87,8 +89,7 @@ async def env(redis: aioredis.Redis, redis_server: RedisServer) -> AsyncIterator
     )
     async with app.router.lifespan_context(app):
         gateway: Gateway = app.state.gateway
-        while not gateway.tail.ready:
-            await asyncio.sleep(0.01)
+        await until(lambda: gateway.tail.ready, interval=0.01)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
             yield Env(client, app, redis, make_handler(ReadModelWriter(redis)), redis_server.url)
@@ -115,7 +116,7 @@ async def test_show_more_never_repeats_or_skips_while_items_arrive(env: Env) -> 
         while not stop.is_set():
             await env.handle([event_for(news_item(f"urn:new:{n}", minute=100 + n))])
             n += 1
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # let the pages be read between items
         return n
 
     publisher = asyncio.create_task(breaking_news())
@@ -270,8 +271,7 @@ async def test_atom_feeds_carry_tombstones_of_recent_kills(env: Env) -> None:
     # Another replica, started after the kill, learns it from the stream itself.
     other = build(Settings(redis_url=env.url))
     async with other.router.lifespan_context(other):
-        while not other.state.gateway.tail.ready:
-            await asyncio.sleep(0.01)
+        await until(lambda: other.state.gateway.tail.ready, interval=0.01)
         transport = httpx.ASGITransport(app=other)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
             assert '<at:deleted-entry ref="urn:goes"' in (await client.get("/feed.atom")).text

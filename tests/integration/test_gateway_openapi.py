@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from shared.service import Lifecycle
 
 from tests.support.builders import BASE_TIME, event_for, news_item
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.waiting import poll
 
 
 async def _served_document() -> dict[str, Any]:
@@ -83,13 +83,13 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     thread = threading.Thread(target=uvicorn_server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
+    poll(
+        lambda: httpx.get(f"{url}/readyz", timeout=1).status_code == 200,
+        timeout=15,
+        interval=0.05,
+        ignoring=(httpx.HTTPError,),
+        failure="the gateway never became ready",
+    )
     yield url
     uvicorn_server.should_exit = True
     thread.join(15)

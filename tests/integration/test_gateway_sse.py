@@ -35,6 +35,7 @@ from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.sse import sse
 from tests.support.streams import stream
+from tests.support.waiting import until
 
 PUBLISHED_0 = stream(PUBLISHED)
 
@@ -85,9 +86,12 @@ async def live_gateway(
     lifecycle.server = server
     task = asyncio.create_task(server.serve())
     gateway: Gateway = app.state.gateway
-    while not (server.started and gateway.tail.ready):
+
+    def serving() -> bool:
         assert not task.done(), task
-        await asyncio.sleep(0.01)
+        return bool(server.started and gateway.tail.ready)
+
+    await until(serving, timeout=30, interval=0.01)
     try:
         yield Live(
             f"http://127.0.0.1:{port}", app, server, redis, make_handler(ReadModelWriter(redis))
@@ -97,17 +101,10 @@ async def live_gateway(
         await asyncio.wait_for(task, 15)
 
 
-async def wait_for(check: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.02)
-
-
 async def subscribed(live: Live, count: int) -> None:
     """`count` clients are open and hearing live events (past their backlog)."""
     hub = live.gateway.hub
-    await wait_for(lambda: hub.clients == count and not hub.joining)
+    await until(lambda: hub.clients == count and not hub.joining, timeout=5)
 
 
 async def test_published_updated_and_killed_arrive_with_their_stream_ids(
@@ -219,7 +216,7 @@ async def test_streams_beyond_the_cap_get_503_with_retry_after(
             assert refused.status_code == 503
             assert refused.headers["retry-after"] == "5"
             assert "too many" in refused.json()["error"]
-        await wait_for(lambda: live.gateway.hub.active == 0)
+        await until(lambda: live.gateway.hub.active == 0, timeout=5)
         assert REGISTRY.get_sample_value("newsfeed_sse_clients") == 0
         async with sse(live.url):
             assert live.gateway.hub.active == 1
@@ -263,8 +260,8 @@ async def test_a_slow_client_is_dropped_and_never_stalls_the_others(
             await asyncio.wait_for(reader, 20)
             assert received == [f"urn:big:{i}" for i in range(count)]
             assert time.monotonic() - started < 15
-            await wait_for(lambda: live.gateway.hub.slow_closed == 1)
-            await wait_for(lambda: live.gateway.hub.active == 1)
+            await until(lambda: live.gateway.hub.slow_closed == 1, timeout=5)
+            await until(lambda: live.gateway.hub.active == 1, timeout=5)
             assert "closing a live-update client" in caplog.text
         finally:
             stuck.close()
@@ -315,7 +312,7 @@ async def test_a_client_that_stops_reading_is_closed_with_its_resume_id_and_resu
             await subscribed(live, 1)
             for i in range(count):
                 await live.publish(news_item(f"urn:stop:{i}", minute=i, body_html=body))
-            await wait_for(lambda: live.gateway.hub.slow_closed == 1, timeout=15)
+            await until(lambda: live.gateway.hub.slow_closed == 1, timeout=15)
             for i in range(count, count + 5):  # after it was closed: it must resume for these
                 await live.publish(news_item(f"urn:stop:{i}", minute=i))
             received = bytearray()
@@ -355,12 +352,12 @@ async def test_a_touched_filter_loses_its_cache_and_an_untouched_one_keeps_it(
 ) -> None:
     async with live_gateway(redis, redis_server) as live, httpx.AsyncClient() as client:
         await live.publish(with_tags("urn:d", "Diplomacy"), with_tags("urn:e", "Energy", minute=1))
-        await wait_for(lambda: live.gateway.tail.events == 2)
+        await until(lambda: live.gateway.tail.events == 2, timeout=5)
         urls = {tag: f"{live.url}/v1/feed?tag={tag}" for tag in ("diplomacy", "energy")}
         before = {tag: (await client.get(url)).json() for tag, url in urls.items()}
         cache = live.gateway.cache
         await live.publish(with_tags("urn:e", "Energy", version=2, minute=1))
-        await wait_for(lambda: live.gateway.tail.events == 3)
+        await until(lambda: live.gateway.tail.events == 3, timeout=5)
         hits = cache.hits
         after = {tag: (await client.get(url)).json() for tag, url in urls.items()}
         assert cache.hits == hits + 1  # diplomacy's page, from memory
@@ -383,7 +380,7 @@ async def test_a_kill_reaches_every_client_and_every_output(
     ):
         await subscribed(live, 3)
         await live.publish(item, with_tags("urn:stays", "Energy", minute=1))
-        await wait_for(lambda: live.gateway.tail.events == 2)
+        await until(lambda: live.gateway.tail.events == 2, timeout=5)
         for path in outputs:  # cached, every output and filter
             for query in filters:
                 assert (await client.get(path + query)).status_code == 200

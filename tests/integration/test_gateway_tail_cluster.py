@@ -5,7 +5,6 @@ dispatched once, in its partition's order, and a position past each is handed ou
 from __future__ import annotations
 
 import asyncio
-import time
 
 from gateway.tail import Change, Tail, format_position
 from shared.events import EventType, encode
@@ -14,6 +13,7 @@ from shared.redis_client import Client
 from shared.streams import PUBLISHED
 
 from tests.support.builders import event_for, news_item
+from tests.support.waiting import until
 
 
 async def test_every_partition_is_followed_on_a_cluster(cluster_redis: Client) -> None:
@@ -25,18 +25,18 @@ async def test_every_partition_is_followed_on_a_cluster(cluster_redis: Client) -
     tail.listeners.append(heard.append)
     running = asyncio.create_task(tail.run())
     try:
-        deadline = time.monotonic() + 10
-        while not tail.ready:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        await until(lambda: tail.ready, timeout=10, interval=0.02)
         uris = [f"urn:c:{i}" for i in range(12)]
         added = {}
         for uri in uris:
             fields = encode(event_for(news_item(uri), EventType.published))
             added[uri] = await cluster_redis.xadd(partitions.key_for(PUBLISHED, uri), fields)
-        while len(heard) < len(uris):
-            assert time.monotonic() < deadline, [c.uri for c in heard]
-            await asyncio.sleep(0.02)
+        await until(
+            lambda: len(heard) >= len(uris),
+            timeout=10,
+            interval=0.02,
+            failure=lambda: f"heard only {[c.uri for c in heard]}",
+        )
         assert sorted(c.uri for c in heard) == sorted(uris)
         for p in partitions.indexes:  # each partition in its own order
             mine = [c.entry_id for c in heard if c.partition == p]

@@ -98,7 +98,7 @@ async def test_replicas_never_fetch_the_same_source_at_the_same_time(
     async def always_due() -> None:
         while True:
             await store.schedule("contended", datetime.now(UTC))
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # due again every few milliseconds, on purpose
 
     replicas = [replica(redis) for _ in range(3)]
     pusher = asyncio.create_task(always_due())
@@ -227,7 +227,7 @@ async def test_disabled_and_deleted_sources_are_not_polled(
     await register(redis, server, "gone", "/s/off")
     await store.delete("gone")
     async with running(replica(redis)):
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # a few ticks, in which neither may be fetched
     assert server.count("/s/off") == 0
 
 

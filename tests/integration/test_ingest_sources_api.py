@@ -3,7 +3,6 @@ the scheduler in the lifespan, and link identity through the submission API."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from ingest.sources import ManagedBy, SourceConfig
 from tests.support.feed_server import FeedServer, Route, fixture
 from tests.support.ingest_app import ingest_client
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import until
 
 TOKEN = "sources-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -239,11 +239,12 @@ async def test_the_scheduler_runs_in_the_lifespan_and_the_state_shows_through_th
     async with ingest_client(
         settings(redis_server, sources_file=path, scheduler_enabled=True)
     ) as api:
-        deadline = time.monotonic() + 10
-        state: dict[str, Any] = {}
-        while time.monotonic() < deadline and state.get("last_outcome") != "ok":
-            await asyncio.sleep(0.05)
+
+        async def polled() -> dict[str, Any] | None:
             state = (await api.get("/v1/sources/live", headers=AUTH)).json()["state"]
+            return state if state.get("last_outcome") == "ok" else None
+
+        state = await until(polled, timeout=10)
         assert state["last_outcome"] == "ok"
         assert state["kind"] == "atom1.0"
         assert state["etag"] == '"a1"'

@@ -29,6 +29,7 @@ from tests.support.builders import event_for, news_item
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import ServiceProcess
 from tests.support.streams import ONE, stream
+from tests.support.waiting import poll
 
 # The one feed:all set of a single partition (what ReadModelWriter(redis) writes).
 ALL_ITEMS = ReadModelKeys().feed(FEED_ALL, 0)
@@ -204,6 +205,7 @@ async def test_an_embargoed_item_is_invisible_until_released_once(redis: aioredi
     assert await feed_uris(redis) == []
     assert (await reader.item(item.uri)).item is None
     assert await release_due(writer) == 0
+    # The embargo's time must pass: `release_due` is called by hand, not polled.
     await asyncio.sleep(max(0.0, (release_at - utcnow()).total_seconds()) + 0.05)
     assert await release_due(writer) == 1
     assert await release_due(writer) == 0
@@ -260,15 +262,6 @@ async def test_a_retired_item_is_not_revived_by_a_stale_redelivery(redis: aiored
     assert await feed_uris(redis) == []
 
 
-def wait_for(check: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met before the deadline")
-
-
 def test_embargoes_survive_a_restart_and_two_replicas_release_each_once(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -297,12 +290,12 @@ def test_embargoes_survive_a_restart_and_two_replicas_release_each_once(
     for uri in uris:
         item = news_item(uri).model_copy(update={"embargoed": release_at})
         client.xadd(stream(ENRICHED), encode(event_for(item)))  # type: ignore[arg-type]
-    wait_for(lambda: client.zcard(ReadModelKeys().embargo(0)) == 20)
+    poll(lambda: client.zcard(ReadModelKeys().embargo(0)) == 20)
     first.signal(signal.SIGKILL)
     first.stop()
     replicas = [replica("second"), replica("third")]
     try:
-        wait_for(lambda: client.zcard(ALL_ITEMS) == 20)
+        poll(lambda: client.zcard(ALL_ITEMS) == 20)
         time.sleep(0.3)  # give a double release the chance to show itself
         released = Counter(
             decode(fields).subject

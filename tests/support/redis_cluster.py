@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import redis
 from redis.crc import key_slot
 
 from tests.support.redis_server import RedisServer
-
-T = TypeVar("T")
+from tests.support.waiting import poll
 
 # The cluster bus is the node's port + 10000, so the port must leave room for it.
 _BUS_OFFSET = 10_000
@@ -61,20 +57,8 @@ def free_cluster_port(taken: set[int]) -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
-def wait_for(check: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    """The first truthy result of `check`; errors count as not yet. Fails at the deadline."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except (redis.RedisError, OSError) as error:
-            last_error = error
-        else:
-            if result:
-                return result
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not before the deadline (last error: {last_error})")
+# A node may be restarting or refuse a command meanwhile: not yet, not a failure.
+NOT_YET = (redis.RedisError, OSError)
 
 
 @dataclass
@@ -279,8 +263,12 @@ class RedisCluster:
                 return None
             return primary
 
-        new_primary = wait_for(
-            promoted, f"a replica takes over from {old_primary.address}", timeout
+        new_primary = poll(
+            promoted,
+            timeout,
+            0.05,
+            ignoring=NOT_YET,
+            failure=f"a replica takes over from {old_primary.address}",
         )
         self.wait_healthy(timeout, require_all=False)
         return new_primary
@@ -321,7 +309,7 @@ class RedisCluster:
                     return False
             return True
 
-        wait_for(healthy, "the cluster is healthy", timeout)
+        poll(healthy, timeout, 0.05, ignoring=NOT_YET, failure="the cluster is not healthy")
 
     def _sees_every_replica(self, node: ClusterNode) -> bool:
         """Whether `node`'s CLUSTER SLOTS lists each range's replicas (gossip has
