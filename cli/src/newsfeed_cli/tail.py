@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -12,6 +13,7 @@ import typer
 from rich.markup import escape
 from shared.delivery.groups import recorded_partitions
 from shared.events import UndecodableEntry, decode
+from shared.redis_client import cluster_mode
 from shared.streams import ENTRY_ID_PART_MAX, PUBLISHED, is_entry_id
 
 from newsfeed_cli.common import console, errors, fail, fit, with_redis
@@ -89,19 +91,58 @@ def tail(
             f"following {PUBLISHED} after {last} (--since {last} resumes here)", soft_wrap=True
         )
         positions = dict.fromkeys(streams, last)
+        reader = PartitionReader(redis, positions)
         seen = 0
-        while count == 0 or seen < count:
-            reply = await redis.xread(dict(positions), count=100, block=1000)
-            for stream, entries in reply or []:
-                for entry_id, fields in entries:
-                    positions[stream] = entry_id
-                    seen += 1
-                    show(entry_id, fields, as_json)
-                    if count and seen >= count:
-                        return
+        try:
+            while count == 0 or seen < count:
+                for stream, entries in await reader.read():
+                    for entry_id, fields in entries:
+                        positions[stream] = entry_id
+                        seen += 1
+                        show(entry_id, fields, as_json)
+                        if count and seen >= count:
+                            return
+        finally:
+            reader.close()
 
     with contextlib.suppress(KeyboardInterrupt):
         with_redis(follow)
+
+
+Reply = list[tuple[str, list[tuple[str, dict[str, str]]]]]
+
+
+class PartitionReader:
+    """XREADs of every partition stream after its position in `positions` (which
+    the caller moves on). On one Redis, one command for them all. On a cluster a
+    command cannot span slots, and each partition has its own: one XREAD per
+    partition in flight at once, whichever answers first is returned, the others
+    stay blocked for the next call (so none is lost or read twice)."""
+
+    def __init__(self, redis: aioredis.Redis, positions: dict[str, str]) -> None:
+        self.redis = redis
+        self.positions = positions
+        self.reading: dict[str, asyncio.Task[Reply]] = {}
+
+    async def read(self, count: int = 100, block_ms: int = 1000) -> Reply:
+        if not cluster_mode(self.redis):
+            return list(await self.redis.xread(dict(self.positions), count, block_ms) or [])
+        for stream, position in self.positions.items():
+            if stream not in self.reading:
+                self.reading[stream] = asyncio.create_task(
+                    self.redis.xread({stream: position}, count, block_ms)
+                )
+        await asyncio.wait(self.reading.values(), return_when=asyncio.FIRST_COMPLETED)
+        reply: Reply = []
+        for stream, task in list(self.reading.items()):
+            if task.done():
+                del self.reading[stream]
+                reply.extend(task.result() or [])
+        return reply
+
+    def close(self) -> None:
+        for task in self.reading.values():
+            task.cancel()
 
 
 def show(entry_id: str, fields: dict[str, str], as_json: bool) -> None:
