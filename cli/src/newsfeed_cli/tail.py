@@ -65,7 +65,11 @@ async def last_entry_id(redis: aioredis.Redis, stream: str) -> str:
 def tail(
     count: int = typer.Option(0, min=0, help="stop after this many events (0: until Ctrl-C)"),
     since: str = typer.Option("$", help=SINCE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="one JSON event per line"),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="one JSON object per line: the event's fields and its entry_id (what --since takes)",
+    ),
 ) -> None:
     """Print published, updated, corrected, killed and released events.
 
@@ -152,7 +156,8 @@ def show(entry_id: str, fields: dict[str, str], as_json: bool) -> None:
         console.print(f"{entry_id} [red]undecodable[/]: {escape(str(error))}", soft_wrap=True)
         return
     if as_json:
-        print(json.dumps({"id": entry_id, **fields}), flush=True)
+        # Not "id": that is the event's own (CloudEvents) id, one of its fields.
+        print(json.dumps({"entry_id": entry_id, **fields}), flush=True)
         return
     kind = event.type.value.rsplit(".", 1)[1]
     line = f"{entry_id} {kind:9} v{event.data.version} {event.subject}  "
