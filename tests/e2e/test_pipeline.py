@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from newsfeed_cli.main import app as cli
-from shared.streams import INGESTED, ROUTES
+from shared.streams import INGESTED, PUBLISHED, ROUTES
 from typer.testing import CliRunner
 
 from tests.support.redis_cluster import RedisCluster
@@ -347,3 +347,27 @@ def test_a_dead_letter_is_listed_replayed_after_the_fix_and_status_says_so(
     for route in ROUTES:
         assert route.group in {group["name"] for group in shown[route.stream]["groups"]}
     assert shown[INGESTED]["length"] > 20  # every partition's entries counted
+
+
+def test_newsfeed_tail_prints_what_every_partition_published(pipeline: Pipeline) -> None:
+    """`newsfeed tail --since 0` prints each news.published entry of every
+    partition once (on a cluster each partition is in another slot)."""
+    uris = [f"urn:newsfeed:e2e:tailed-{i}" for i in range(8)]
+    for uri in uris:
+        assert pipeline.submit({"uri": uri, "headline": "Tailed"}).status_code == 202
+    poll(lambda: all(feed_item(pipeline, uri) for uri in uris))
+    assert len({pipeline.partitions.of(uri) for uri in uris}) == pipeline.partitions.count
+    client = sync_client(pipeline.redis_url)
+    published = {
+        (entry_id, fields["subject"])
+        for key in pipeline.partitions.keys(PUBLISHED)
+        for entry_id, fields in client.xrange(key)
+    }
+    client.close()
+    assert set(uris) <= {subject for _, subject in published}
+    code, output = newsfeed(
+        pipeline.redis_url, "tail", "--since", "0", "--json", "--count", str(len(published))
+    )
+    assert code == 0, output
+    printed = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert sorted((line["entry_id"], line["subject"]) for line in printed) == sorted(published)
