@@ -301,62 +301,76 @@ def newsfeed(redis_url: str, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_a_dead_letter_is_listed_replayed_after_the_fix_and_status_says_so(
+def test_dead_letters_are_listed_replayed_after_the_fix_and_status_says_so(
     pipeline: Pipeline,
 ) -> None:
-    """An item enrichment always fails is dead-lettered after its deliveries, with
-    its error; `newsfeed status` points at it and exits 1; `newsfeed dlq list` and
-    ingest's API list it. With the fix deployed, replaying it through the API
-    brings it to the feed, and status is healthy again (exit 0)."""
-    uri = "urn:newsfeed:e2e:poison-1"
-    assert pipeline.submit({"uri": uri, "headline": "Fails until fixed"}).status_code == 202
+    """Items enrichment always fails are dead-lettered after their deliveries, with
+    the error; `newsfeed status` points at them and exits 1; `newsfeed dlq list`
+    and ingest's API list them. With the fix deployed, one replayed through the
+    API and one with `newsfeed dlq replay` reach the feed, and status is healthy
+    again (exit 0), every partition's entries counted."""
+    uris = {"api": "urn:newsfeed:e2e:poison-1", "cli": "urn:newsfeed:e2e:poison-2"}
+    for uri in uris.values():
+        assert pipeline.submit({"uri": uri, "headline": "Fails until fixed"}).status_code == 202
     auth = {"Authorization": f"Bearer {TOKEN}"}
 
-    def letters() -> list[dict[str, Any]]:
+    def letters() -> dict[str, str]:
+        """Dead letter ids by the uri of the item they hold, of this test's items."""
         listed = httpx.get(f"{pipeline.ingest}/v1/deadletters", headers=auth, timeout=10)
-        return [
-            letter
-            for letter in listed.json()["deadletters"]
-            if letter["original"]["subject"] == uri
-        ]
+        found = {}
+        for letter in listed.json()["deadletters"]:
+            if letter["original"]["subject"] in uris.values():
+                assert "injected fault" in letter["error"]
+                assert letter["deliveries"] == 2
+                found[letter["original"]["subject"]] = letter["id"]
+        return found
 
-    (letter,) = poll(letters, timeout=30)
-    assert "injected fault" in letter["error"]
-    assert letter["deliveries"] == 2
+    ids = poll(lambda: (found := letters()) and len(found) == 2 and found, timeout=30)
     code, output = newsfeed(pipeline.redis_url, "status", "--json")
     assert code == 1, output
-    assert "1 dead letter(s): see `newsfeed dlq list`" in json.loads(output)["problems"]
+    assert "2 dead letter(s): see `newsfeed dlq list`" in json.loads(output)["problems"]
     code, output = newsfeed(pipeline.redis_url, "dlq", "list", "--json")
     assert code == 0, output
-    assert [listed["id"] for listed in json.loads(output)] == [letter["id"]]
+    assert sorted(listed["id"] for listed in json.loads(output)) == sorted(ids.values())
 
     enrichment = pipeline.services["enrichment"]
     enrichment.env = {k: v for k, v in enrichment.env.items() if k not in POISON}
     enrichment.restart()  # the fix deployed
     enrichment.wait_ready()
     replay = httpx.post(
-        f"{pipeline.ingest}/v1/deadletters/{letter['id']}/replay", headers=auth, timeout=10
+        f"{pipeline.ingest}/v1/deadletters/{ids[uris['api']]}/replay", headers=auth, timeout=10
     )
     assert replay.status_code == 202, replay.text
-    assert poll(lambda: feed_item(pipeline, uri), timeout=30)["headline"] == "Fails until fixed"
-    assert letters() == []
+    code, output = newsfeed(pipeline.redis_url, "dlq", "replay", ids[uris["cli"]])
+    assert code == 0, output
+    for uri in uris.values():
+        assert poll(lambda uri=uri: feed_item(pipeline, uri), timeout=30)["headline"] == (
+            "Fails until fixed"
+        )
+    assert letters() == {}
 
     code, output = newsfeed(pipeline.redis_url, "status", "--json")
     assert code == 0, output
     shown = {stream["name"]: stream for stream in json.loads(output)["streams"]}
     for route in ROUTES:
         assert route.group in {group["name"] for group in shown[route.stream]["groups"]}
-    assert shown[INGESTED]["length"] > 20  # every partition's entries counted
+    client = sync_client(pipeline.redis_url)
+    assert shown[INGESTED]["length"] == stream_length(client, INGESTED, pipeline.partitions)
+    client.close()
 
 
 def test_newsfeed_tail_prints_what_every_partition_published(pipeline: Pipeline) -> None:
     """`newsfeed tail --since 0` prints each news.published entry of every
     partition once (on a cluster each partition is in another slot)."""
-    uris = [f"urn:newsfeed:e2e:tailed-{i}" for i in range(8)]
+    by_partition: dict[int, str] = {}  # an item in each partition
+    for i in range(1000):
+        uri = f"urn:newsfeed:e2e:tailed-{i}"
+        by_partition.setdefault(pipeline.partitions.of(uri), uri)
+    uris = list(by_partition.values())
+    assert len(uris) == pipeline.partitions.count
     for uri in uris:
         assert pipeline.submit({"uri": uri, "headline": "Tailed"}).status_code == 202
     poll(lambda: all(feed_item(pipeline, uri) for uri in uris))
-    assert len({pipeline.partitions.of(uri) for uri in uris}) == pipeline.partitions.count
     client = sync_client(pipeline.redis_url)
     published = {
         (entry_id, fields["subject"])
