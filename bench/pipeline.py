@@ -38,6 +38,7 @@ import httpx
 import orjson
 import redis
 from shared.partitions import Partitions
+from shared.settings import DEFAULT_PARTITIONS
 from shared.streams import (
     DEAD_LETTER,
     ENRICHED,
@@ -58,11 +59,10 @@ from bench.procs import (
 )
 
 SINK = "bench.sink"
-# The services' streams at the default NEWSFEED_PARTITIONS (1): each stage's
-# partition 0. The bare relay keeps the plain names.
+# The services' streams at NEWSFEED_PARTITIONS=1 and at the default N. The
+# bare relay keeps the plain names.
 ONE = Partitions(1)
-INGESTED_0, ENRICHED_0, PUBLISHED_0 = (ONE.key(name, 0) for name in (INGESTED, ENRICHED, PUBLISHED))
-DEAD_LETTER_0 = ONE.key(DEAD_LETTER, 0)
+DEFAULT = Partitions(DEFAULT_PARTITIONS)
 RELAY_HOPS = (
     (INGESTED, ENRICHED, "relay-1"),
     (ENRICHED, PUBLISHED, "relay-2"),
@@ -286,12 +286,48 @@ def command_stats(client: redis.Redis, items: int) -> dict[str, dict[str, float]
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["usec_per_item"]))
 
 
-def stream_health(client: redis.Redis) -> dict[str, int]:
+def stream_health(client: redis.Redis, partitions: Partitions = ONE) -> dict[str, int]:
     pending = 0
-    for stream in (INGESTED_0, ENRICHED_0):
+    for stream in (*partitions.keys(INGESTED), *partitions.keys(ENRICHED)):
         with contextlib.suppress(redis.ResponseError):
             pending += sum(int(g["pending"]) for g in client.xinfo_groups(stream))
-    return {"dead_letters": int(client.xlen(DEAD_LETTER_0)), "pending_after": pending}
+    dead_letters = sum(int(client.xlen(key)) for key in partitions.keys(DEAD_LETTER))
+    return {"dead_letters": dead_letters, "pending_after": pending}
+
+
+def published_count(client: redis.Redis, partitions: Partitions) -> int:
+    with client.pipeline(transaction=False) as pipe:
+        for key in partitions.keys(PUBLISHED):
+            pipe.xlen(key)
+        return sum(int(n) for n in pipe.execute())
+
+
+def preload_partitions(
+    client: redis.Redis, partitions: Partitions, entries: Sequence[dict[str, str]]
+) -> list[tuple[str, dict[str, str]]]:
+    """Each entry into its item's partition of news.ingested, behind the enrichment
+    group (created at `$`), except the last of each partition: returned as that
+    partition's kick for `release_partitions`."""
+    by_partition: dict[str, list[dict[str, str]]] = {}
+    for fields in entries:
+        by_partition.setdefault(partitions.key_for(INGESTED, fields["subject"]), []).append(fields)
+    kicks = []
+    for key in partitions.keys(INGESTED):
+        held = by_partition.get(key, [])
+        preload(client, key, held[:-1])
+        client.xgroup_create(key, ENRICHMENT_GROUP, id="$", mkstream=True)
+        if held:
+            kicks.append((key, held[-1]))
+    return kicks
+
+
+def release_partitions(client: redis.Redis, kicks: Sequence[tuple[str, dict[str, str]]]) -> None:
+    """Let the enrichment group read every partition from the start, at once."""
+    with client.pipeline(transaction=True) as pipe:
+        for key, kick in kicks:
+            pipe.xgroup_setid(key, ENRICHMENT_GROUP, "0")
+            pipe.xadd(key, kick)
+        pipe.execute()
 
 
 # The no-op enrichment: the real service with every enricher and stage that
@@ -316,24 +352,28 @@ def transport_run(
     aof: bool,
     verify: bool,
     profiler: Profiler | None = None,
+    partitions: int = 1,
 ) -> RunResult:
-    with Stack(workdir, aof=aof).start_redis() as stack:
+    """The entries through the services with NEWSFEED_PARTITIONS=`partitions`,
+    each preloaded into its item's partition and released to all at once."""
+    layout = Partitions(partitions)
+    with Stack(workdir, aof=aof, partitions=partitions).start_redis() as stack:
         r = stack.redis
-        preload(r, INGESTED_0, entries[:-1])
-        r.xgroup_create(INGESTED_0, ENRICHMENT_GROUP, id="$", mkstream=True)
+        kicks = preload_partitions(r, layout, entries)
         start_workers(stack, enrichment)
         time.sleep(1.0)  # let start-up work (imports, lazy loads, the tail's prime) finish
         window = Window.open(stack, profiler)
-        release(r, INGESTED_0, ENRICHMENT_GROUP, entries[-1])
+        release_partitions(r, kicks)
         ended = wait_for(
-            lambda: int(r.xlen(PUBLISHED_0)) >= len(entries) or _died(stack),
+            lambda: published_count(r, layout) >= len(entries) or _died(stack),
             timeout_for(len(entries)),
             what="news.published to hold every item",
         )
         result = window.close(f"transport-{enrichment}", len(entries), ended)
         result.extra.update(gateway_check(stack.procs["gateway"].url, uris, verify))
-        result.extra.update(stream_health(r))
+        result.extra.update(stream_health(r, layout))
         result.extra["enrichment"] = enrichment
+        result.extra["partitions"] = partitions
         return result
 
 
@@ -414,14 +454,14 @@ def e2e_run(
             first = next(iter(sent.failures.values()))
             raise RuntimeError(f"{len(sent.failures)} submissions failed, e.g. {first}")
         ended = wait_for(
-            lambda: int(r.xlen(PUBLISHED_0)) >= len(submissions) or _died(stack),
+            lambda: published_count(r, DEFAULT) >= len(submissions) or _died(stack),
             timeout_for(len(submissions)),
             what="news.published to hold every item",
         )
         result = window.close("e2e", len(submissions), ended)
         uris = [s["uri"] for s in submissions]
         result.extra.update(gateway_check(stack.procs["gateway"].url, uris, verify))
-        result.extra.update(stream_health(r))
+        result.extra.update(stream_health(r, DEFAULT))
         result.extra["submit_seconds"] = submitted - window.started
         result.extra["ingest_accept_per_s"] = len(submissions) / (submitted - window.started)
         result.extra["concurrency"] = concurrency

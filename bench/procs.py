@@ -156,6 +156,7 @@ class Stack:
     workdir: Path
     aof: bool = True
     log_level: str = "WARNING"
+    partitions: int | None = None  # NEWSFEED_PARTITIONS of the services (None: their default)
     redis_server: RedisServer | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
     _client: redis.Redis | None = None
@@ -185,7 +186,7 @@ class Stack:
             # No feed sources in a benchmark: keep ingest's poller quiet.
             "NEWSFEED_SCHEDULER_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
-        }
+        } | ({"NEWSFEED_PARTITIONS": str(self.partitions)} if self.partitions else {})
 
     def spawn(
         self,

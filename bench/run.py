@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.items import utcnow
+from shared.settings import DEFAULT_PARTITIONS
 
 from bench import costs, gateway, growth, latency, pipeline, readers
 from bench.items import corpus, ingested_fields, word_count
@@ -131,6 +132,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated scenarios (default all: {','.join(SCENARIOS)})",
     )
     parser.add_argument("--items", type=int, help="items per throughput run (default 20000)")
+    parser.add_argument(
+        "--transport-partitions",
+        default=f"1,{DEFAULT_PARTITIONS}",
+        help="NEWSFEED_PARTITIONS values of the no-op transport runs, comma-separated "
+        f"(default 1 and the default N, {DEFAULT_PARTITIONS}); N = 1 is always run",
+    )
     parser.add_argument("--runs", type=int, help="rounds per figure; medians are taken")
     parser.add_argument("--latency-rate", type=float, help="items/s of the latency run (500)")
     parser.add_argument("--latency-seconds", type=float, help="measured seconds per latency run")
@@ -279,6 +286,12 @@ def _by_process(runs: Sequence[pipeline.RunResult]) -> dict[str, float]:
     return {n: median(r.cpu_s[n] * 1e6 / r.items for r in runs) for n in names}
 
 
+def transport_partitions(spec: str) -> list[int]:
+    """The N values of the no-op transport runs: 1 first, the default N always, no repeats."""
+    counts = [1, DEFAULT_PARTITIONS, *(int(part) for part in spec.split(",") if part.strip())]
+    return list(dict.fromkeys(counts))
+
+
 def _summary(runs: Sequence[pipeline.RunResult]) -> dict[str, Any]:
     return {
         "items_per_s": figure([r.items_per_s for r in runs], "items/s"),
@@ -306,7 +319,9 @@ def run_throughput(
     uris = [s["uri"] for s in subs]
     aof = not args.no_aof
     base: list[pipeline.RunResult] = []
-    noop: list[pipeline.RunResult] = []
+    counts = transport_partitions(args.transport_partitions)
+    noop_at: dict[int, list[pipeline.RunResult]] = {n: [] for n in counts}
+    noop = noop_at[1]
     conf: list[pipeline.RunResult] = []
     e2e: list[pipeline.RunResult] = []
     for round_ in range(plan.runs):
@@ -315,18 +330,20 @@ def run_throughput(
             say(f"transport {tag}: bare relay baseline, {plan.items} items")
             base.append(pipeline.baseline_run(workdir / f"base-{round_}", entries, aof=aof))
             say(f"  {base[-1].items_per_s:,.0f} items/s")
-            say(f"transport {tag}: enrichment no-op (NEWSFEED_ENRICH_DISABLED=all)")
-            noop.append(
-                pipeline.transport_run(
-                    workdir / f"noop-{round_}",
-                    entries,
-                    uris,
-                    enrichment="noop",
-                    aof=aof,
-                    verify=round_ == 0,
+            for n in counts:
+                say(f"transport {tag}: enrichment no-op (NEWSFEED_ENRICH_DISABLED=all), N = {n}")
+                noop_at[n].append(
+                    pipeline.transport_run(
+                        workdir / f"noop-{n}-{round_}",
+                        entries,
+                        uris,
+                        enrichment="noop",
+                        aof=aof,
+                        verify=round_ == 0,
+                        partitions=n,
+                    )
                 )
-            )
-            say(f"  {noop[-1].items_per_s:,.0f} items/s")
+                say(f"  {noop_at[n][-1].items_per_s:,.0f} items/s")
             say(f"transport {tag}: enrichment as configured")
             conf.append(
                 pipeline.transport_run(
@@ -376,7 +393,29 @@ def run_throughput(
                 "x",
                 of="baseline CPU/item / noop CPU/item (noise-robust efficiency)",
             ),
+            "default_partitions": DEFAULT_PARTITIONS,
+            "noop_by_partitions": {
+                str(n): {
+                    **_summary(runs),
+                    "ratio": figure(
+                        paired_ratios([r.items_per_s for r in runs], [r.items_per_s for r in base]),
+                        "x",
+                        of=f"noop items/s at N = {n} / baseline items/s, paired per round",
+                    ),
+                    "cpu_ratio": figure(
+                        paired_ratios(
+                            [r.cpu_us_per_item for r in base], [r.cpu_us_per_item for r in runs]
+                        ),
+                        "x",
+                        of=f"baseline CPU/item / noop CPU/item at N = {n}",
+                    ),
+                }
+                for n, runs in noop_at.items()
+            },
         }
+        out["transport"]["noop_default_ratio"] = out["transport"]["noop_by_partitions"][
+            str(DEFAULT_PARTITIONS)
+        ]["ratio"]
     if e2e:
         summary = _summary(e2e)
         summary["ingest_accept_per_s"] = figure(
@@ -593,6 +632,12 @@ def table(result: dict[str, Any], markdown: bool = False) -> str:
             add(f"{label}: items/s", t[key]["items_per_s"])
             add(f"{label}: CPU/item", t[key]["cpu_us_per_item"])
         add("transport no-op / bare relay", t["noop_ratio"])
+        for n, at_n in t.get("noop_by_partitions", {}).items():
+            default = " (the default)" if int(n) == t.get("default_partitions") else ""
+            add(f"no-op, N = {n}{default}: items/s", at_n["items_per_s"])
+            add(f"no-op, N = {n}{default}: CPU/item", at_n["cpu_us_per_item"])
+            add(f"no-op, N = {n}{default} / bare relay", at_n["ratio"])
+            add(f"bare CPU/item / no-op CPU/item, N = {n}", at_n["cpu_ratio"])
         add("transport enrichment / bare relay", t["configured_ratio"])
         add("bare CPU/item / no-op CPU/item", t["noop_cpu_ratio"])
     if "pipeline" in f:
@@ -688,7 +733,7 @@ def table(result: dict[str, Any], markdown: bool = False) -> str:
     lines = [f"{'figure':<{width}}  {'median':>10}  {'unit':<8}  runs"]
     lines += [f"{a:<{width}}  {b:>10}  {c:<8}  {d}" for a, b, c, d in rows]
     lines.append("")
-    lines.append("targets (issue 8):")
+    lines.append("targets (issue 8; issue 13 where it says so):")
     for verdict in result["targets"]:
         lines.append(
             f"  {verdict['status']:<13} {verdict['description']}: "

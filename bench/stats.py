@@ -116,6 +116,20 @@ class Target:
 
 TARGETS: tuple[Target, ...] = (
     Target("transport_noop_ratio", "transport (enrichment no-op) / bare relay", ">=", 0.6, "x"),
+    Target(
+        "transport_noop_ratio_n1",
+        "issue 13: transport no-op / bare relay, N = 1",
+        ">=",
+        0.55,
+        "x",
+    ),
+    Target(
+        "transport_noop_ratio_default_n",
+        "issue 13: transport no-op / bare relay, the default N",
+        ">=",
+        0.55,
+        "x",
+    ),
     Target("pipeline_items_per_s", "full pipeline through ingest, items/s", ">=", 3000, "items/s"),
     Target("latency_p99_ms", "ingest 202 -> visible at 500 items/s, p99", "<=", 15, "ms"),
     Target("hot_page_ratio", "hot first page req/s / bare Starlette", ">=", 0.8, "x"),
@@ -147,6 +161,8 @@ def dig(tree: Mapping[str, Any], path: str) -> float | None:
 # Where each target's value lives in the figures tree.
 TARGET_PATHS: dict[str, str] = {
     "transport_noop_ratio": "transport.noop_ratio",
+    "transport_noop_ratio_n1": "transport.noop_ratio",
+    "transport_noop_ratio_default_n": "transport.noop_default_ratio",
     "pipeline_items_per_s": "pipeline.items_per_s",
     "latency_p99_ms": "latency.p99_ms",
     "hot_page_ratio": "gateway.hot_page_ratio",

@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from shared.delivery.worker import Result
 from shared.events import Event
 from shared.partitions import Partitions
-from shared.settings import PartitionSettings
+from shared.settings import DEFAULT_PARTITIONS
 
 TITLE = "newsfeed streams"
 VERSION = "1.0.0"
@@ -53,7 +53,7 @@ async def _never_called(events: Sequence[Event]) -> Sequence[Result]:
 
 def brokers() -> list[RedisBroker]:
     """Every service's FastStream declarations, each service on its own broker."""
-    partitions = Partitions(PartitionSettings.model_fields["partitions"].default)
+    partitions = Partitions(DEFAULT_PARTITIONS)
     redis = Redis.from_url(REDIS_URL)  # never connects: the brokers are not started
     documented = RedisBroker(REDIS_URL)
     ingest.asyncapi.declare(documented, partitions)

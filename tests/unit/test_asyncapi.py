@@ -18,7 +18,7 @@ from shared.events import EventType, encode
 from shared.partitions import Partitions
 from shared.readmodel.feeds import FIELD as FEEDS_FIELD
 from shared.readmodel.feeds import feeds_field
-from shared.settings import PartitionSettings
+from shared.settings import DEFAULT_PARTITIONS
 from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
 from tests.support.builders import event_for, news_item
@@ -66,7 +66,7 @@ def _operations_by_address(document: dict[str, Any]) -> dict[str, set[tuple[str,
 def test_every_partition_of_every_stream_has_its_writers_and_readers(
     document: dict[str, Any],
 ) -> None:
-    partitions = Partitions(PartitionSettings.model_fields["partitions"].default)
+    partitions = Partitions(DEFAULT_PARTITIONS)
     expected: dict[str, set[tuple[str, str]]] = {}
     for index in partitions.indexes:
         expected[partitions.key(INGESTED, index)] = {
@@ -104,7 +104,7 @@ def _documented_schema(document: dict[str, Any], address: str, service: str) -> 
 
 
 def test_what_the_services_write_fits_the_documented_messages(document: dict[str, Any]) -> None:
-    partitions = Partitions(PartitionSettings.model_fields["partitions"].default)
+    partitions = Partitions(DEFAULT_PARTITIONS)
     item = news_item("urn:t:asyncapi")
     ingested = encode(event_for(item, EventType.ingested))
     published = {
@@ -133,7 +133,7 @@ def test_what_the_services_write_fits_the_documented_messages(document: dict[str
 
 
 def test_a_field_the_document_does_not_name_is_refused(document: dict[str, Any]) -> None:
-    partitions = Partitions(PartitionSettings.model_fields["partitions"].default)
+    partitions = Partitions(DEFAULT_PARTITIONS)
     fields = {**encode(event_for(news_item("urn:t:1"), EventType.ingested)), "extra": "x"}
     schema = _documented_schema(document, partitions.key(INGESTED, 0), "ingest")
     with pytest.raises(jsonschema.ValidationError):

@@ -64,6 +64,10 @@ class ServiceSettings(RedisSettings):
         return HeadLimits(self.max_header_bytes, self.max_headers, self.header_timeout_seconds)
 
 
+# NEWSFEED_PARTITIONS when unset: docs/scaling.md ("How to size N") says why.
+DEFAULT_PARTITIONS = 1
+
+
 class PartitionSettings(BaseSettings):
     """How many partitions each stage's stream has (shared.partitions): the same
     value for every service of one deployment."""
@@ -71,7 +75,7 @@ class PartitionSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSFEED_", extra="ignore")
 
     partitions: int = Field(
-        default=1,
+        default=DEFAULT_PARTITIONS,
         ge=1,
         le=256,
         description="partitions of each stage's stream, chosen by a stable hash of the item's "
