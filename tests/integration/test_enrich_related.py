@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
@@ -25,7 +24,7 @@ from shared.items import NewsItem
 from shared.redis_client import Client
 from shared.streams import INGESTED
 
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
+from tests.support import builders
 
 # Three reports of one story (a rewrite, a different outlet's version), and
 # two other stories on the same topic and in the same template.
@@ -63,13 +62,11 @@ STORIES = {
 def story(name: str, uri: str | None = None, version: int = 1) -> NewsItem:
     headline, lead = STORIES[name]
     return run_pipeline(
-        NewsItem(
+        builders.item(
+            f"<p>{lead}</p><p>More details followed later in the day.</p>",
+            headline,
             uri=uri or f"urn:newsfeed:test:{name}",
             version=version,
-            firstcreated=AT,
-            versioncreated=AT,
-            headline=headline,
-            body_html=f"<p>{lead}</p><p>More details followed later in the day.</p>",
         )
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -12,15 +11,13 @@ import pytest
 import redis.asyncio as aioredis
 from enrichment.pipeline import switchable
 from shared.events import EventType, decode, encode, make_event
-from shared.items import NewsItem
 from shared.streams import ENRICHED, INGESTED
 
+from tests.support import builders
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import ServiceProcess
 from tests.support.streams import stream
 from tests.support.waiting import until
-
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
 
 
 def enrichment(server: RedisServer, log: Path, disabled: list[str]) -> ServiceProcess:
@@ -53,13 +50,10 @@ def switched_off(
 async def test_all_switched_off_passes_items_on_sanitized_and_unclustered(
     switched_off: ServiceProcess, redis: aioredis.Redis
 ) -> None:
-    item = NewsItem(
+    item = builders.item(
+        "<p>A Russian drone attack on Odesa injured five.</p><script>x()</script>",
+        "Russian drone attack on Odesa injures five",
         uri="urn:newsfeed:test:switched-off",
-        version=1,
-        firstcreated=AT,
-        versioncreated=AT,
-        headline="Russian drone attack on Odesa injures five",
-        body_html="<p>A Russian drone attack on Odesa injured five.</p><script>x()</script>",
     )
     await redis.xadd(
         stream(INGESTED), encode(make_event(EventType.ingested, "/tests", item, "a" * 32))

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from enrichment.app import Settings, build_stages
 from enrichment.config import EnrichmentConfig
 from enrichment.pipeline import build_pipeline, enrich_with, resolve_disabled, switchable
 from pydantic import ValidationError
-from shared.items import NewsItem
 from shared.redis_client import connect
 
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
+from tests.support import builders
+
 BODY = (
     "<p>Russian deputy foreign minister Mikhail Galuzin told TASS in Moscow that Ukraine "
     '"must give up its NATO ambitions before any talks," he said.</p>'
@@ -20,15 +18,11 @@ BODY = (
 )
 
 
-def item() -> NewsItem:
-    return NewsItem(
-        uri="urn:newsfeed:test:disabled",
-        version=1,
-        firstcreated=AT,
-        versioncreated=AT,
-        headline="Russia demands Ukraine drop NATO bid before peace talks",
-        body_html=BODY,
-    )
+ITEM = builders.item(
+    BODY,
+    "Russia demands Ukraine drop NATO bid before peace talks",
+    uri="urn:newsfeed:test:disabled",
+)
 
 
 @pytest.fixture
@@ -56,7 +50,7 @@ def test_every_enricher_but_the_sanitizer_and_every_stage_can_be_switched_off() 
 
 def test_the_entity_model_can_be_switched_off_alone() -> None:
     # no title, no speech verb, not in any gazetteer: only the model finds him
-    weah = item().model_copy(
+    weah = ITEM.model_copy(
         update={"body_html": "<p>The striker George Weah scored twice on Sunday.</p>"}
     )
     off = EnrichmentConfig(disabled=("entity_model",))
@@ -92,10 +86,10 @@ def test_the_setting_is_read_from_the_environment_and_checked_at_start(
 
 
 def test_switched_off_enrichers_do_not_run_and_are_not_recorded() -> None:
-    full = enrich_with(EnrichmentConfig())(item())
+    full = enrich_with(EnrichmentConfig())(ITEM)
     assert full.people
     assert full.quotes
-    shed = enrich_with(EnrichmentConfig(disabled=("entities", "quotes")))(item())
+    shed = enrich_with(EnrichmentConfig(disabled=("entities", "quotes")))(ITEM)
     assert "entities" not in shed.enrichment
     assert "quotes" not in shed.enrichment
     assert shed.people == () == shed.quotes
@@ -105,7 +99,7 @@ def test_switched_off_enrichers_do_not_run_and_are_not_recorded() -> None:
 
 
 def test_all_switched_off_still_sanitizes() -> None:
-    shed = enrich_with(EnrichmentConfig(disabled=("all",)))(item())
+    shed = enrich_with(EnrichmentConfig(disabled=("all",)))(ITEM)
     assert list(shed.enrichment) == ["sanitize"]
     assert "<script" not in shed.body_html
     assert shed.text is None

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +12,9 @@ from enrichment.enrichers import entities, text
 from enrichment.enrichers.entities import EntityEnricher
 from shared.items import Entity, NewsItem
 
+from tests.support import builders
+
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_article.txt"
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
 SEED_HEADLINE = (
     "Russia wants Ukraine to give up occupied territories, NATO and EU membership "
     "to start peace talks"
@@ -23,15 +22,9 @@ SEED_HEADLINE = (
 
 
 def item(body: str, headline: str = "", **kw: Any) -> NewsItem:
-    paragraphs = [p.strip() for p in body.split("\n\n") if p.strip()]
-    news = NewsItem(
-        uri="urn:newsfeed:test:entities",
-        version=1,
-        firstcreated=AT,
-        versioncreated=AT,
-        headline=headline,
-        body_html="".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs),
-        **kw,
+    """An item of plain-text paragraphs, with the text enricher's fields (read by entities)."""
+    news = builders.item(
+        builders.paragraphs(body), headline, uri="urn:newsfeed:test:entities", **kw
     )
     return news.model_copy(update=text.enrich(news))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from enrichment.config import EnrichmentConfig
 from enrichment.enrichers import language
 from shared.items import NewsItem
 
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
+from tests.support import builders
 
 # One short paragraph each, about the same story.
 PARAGRAPHS = {
@@ -27,15 +26,8 @@ PARAGRAPHS = {
 
 
 def item(body: str, headline: str = "", **kw: Any) -> NewsItem:
-    return NewsItem(
-        uri="urn:newsfeed:test:language",
-        version=1,
-        firstcreated=AT,
-        versioncreated=AT,
-        headline=headline,
-        body_html=f"<p>{body}</p>",
-        **kw,
-    )
+    """An item whose body is `body`, one paragraph."""
+    return builders.item(f"<p>{body}</p>", headline, uri="urn:newsfeed:test:language", **kw)
 
 
 @pytest.mark.parametrize("code", ["en", "uk", "ru"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import os
@@ -10,7 +9,7 @@ import subprocess
 import sys
 import types
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,26 +35,17 @@ from shared.events import EventType, make_event
 from shared.items import ItemType, NewsItem
 from shared.service import Lifecycle
 
+from tests.support import builders
+
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_article.txt"
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
 HEADLINE = "Russia wants Ukraine to give up NATO and EU membership to start peace talks"
 
 
 def seed_html() -> str:
-    paragraphs = [p.strip() for p in SEED.read_text(encoding="utf-8").split("\n\n") if p.strip()]
-    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
+    return builders.paragraphs(SEED.read_text(encoding="utf-8"))
 
 
-def item(body_html: str = "", uri: str = "urn:newsfeed:test:pipeline", **kw: Any) -> NewsItem:
-    return NewsItem(
-        uri=uri,
-        version=1,
-        firstcreated=AT,
-        versioncreated=AT,
-        headline=HEADLINE,
-        body_html=body_html,
-        **kw,
-    )
+item = partial(builders.item, headline=HEADLINE, uri="urn:newsfeed:test:pipeline")
 
 
 def failing(name: str, error: Exception | None = None, required: bool = False) -> Enricher:

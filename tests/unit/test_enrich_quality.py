@@ -7,10 +7,8 @@ Run with `-s` to see the figures:
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,9 @@ from enrichment.nlp import fold, sentences
 from enrichment.pipeline import run_pipeline
 from shared.items import NewsItem
 
+from tests.support import builders
+
 LABELLED = Path(__file__).resolve().parents[1] / "fixtures" / "enrichment" / "labelled.yaml"
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
 KINDS = ("people", "organisations", "places")
 
 MIN_ENTITY_PRECISION = 0.90
@@ -38,14 +37,10 @@ def labelled() -> list[dict[str, Any]]:
 
 
 def as_item(entry: dict[str, Any]) -> NewsItem:
-    paragraphs = [p.strip() for p in entry["body"].split("\n\n") if p.strip()]
-    return NewsItem(
+    return builders.item(
+        builders.paragraphs(entry["body"]),
+        entry["headline"],
         uri=f"urn:newsfeed:labelled:{entry['id']}",
-        version=1,
-        firstcreated=AT,
-        versioncreated=AT,
-        headline=entry["headline"],
-        body_html="".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs),
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +11,15 @@ from enrichment.enrichers import entities, kind, quotes, subjects, text
 from enrichment.enrichers.subjects import SubjectTagger, hits, parse
 from shared.items import Entity, ItemType, NewsItem, Quote, Rendition
 
+from tests.support import builders
+
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_article.txt"
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
 
 
 def item(body: str, headline: str = "", **kw: Any) -> NewsItem:
-    paragraphs = [p.strip() for p in body.split("\n\n") if p.strip()]
-    news = NewsItem(
-        uri="urn:newsfeed:test:subjects",
-        version=1,
-        firstcreated=AT,
-        versioncreated=AT,
-        headline=headline,
-        body_html="".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs),
-        **kw,
+    """An item of plain-text paragraphs, with the fields of the enrichers before subjects."""
+    news = builders.item(
+        builders.paragraphs(body), headline, uri="urn:newsfeed:test:subjects", **kw
     )
     news = news.model_copy(update=text.enrich(news))
     return news.model_copy(update=entities.enrich(news))
@@ -177,7 +170,7 @@ def test_an_item_without_quotation_marks_has_no_quotes() -> None:
 
 
 def test_a_video_rendition_or_player_makes_an_item_a_video() -> None:
-    plain = NewsItem(uri="urn:x", version=1, firstcreated=AT, versioncreated=AT)
+    plain = builders.item(uri="urn:x")
     assert kind.enrich(plain) == {}
     mp4 = plain.model_copy(
         update={
@@ -198,11 +191,8 @@ def test_a_video_rendition_or_player_makes_an_item_a_video() -> None:
 
 
 def test_a_typed_item_keeps_its_type() -> None:
-    picture = NewsItem(
+    picture = builders.item(
         uri="urn:x",
-        version=1,
-        firstcreated=AT,
-        versioncreated=AT,
         type=ItemType.picture,
         renditions={
             "clip": Rendition(href="https://cdn.example.org/a.mp4", contenttype="video/mp4")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from functools import partial
 
 import pytest
 from enrichment.config import EnrichmentConfig
@@ -11,24 +10,15 @@ from enrichment.enrichers import reading_time, sanitize, text
 from enrichment.enrichers.sanitize import clean, video_src
 from enrichment.enrichers.text import excerpt, plain_text
 from enrichment.nlp import sentences
-from shared.items import STORED_BODY_MAX, NewsItem, TextStats
+from shared.items import STORED_BODY_MAX, TextStats
 
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
+from tests.support import builders
+
 YOUTUBE = "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"
 VIMEO = "https://player.vimeo.com/video/76979871"
 
 
-def item(body_html: str = "", **kw: Any) -> NewsItem:
-    fields: dict[str, Any] = {
-        "uri": "urn:newsfeed:test:text",
-        "version": 1,
-        "firstcreated": AT,
-        "versioncreated": AT,
-        "headline": "Zelensky arrives in Cyprus",
-        "body_html": body_html,
-    }
-    fields.update(kw)
-    return NewsItem(**fields)
+item = partial(builders.item, headline="Zelensky arrives in Cyprus", uri="urn:newsfeed:test:text")
 
 
 # -- iframes -----------------------------------------------------------------------

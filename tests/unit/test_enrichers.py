@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import types
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,26 +17,21 @@ from shared.delivery import Done, Failed
 from shared.events import EventType, decode, encode, make_event
 from shared.items import BODY_MAX, NewsItem
 
+from tests.support import builders
+
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_article.txt"
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
 REL = 'rel="noopener noreferrer nofollow"'
 
 
-def item(body_html: str = "", uri: str = "urn:newsfeed:item:zelensky-terms", **kw: Any) -> NewsItem:
-    return NewsItem(
-        uri=uri,
-        version=1,
-        firstcreated=AT,
-        versioncreated=AT,
-        headline="Zelensky restates his terms for negotiations",
-        body_html=body_html,
-        **kw,
-    )
+item = partial(
+    builders.item,
+    headline="Zelensky restates his terms for negotiations",
+    uri="urn:newsfeed:item:zelensky-terms",
+)
 
 
 def seed_body_html() -> str:
-    paragraphs = [p.strip() for p in SEED.read_text(encoding="utf-8").split("\n\n") if p.strip()]
-    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
+    return builders.paragraphs(SEED.read_text(encoding="utf-8"))
 
 
 # -- sanitize --------------------------------------------------------------------

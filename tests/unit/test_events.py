@@ -20,6 +20,8 @@ from shared.events import (
 )
 from shared.items import Author, Entity, NewsItem, PubStatus, Rendition, TextStats
 
+from tests.support import builders
+
 WIRE_FIELDS = {
     "specversion",
     "id",
@@ -57,8 +59,7 @@ def cyprus_item(**changes: Any) -> NewsItem:
         "reading_time_minutes": 1,
         "enrichment": {"sanitize": "1", "text": "1", "reading_time": "1"},
     }
-    fields.update(changes)
-    return NewsItem(**fields)
+    return builders.item(**(fields | changes))
 
 
 def cyprus_event(**changes: Any) -> Event:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 from pydantic import ValidationError
-from shared.items import HEADLINE_MAX, URI_MAX, ItemType, NewsItem, PubStatus
+from shared.items import HEADLINE_MAX, URI_MAX, ItemType, PubStatus
 
-AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
+from tests.support import builders
 
-
-def item(**changes: Any) -> NewsItem:
-    fields: dict[str, Any] = {
-        "uri": "urn:newsfeed:item:galuzin-tass",
-        "version": 1,
-        "firstcreated": AT,
-        "versioncreated": AT,
-        "headline": "Moscow sets NATO and EU renunciation as terms for talks",
-    }
-    fields.update(changes)
-    return NewsItem(**fields)
+item = partial(
+    builders.item,
+    uri="urn:newsfeed:item:galuzin-tass",
+    headline="Moscow sets NATO and EU renunciation as terms for talks",
+)
 
 
 def test_a_minimal_item_gets_ninjs_defaults() -> None:
@@ -44,7 +38,7 @@ def test_naive_datetimes_are_rejected(name: str) -> None:
 def test_aware_datetimes_in_any_offset_are_accepted() -> None:
     kyiv = timezone(timedelta(hours=2))
     made = item(firstcreated=datetime(2026, 1, 7, 12, 0, tzinfo=kyiv))
-    assert made.firstcreated == AT
+    assert made.firstcreated == builders.CREATED
 
 
 @pytest.mark.parametrize("version", [0, -1])
