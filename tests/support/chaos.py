@@ -13,14 +13,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 import httpx
 import redis as sync_redis
+from shared.delivery.groups import PARTITIONS_KEY
 from shared.events import decode
-from shared.streams import DEAD_LETTER, PUBLISHED
+from shared.partitions import Partitions
+from shared.redis_client import is_cluster
+from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
+from tests.support.redis_cluster import ClusterNode, RedisCluster
 from tests.support.services import TOKEN, Pipeline, ServiceProcess
-from tests.support.streams import stream
+
+SyncClient: TypeAlias = sync_redis.Redis | sync_redis.RedisCluster
 
 REPORT_DIR = Path(__file__).resolve().parents[2] / "test-output" / "chaos"
 
@@ -66,7 +72,11 @@ class Workload:
     # Which position in each block of `poison_every` is marked (default the last).
     poison_offset: int = -1
     acknowledged: set[str] = field(default_factory=set)
+    # When each 202 came (time.monotonic()), for recovery times after a fault.
+    acknowledged_at: dict[str, float] = field(default_factory=dict)
     indeterminate: set[str] = field(default_factory=set)
+    # 5xx answers (each retried): 503s while replicas lag or a primary is gone.
+    refused: int = 0
     latencies: list[float] = field(default_factory=list)
 
     def uri(self, i: int) -> str:
@@ -100,9 +110,11 @@ class Workload:
                 continue
             if response.status_code == 202:
                 self.acknowledged.add(uri)
+                self.acknowledged_at[uri] = time.monotonic()
                 self.indeterminate.discard(uri)
                 return
             if response.status_code >= 500:
+                self.refused += 1
                 self.indeterminate.add(uri)
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
                 continue
@@ -160,16 +172,109 @@ def kill_and_restart(service: ServiceProcess) -> Callable[[], None]:
     return fault
 
 
+@dataclass
+class Failover:
+    """One primary killed: when, whose partitions, how long until its replica
+    took over and until the cluster was whole again (the old primary back as
+    a replica)."""
+
+    victim: str
+    partitions: list[int]
+    killed_at: float
+    promoted_s: float = 0.0
+    whole_s: float = 0.0
+
+    def summary(self, workload: Workload, partitions: Partitions) -> dict[str, object]:
+        """With the seconds from the kill until the first 202 for an item of the
+        victim's partitions (its writes acknowledged again)."""
+        back = [
+            at - self.killed_at
+            for uri, at in workload.acknowledged_at.items()
+            if at > self.killed_at and partitions.of(uri) in self.partitions
+        ]
+        return {
+            "victim": self.victim,
+            "partitions": len(self.partitions),
+            "promoted_s": round(self.promoted_s, 2),
+            "whole_s": round(self.whole_s, 2),
+            "writes_back_s": round(min(back), 2) if back else None,
+        }
+
+
+@dataclass
+class KillPrimary:
+    """kill -9 a primary that holds partitions (another one each time), wait
+    for its replica to take over, then start it again as a supervisor would:
+    it rejoins as the new primary's replica.
+
+    With `lagging_s`, its replica falls behind that long before the kill: it
+    is stopped (SIGSTOP) and its link dropped by the primary (CLIENT KILL TYPE
+    replica; a stopped replica alone would still read what the kernel had
+    buffered for it), then continued right after the kill. The primary dies
+    holding `lagging_s` of writes its replica never got (replication is
+    asynchronous): what NEWSFEED_ACK_REPLICAS must not have acknowledged."""
+
+    cluster: RedisCluster
+    partitions: Partitions
+    lagging_s: float = 0.0
+    stream: str = INGESTED
+    failovers: list[Failover] = field(default_factory=list)
+
+    def __call__(self) -> None:
+        primaries = self.cluster.current_primaries()
+        victim: ClusterNode = primaries[len(self.failovers) % len(primaries)]
+        owned = [
+            p
+            for p in self.partitions.indexes
+            if self.cluster.primary_of_key(self.partitions.key(self.stream, p)) == victim
+        ]
+        failover = Failover(victim.address, owned, killed_at=time.monotonic())
+        self.failovers.append(failover)
+        lagging = [r.server.process for r in self.cluster.replicas_of(victim) if r.alive]
+        for process in lagging:
+            assert process is not None
+            process.send_signal(signal.SIGSTOP)
+        try:
+            if lagging:
+                with victim.client() as client:
+                    client.execute_command("CLIENT", "KILL", "TYPE", "replica")
+            time.sleep(self.lagging_s)  # the fault's length: writes go on meanwhile
+            failover.killed_at = time.monotonic()
+            self.cluster.kill(victim)
+        finally:
+            for process in lagging:
+                assert process is not None
+                process.send_signal(signal.SIGCONT)
+        self.cluster.wait_for_failover(victim)
+        failover.promoted_s = time.monotonic() - failover.killed_at
+        self.cluster.restart(victim)
+        self.cluster.wait_healthy()
+        failover.whole_s = time.monotonic() - failover.killed_at
+
+
+def client_for(redis_url: str) -> SyncClient:
+    """A client for the Redis or the Redis Cluster at `redis_url`."""
+    if is_cluster(redis_url):
+        return sync_redis.RedisCluster.from_url(redis_url, decode_responses=True)
+    return sync_redis.Redis.from_url(redis_url, decode_responses=True)
+
+
+def partitions_in(client: SyncClient) -> Partitions:
+    """The partition count the services recorded in Redis at start."""
+    return Partitions(int(client.get(PARTITIONS_KEY) or 1))
+
+
 def quiet(redis_url: str, timeout: float = 180.0, settle: float = 1.0) -> float:
-    """Wait until every group has nothing pending and no lag, and news.published
-    stopped growing; return how long it took."""
-    client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
+    """Wait until every group of every partition has nothing pending and no
+    lag, and news.published stopped growing; return how long it took."""
+    client = client_for(redis_url)
     started = time.monotonic()
     last_length, stable_since = -1, time.monotonic()
     while time.monotonic() - started < timeout:
         try:
+            partitions = partitions_in(client)
             busy = False
-            for name in (stream("news.ingested"), stream("news.enriched")):
+            for name in (*partitions.keys(INGESTED), *partitions.keys(ENRICHED)):
                 # Not XINFO's `lag`: after Redis reloads its AOF, Redis 7.0 can keep
                 # reporting lag for a group that has read everything. A group is
                 # caught up when it was delivered the stream's last entry.
@@ -177,8 +282,8 @@ def quiet(redis_url: str, timeout: float = 180.0, settle: float = 1.0) -> float:
                 for group in client.xinfo_groups(name):
                     if int(group["pending"]) or group["last-delivered-id"] != last:
                         busy = True
-            length = client.xlen(stream(PUBLISHED))
-        except (sync_redis.ConnectionError, sync_redis.ResponseError):
+            length = sum(int(client.xlen(name)) for name in partitions.keys(PUBLISHED))
+        except sync_redis.RedisError:  # down, restarting, or a cluster failing over
             busy, length = True, -1
         if length != last_length or busy:
             last_length, stable_since = length, time.monotonic()
@@ -207,11 +312,13 @@ def feed_uris(gateway: str, prefix: str) -> list[str]:
 def check(pipeline: Pipeline, workload: Workload, report: Report) -> Report:
     """Compare acknowledgements with the feed and the streams."""
     report.recovery_seconds = round(quiet(pipeline.redis_url), 2)
-    client = sync_redis.Redis.from_url(pipeline.redis_url, decode_responses=True)
+    client = client_for(pipeline.redis_url)
+    partitions = partitions_in(client)
     shown = feed_uris(pipeline.gateway, workload.prefix)
     effects = Counter(
         (event.subject, event.data.version)
-        for event in (decode(fields) for _, fields in client.xrange(stream(PUBLISHED)))
+        for name in partitions.keys(PUBLISHED)
+        for event in (decode(fields) for _, fields in client.xrange(name))
     )
     report.submitted = workload.count
     report.acknowledged = len(workload.acknowledged)
@@ -219,11 +326,12 @@ def check(pipeline: Pipeline, workload: Workload, report: Report) -> Report:
     report.lost = len(workload.acknowledged - set(shown))
     report.duplicated = len(shown) - len(set(shown))
     report.double_effects = sum(1 for n in effects.values() if n > 1)
-    report.dead_letters = int(client.xlen(stream(DEAD_LETTER)))
+    report.dead_letters = sum(int(client.xlen(name)) for name in partitions.keys(DEAD_LETTER))
     report.pending_after = sum(
         int(group["pending"])
-        for name in (stream("news.ingested"), stream("news.enriched"))
+        for name in (*partitions.keys(INGESTED), *partitions.keys(ENRICHED))
         for group in client.xinfo_groups(name)
     )
     report.notes["indeterminate"] = len(workload.indeterminate)
+    report.notes["refused"] = workload.refused
     return report
