@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from shared.partitions import Partitions
 from shared.readmodel import ReadModelKeys
 from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
 from tests.support.waiting import poll
@@ -153,3 +155,65 @@ def test_the_gateway_can_read_the_read_model(pipeline: Pipeline, acl_redis: Redi
     gateway = as_user(acl_redis, "gateway")
     assert gateway.xlen(Partitions(1).key("news.published", 0)) >= 1
     assert gateway.get(ReadModelKeys().item("urn:t:acl")) is not None
+
+
+@pytest.fixture
+def cluster_users(redis_cluster: RedisCluster) -> Iterator[RedisCluster]:
+    """The tests' cluster, flushed, with shared.acl's service users on every node
+    (as docker-compose.cluster.yml's ACL file gives them); removed afterwards."""
+    rules = [
+        line.split(" ", 2)[1:]
+        for line in render(PASSWORDS, ADMIN).splitlines()
+        if line.startswith("user ") and line.split(" ")[1] in PASSWORDS
+    ]
+    redis_cluster.flush()
+    for node in redis_cluster.nodes:
+        with node.client() as admin:
+            for name, rule in rules:
+                admin.execute_command("ACL", "SETUSER", name, *rule.split(" "))
+            admin.execute_command("ACL", "LOG", "RESET")
+    yield redis_cluster
+    for node in redis_cluster.nodes:
+        with node.client() as admin:
+            admin.execute_command("ACL", "DELUSER", *PASSWORDS)
+
+
+def test_the_whole_pipeline_works_under_per_service_users_on_a_cluster(
+    cluster_users: RedisCluster, tmp_path: Path
+) -> None:
+    """As docker-compose.cluster.yml runs it: each service its own ACL user, each
+    pointed at another node, 16 partitions. An item reaches the feed and no node
+    refused any command."""
+    nodes = cluster_users.nodes
+    per_service = {
+        name: {
+            "NEWSFEED_REDIS_URL": f"redis://{name}:{password}@127.0.0.1:{node.port}/0",
+        }
+        for (name, password), node in zip(PASSWORDS.items(), nodes, strict=False)
+    }
+    pipeline = Pipeline(
+        cluster_users.url,
+        tmp_path / "logs",
+        extra_env={"NEWSFEED_PARTITIONS": "16"},
+        service_env=per_service,
+    ).start()
+    try:
+        response = pipeline.submit({"uri": "urn:t:acl-cluster", "headline": "Least privilege"})
+        assert response.status_code == 202, response.text
+        poll(
+            lambda: any(
+                item["uri"] == "urn:t:acl-cluster"
+                for item in httpx.get(f"{pipeline.gateway}/v1/feed").json()["items"]
+            ),
+            failure="the item never reached the feed under ACLs on the cluster",
+        )
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert httpx.get(f"{pipeline.ingest}/v1/deadletters", headers=auth).status_code == 200
+    finally:
+        pipeline.stop()
+    denied = []
+    for node in nodes:
+        with node.client() as admin:
+            log = admin.acl_log()
+        denied += [(entry["username"], entry["object"], entry["reason"]) for entry in log]
+    assert denied == []
