@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,5 +236,46 @@ def test_a_reader_whose_position_was_trimmed_away_is_told_to_reload(
         for r in followed:
             first = next(e for e in r.source.events if e.connection == r.source.connections)
             assert first.type == "reset", f"{r.source.name}: {first}"
+    finally:
+        pipeline.stop()
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_live_readers_are_told_to_reload_when_redis_comes_back_empty(
+    partitions: int, redis_aof: RedisServer, readers: Readers, tmp_path: Path
+) -> None:
+    """The fault suite's Redis restarted with no data: the items readers were
+    shown are gone from the feed, so each live reader (and one that comes back
+    later with its old position) is told to reload, then gets the new items;
+    its page equals the feed."""
+    prefix = f"urn:empty:p{partitions}:"
+    pipeline = start(redis_aof, tmp_path, partitions)
+    publisher = Publisher(pipeline.ingest, prefix)
+    try:
+        followed = open_readers(readers, pipeline.gateway, prefix)
+        away = readers.follow(
+            Reader(EventSource(f"{pipeline.gateway}/v1/stream", "away"), pipeline.gateway, prefix)
+        )
+        publisher.publish(5)
+        truth = settled(pipeline, publisher)
+        poll(lambda: all(r.view() == truth for r in [*followed, away]))
+        readers.pause(away)
+        connections = {r.source.name: r.source.connections for r in followed}
+        redis_aof.kill()
+        shutil.rmtree(redis_aof.workdir)
+        redis_aof.start()
+        for name in ("enrichment", "publication"):  # they exit on finding their groups gone
+            service = pipeline.services[name]
+            assert service.process is not None
+            service.process.wait(30)
+            service.restart()
+            service.wait_ready()
+        publisher.versions.clear()
+        poll(lambda: all(r.source.resets for r in followed))
+        readers.follow(away)
+        publisher.publish(4)
+        truth = settled(pipeline, publisher)
+        check_readers([*followed, away], pipeline, partitions, truth, {**connections, "away": 0})
+        assert away.source.resets
     finally:
         pipeline.stop()

@@ -368,6 +368,7 @@ async def _caught_up_to(tail: Tail, position: Position, wait_s: float = 2.0) -> 
     def behind() -> bool:
         return (
             tail.position is not None
+            and not tail.names_lost(position)
             and len(position) == tail.partitions
             and any(a > b for a, b in zip(position, tail.position, strict=True))
         )

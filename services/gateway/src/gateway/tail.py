@@ -61,6 +61,7 @@ KINDS: dict[str, str] = {
 EntryKey = tuple[int, int]
 Position = tuple[EntryKey, ...]
 START: EntryKey = (0, 0)
+LOST_RANGES_KEPT = 16  # per partition: Redis losing entries again and again is rare
 
 
 def entry_key(entry_id: str) -> EntryKey:
@@ -267,6 +268,10 @@ class Tail:
         # Per partition: the newest entry no longer in the history (a client whose
         # position is at or past it in every partition can be served from memory).
         self._floor: list[EntryKey] = [START] * len(self.streams)
+        # Per partition: ranges (last entry when Redis came back, where the tail
+        # was] of entries Redis lost; positions in them must reload.
+        self._lost: list[list[tuple[EntryKey, EntryKey]]] = [[] for _ in self.streams]
+        self._server_id: str | None = None  # Redis's run id, to notice restarts
         self.listeners: list[Listener] = []
         self.closers: list[Callable[[str], None]] = []
         self.closing = False
@@ -290,6 +295,8 @@ class Tail:
     async def prime(self) -> None:
         """Start at the end of each stream; learn recent kills and fill the history
         from what the streams still hold."""
+        self._server_id = None
+        await self._check_server()
         scan = max(self._scan, self._history_max + 1, 1)
         per_stream = -(-scan // len(self.streams))
         newest: list[list[Change]] = []
@@ -355,6 +362,7 @@ class Tail:
                 elif failing:
                     await self._after_outage()
                 read = await self._read()
+                await self._check_server()
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
                 if not failing:
                     log.warning("tail waiting for redis: %s", error)
@@ -424,16 +432,63 @@ class Tail:
     async def _after_outage(self) -> None:
         # Events may have been missed while Redis was away: drop cached pages.
         self._invalidate(None)
+        await self._check_server()
+
+    async def _check_server(self) -> None:
+        """Notice a Redis restart (a new run id; the client's retries hide it from
+        the reads) and look for entries it lost (restarted empty, or from an older
+        file). Called before entries read are dispatched, so what the tail has
+        dispatched is all from before the restart. On a Redis Cluster: not done."""
+        if cluster_mode(self._redis):
+            return
+        run_id = str((await self._redis.info("server")).get("run_id", ""))
+        if self._server_id is None or run_id == self._server_id:
+            self._server_id = run_id
+            return
+        self._server_id = run_id
+        log.warning("redis restarted; looking for entries it lost")
+        self._invalidate(None)
+        await self._find_lost()
+
+    async def _find_lost(self) -> None:
+        """Entries the tail dispatched that Redis no longer holds: the ones after
+        the newest entry it still has at or below the tail's position. Clients
+        told of them must reload: every stream is ended, and a client coming back
+        with a position naming a lost entry is sent `reset` (see `backlog`). The
+        tail reads on from where it was: what Redis holds up to there was
+        dispatched already."""
         assert self.position is not None
+        lost = False
         for index, stream in enumerate(self.streams):
-            newest = await self._redis.xrevrange(stream, "+", "-", count=1)
-            top = entry_key(newest[0][0]) if newest else START
-            if top < self.position[index]:
-                # The stream is behind where we were: Redis lost it and started over.
-                log.warning("%s restarted below where it was; reading it from the start", stream)
-                self.position[index] = START
-                self._history.clear()
-                self._floor = list(self.position)
+            at = self.position[index]
+            if at == START:
+                continue
+            held = await self._redis.xrevrange(stream, f"{at[0]}-{at[1]}", "-", count=1)
+            have = entry_key(held[0][0]) if held else START
+            if have < at:
+                log.warning(
+                    "%s lost its entries after %s up to %s; live clients are sent to reload",
+                    stream,
+                    format_position((have,)),
+                    format_position((at,)),
+                )
+                ranges = self._lost[index]
+                ranges.append((have, at))
+                del ranges[:-LOST_RANGES_KEPT]
+                lost = True
+        if lost:
+            self._history.clear()
+            self._floor = list(self.position)
+            for close in self.closers:
+                close("redis lost events; reconnect")
+
+    def names_lost(self, position: Position) -> bool:
+        """Whether `position` names an entry Redis lost while this tail ran."""
+        return any(
+            low < position[index] <= high
+            for index, ranges in enumerate(self._lost)
+            for low, high in ranges
+        )
 
     def _check_stop(self) -> None:
         if not self.closing and self._should_stop():
@@ -462,11 +517,12 @@ class Tail:
     async def backlog(self, after: Position, limit: int) -> list[Change] | None:
         """What came after position `after`, oldest first; None when that cannot be
         given in full (more than `limit` entries, a position of another partitioning,
-        or one the streams no longer hold). `()` is the start of every stream."""
+        one the streams no longer hold, or one naming entries Redis lost). `()` is
+        the start of every stream."""
         n = len(self.streams)
         if not after:
             after = (START,) * n
-        if len(after) != n or self.position is None:
+        if len(after) != n or self.position is None or self.names_lost(after):
             return None
         if any(after[i] > self.position[i] for i in range(n)):
             # Ahead of this tail: another replica's, or from before Redis lost the stream.
