@@ -116,7 +116,7 @@ fmt: setup ## format and autofix with ruff
 
 # chaos: the full fault suite (10,000 items per scenario); make test runs a short form.
 chaos: setup redis-server ## fault suite: kills, restarts, poison, lag; figures in test-output/chaos/
-	$(UV) run pytest -q -s tests/e2e/test_chaos.py --chaos-items=10000 -p no:cacheprovider
+	$(UV) run pytest -q -s tests/e2e/test_chaos.py tests/e2e/test_live_readers.py --chaos-items=10000 -p no:cacheprovider
 
 # entity-eval: entity and language quality on public annotated text (docs/enrichment.md,
 # "Quality on public data"). The corpora are not in the repository (not ours to ship; no

@@ -80,6 +80,7 @@ class Reader:
     gateway: str
     prefix: str
     reloads: dict[int, View] = field(default_factory=dict)  # event index -> state reloaded
+    checked: int = 0  # events already checked (by an earlier phase of a test)
 
     async def reload(self) -> None:
         """After `reset`: the page reloads its feed (here every item of the run)."""
@@ -132,12 +133,16 @@ class Reader:
         return back
 
     def out_of_order(self) -> list[str]:
-        """Items whose versions arrived out of order (each id counted once)."""
+        """Items whose versions arrived out of order (each id counted once; not
+        across a reset, after which the page starts again)."""
         last: dict[str, int] = {}
         seen: set[str] = set()
         bad: list[str] = []
         for event in self.source.events:
-            if event.type == "reset" or event.last_event_id in seen:
+            if event.type == "reset":
+                last.clear()  # the page reloads: versions are judged afresh
+                continue
+            if event.last_event_id in seen:
                 continue
             seen.add(event.last_event_id)
             uri, version = str(event.data["uri"]), int(event.data["version"])
