@@ -70,6 +70,7 @@ def pipeline(
         url = server.url
     else:
         cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.wait_healthy()  # whole again, if a test before killed a node
         cluster.flush()
         url = cluster.nodes[-1].url  # any node will do, a replica as well as a primary
         env["NEWSFEED_PARTITIONS"] = CLUSTER_PARTITIONS

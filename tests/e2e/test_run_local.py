@@ -330,6 +330,7 @@ def test_on_a_cluster_named_by_one_node_it_runs_there_and_leaves_the_cluster_up(
     nothing else set: the services find the cluster, the demo items reach the
     feed, `newsfeed status` (nothing exported) reads every partition's stream from
     the stack file's node, and stopping the stack leaves the cluster running."""
+    redis_cluster.wait_healthy()  # whole again, if a test before killed a node
     redis_cluster.flush()
     node = redis_cluster.nodes[-1]
     launcher = launch(tmp_path, redis_url=node.url)
