@@ -320,3 +320,22 @@ def test_tail_lines_are_never_cut_inside_a_word(
     assert shown.endswith("…")
     assert LONG_HEADLINE.startswith(shown[:-1])
     assert LONG_HEADLINE[len(shown) - 1] == " "  # the cut is between two words
+
+
+def test_tail_json_is_one_object_per_line_even_for_an_undecodable_entry(
+    client: sync_redis.Redis,
+) -> None:
+    """Each line names the stream entry (entry_id, what --since takes) beside the
+    event's own fields, its CloudEvents id among them; an entry that is no event
+    is printed as stored, so a script reading the lines never meets plain text."""
+    entry_id = published(client, "urn:t:json", "As JSON")
+    broken = str(client.xadd(stream(PUBLISHED), {"subject": "urn:t:broken"}))
+    result = runner.invoke(app, ["tail", "--since", "0", "--count", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [(line["entry_id"], line["subject"]) for line in lines] == [
+        (entry_id, "urn:t:json"),
+        (broken, "urn:t:broken"),
+    ]
+    assert lines[0]["id"] != entry_id  # the event's id, not the entry's
+    assert "undecodable" not in result.stdout

@@ -150,14 +150,15 @@ class PartitionReader:
 
 
 def show(entry_id: str, fields: dict[str, str], as_json: bool) -> None:
+    if as_json:
+        # The entry as stored, decodable or not: every line stays one JSON object.
+        # Not "id": that is the event's own (CloudEvents) id, one of its fields.
+        print(json.dumps({"entry_id": entry_id, **fields}), flush=True)
+        return
     try:
         event = decode(fields)
     except UndecodableEntry as error:
         console.print(f"{entry_id} [red]undecodable[/]: {escape(str(error))}", soft_wrap=True)
-        return
-    if as_json:
-        # Not "id": that is the event's own (CloudEvents) id, one of its fields.
-        print(json.dumps({"entry_id": entry_id, **fields}), flush=True)
         return
     kind = event.type.value.rsplit(".", 1)[1]
     line = f"{entry_id} {kind:9} v{event.data.version} {event.subject}  "
