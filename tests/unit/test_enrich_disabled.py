@@ -51,7 +51,7 @@ def test_every_enricher_but_the_sanitizer_and_every_stage_can_be_switched_off() 
 def test_the_entity_model_can_be_switched_off_alone() -> None:
     # no title, no speech verb, not in any gazetteer: only the model finds him
     weah = ITEM.model_copy(
-        update={"body_html": "<p>The striker George Weah scored twice on Sunday.</p>"}
+        update={"body_html": "<p>Fans cheered George Weah after he scored twice on Sunday.</p>"}
     )
     off = EnrichmentConfig(disabled=("entity_model",))
     names = [e.NAME for e in build_pipeline(off)]

@@ -350,3 +350,53 @@ def test_re_enriching_replaces_our_own_entities() -> None:
     assert twice.people == once.people
     assert twice.places == once.places
     assert entities.enrich(news) == entities.enrich(news)
+
+
+# -- sports, initials, abbreviations -------------------------------------------------
+
+
+def test_in_a_sports_item_cities_and_counties_are_the_teams_named_after_them() -> None:
+    fields = entities.enrich(
+        item(
+            "LONDON 1996-08-30\n\n"
+            "Leeds beat Sheffield by two wickets at Headingley in Leeds. "
+            "England discard Andy Caddick took three for 83.",
+            "CRICKET - LEEDS TAKE OVER AT TOP",
+        )
+    )
+    assert {"Leeds", "Sheffield"} <= set(names(fields, "organisations"))
+    # the dateline, a place after a locative and a country stay places
+    assert {"London", "Leeds", "England"} <= set(names(fields, "places"))
+    assert "Sheffield" not in names(fields, "places")
+
+
+def test_results_and_standings_lines_name_teams_no_one_listed() -> None:
+    fields = entities.enrich(
+        item(
+            "English league results on Saturday:\n\n"
+            "Barnsley 1 Bournemouth 0\n\n"
+            "Crystal Palace 10 6 3 1 20 11 21\n\n"
+            "Scorers: Zidane 23, Gomez 45",
+            "SOCCER - ENGLISH LEAGUE RESULTS",
+        )
+    )
+    assert {"Barnsley", "Bournemouth", "Crystal Palace"} <= set(names(fields, "organisations"))
+    # a list of scorers is not a result
+    assert not {"Zidane", "Gomez"} & set(names(fields, "organisations"))
+
+
+def test_outside_sports_a_city_stays_a_place() -> None:
+    fields = entities.enrich(item("Boston beat the deadline for its budget on Friday."))
+    assert names(fields, "places") == ["Boston"]
+    assert names(fields, "organisations") == []
+
+
+def test_initials_and_a_surname_are_a_person_but_not_a_place_abbreviation() -> None:
+    fields = entities.enrich(item("A. Dale and T.O'Gorman watched the U.S. Open from Leeds."))
+    assert {"A. Dale", "T.O'Gorman"} <= set(names(fields, "people"))
+    assert not any("Open" in n for n in names(fields, "people"))
+
+
+def test_a_name_ending_in_an_abbreviation_keeps_its_dot() -> None:
+    fields = entities.enrich(item("Shares of Banc One Corp. rose 2 percent on Monday."))
+    assert names(fields, "organisations") == ["Banc One Corp."]

@@ -258,6 +258,14 @@ def _add_world(
             names += _aliases(override)
         builder.add(names, entry)
 
+    # US states (a dateline's "Ohio", a team's "Texas"); a city or a country
+    # of the same name keeps it ("New York", "Georgia", "Washington").
+    for state in sorted(cache.get_us_states().values(), key=lambda s: str(s["name"])):
+        entry = Entry(
+            "place", state["name"], GEONAMES_URI.format(state["geonameid"]), None, (CITY, 0)
+        )
+        builder.add([state["name"]], entry)
+
     for city in _without_districts(_major_cities(config)):
         override = overrides.pop(f"geonameid:{city['geonameid']}", None)
         name = city["name"]

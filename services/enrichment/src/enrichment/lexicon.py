@@ -30,6 +30,12 @@ TITLES = words(
     photojournalist photographer cameraman camerawoman videographer producer fixer
     historian scientist writer artist manager owner worker survivor witness resident
     representative chief-of-staff head-of-state staff
+    bishop archbishop cardinal rabbi sheikh imam cleric priest reverend sir dame
+    lieutenant-colonel lieutenant-general major-general brigadier marshal democrat republican
+    striker midfielder defender goalkeeper batsman bowler spinner all-rounder skipper
+    champion pitcher quarterback jockey boxer sprinter golfer player rival teammate
+    broker trader banker investor executive businessman businesswoman tycoon billionaire
+    actor actress singer novelist poet
     gen. lt. col. sgt. maj. adm. capt. dr. mr. mrs. ms. sen. rep. gov. prof.
     """
 ) | _stems(

@@ -311,7 +311,7 @@ class Model:
     ) -> list[list[tuple[str, int, int]]]:
         """(kind, first token, last token + 1) of each name of each sentence:
         Viterbi over the runs of capitalized tokens (with up to `GAP` tokens
-        between two of them: "Bank of England", "AT & T"), every other token
+        between two of them: "Bank of England", "AT & T"; not a number), every other token
         O, with O on both sides of a run, as the model sees it (on the
         CoNLL-2003 development part this found the same names as decoding
         every token)."""
@@ -328,8 +328,12 @@ class Model:
             rows: dict[int, int] = {-2: 0, -1: 0, count: 1, count + 1: 1}
             first = last = capitals[0]
             for i in [*capitals[1:], -1]:
-                if i >= 0 and i - last <= GAP + 1:
-                    last = i
+                if (
+                    i >= 0
+                    and i - last <= GAP + 1
+                    and not any(tokens[j][:1].isdigit() for j in range(last + 1, i))
+                ):
+                    last = i  # not across a number: "Barnsley 1 Bournemouth 0"
                     continue
                 runs.append((number, first, last + 1))
                 for j in range(max(0, first - 2), min(count, last + 3)):

@@ -96,8 +96,12 @@ _SPORTS = re.compile(rf"(?i)\b(?:{'|'.join(sorted(lexicon.SPORTS))})\b")
 # "NEW YORK (Reuters)".
 _DATELINE = re.compile(r",? (?:\d{4}-\d\d-\d\d|[A-Z][a-z]{2}\.? \d|\()")
 _THE = frozenset(("the",))
+# Last words of names written with a dot.
+_ABBREVIATIONS = frozenset(["corp", "inc", "co", "cos", "ltd", "bros", "jr", "sr"])
+# Words that describe the name after them: "Brazilian-born", "Ohio-based".
+_DESCRIBED = ("-born", "-based")
 # Initials and a surname: "A. Dale", "T.O'Gorman", "J.J. Kenny".
-_INITIALED = re.compile(r"(?<![\w.])(?:[A-Z]\. ?){1,2}([A-Z][a-z][\w'’\-]*[a-z])\b")
+_INITIALED = re.compile(r"(?<![\w.])(?:[A-Z]\. ?){1,2}([A-Z](?:['’][A-Z])?[a-z][\w'’\-]*[a-z])\b")
 _SCORE_BETWEEN = re.compile(r"\d+(?:-\d+)? ")
 # A row of a table: a name, maybe a note in brackets, then two numbers or more.
 _ROW = re.compile(
@@ -612,8 +616,14 @@ class EntityFinder:
         for match in _INITIALED.finditer(t.text):
             surname = match.group(1)
             start = match.start(1)
-            if start in t.used or match.start() in t.used or not lexicon.is_name_word(surname):
+            if match.start() in t.used or not lexicon.is_name_word(surname):
                 continue
+            alone = None
+            if start in t.used:
+                # the model's "Dale" of "A. Dale" is A. Dale
+                alone = next((m for m in found if m.start == start and m.name == surname), None)
+                if alone is None or alone.kind != "person":
+                    continue
             initials = match.group()[: start - match.start()].strip()
             if keys.get(cached_key_of(initials)) is not None or (
                 keys.get(cached_key_of(surname)) is not None or surname.endswith(_DEMONYM_ENDINGS)
@@ -621,6 +631,8 @@ class EntityFinder:
                 continue
             name = match.group()
             t.used.update((match.start(), start))
+            if alone is not None:
+                found.remove(alone)
             found.append(
                 _new_found(
                     Found,
@@ -689,8 +701,12 @@ class EntityFinder:
                 continue
             inside = [w for w in caps[bisect_left(starts, start) :] if w[1] < end]
             strip = lexicon.TITLE | lexicon.NOT_A_NAME if kind == "person" else lexicon.TITLE
-            while inside and lexicon.classify(inside[0][0]) & strip:
-                inside.pop(0)
+            while inside and (
+                lexicon.classify(inside[0][0]) & strip
+                or inside[0][0].endswith(_DESCRIBED)
+                or (kind == "person" and len(inside) > 2 and self._describes(inside[0][0]))
+            ):
+                inside.pop(0)  # "Jamaican rival Merlene Ottey", "Ohio-based KeyCorp"
             if not inside:
                 continue  # no capital left: "the euro zone", "President"
             start = inside[0][1]
@@ -721,8 +737,14 @@ class EntityFinder:
             if entry is None and name.isupper():
                 # A wire headline or dateline in capitals: "PAKISTAN", "NEW YORK".
                 entry = keys.get(cached_key_of(name.title()))
-            if entry is not None and entry.kind != kind and (kind, entry.kind) != _TEAM:
-                kind = entry.kind  # the gazetteer knows better, but for teams ("Essex")
+            if (
+                entry is not None
+                and entry.kind != kind
+                and ((kind, entry.kind) != _TEAM or entry.rank[0] != CITY)
+            ):
+                # The gazetteer knows better, but for teams named after a city
+                # or a county ("Essex"); national sides are their country.
+                kind = entry.kind
             if entry is not None and entry.kind == kind:
                 mention = (
                     kind,
@@ -737,6 +759,14 @@ class EntityFinder:
                 mention = (kind, name, None, slug(name), start, CONFIDENCE_MODEL, MODEL)
             found.append(_new_found(Found, mention))
             t.used.update(w[1] for w in inside)
+
+    def _describes(self, word: str) -> bool:
+        """A word before a person's name that says where they are from
+        ("Jamaican", "Chicago"), not a first name."""
+        return word.endswith(_DEMONYM_ENDINGS) or (
+            (entry := self.gazetteer.keys.get(cached_key_of(word))) is not None
+            and entry.kind == "place"
+        )
 
     @staticmethod
     def _teams(t: _Text, found: list[Found]) -> None:
@@ -812,19 +842,20 @@ class EntityFinder:
         neither the gazetteer nor the model knew: each name followed by a score
         in a line with two ("Barnsley 1 Bournemouth 0"), and the name that
         starts a row of numbers ("Crystal Palace 10 6 3 1 20 11 21"). A name
-        found as a person there stays one ("Tiger Woods 70 68 72")."""
+        found as a person at the start of a row stays one ("Tiger Woods 70 68
+        72"); the two sides of a result are teams whatever the model said."""
         text = t.text
-        starts = {m.start for m in found}
+        starts = {m.start: m for m in found}
         at = body_from
         for line in text[body_from:].split("\n"):
             spans: list[tuple[int, int]] = []
             pairs = list(_SCORE.finditer(line))
             # Two sides and their scores, side by side: "Fulham 1 Carlisle 2",
             # not a list of scorers ("Zidane 23, Gomez 45").
-            if len(pairs) >= 2 and all(
-                _SCORE_BETWEEN.fullmatch(line, a.end() - 1, b.start())
-                for a, b in pairwise(pairs)
-            ):
+            sides = len(pairs) >= 2 and all(
+                _SCORE_BETWEEN.fullmatch(line, a.end() - 1, b.start()) for a, b in pairwise(pairs)
+            )
+            if sides:
                 spans = [(p.start(), p.end() - 2) for p in pairs]
             else:
                 row = _ROW.match(line)
@@ -832,8 +863,13 @@ class EntityFinder:
                     spans = [row.span(1)]
             for begin, end in spans:
                 name = line[begin:end]
-                if at + begin in starts or not _team_name(name):
+                if not _team_name(name):
                     continue
+                there = starts.get(at + begin)
+                if there is not None:
+                    if not (sides and there.creator == MODEL and there.kind == "person"):
+                        continue
+                    found.remove(there)
                 name = name.title() if name.isupper() else name
                 found.append(
                     _new_found(
@@ -877,7 +913,22 @@ class EntityFinder:
         self._coreference_pass(t, found)
         self._teams(t, found)
         self._sports(t, body_from, found)
+        _abbreviated(text, found)
         return found
+
+
+def _abbreviated(text: str, found: list[Found]) -> None:
+    """A name that ends in an abbreviation keeps its dot, as written ("Banc One
+    Corp.", "Salomon Bros.", "Al Unser Jr."); the passes stop words before it."""
+    for index, mention in enumerate(found):
+        name = mention.name
+        end = mention.start + len(name)
+        if (
+            text[end : end + 1] == "."
+            and name.rsplit(" ", 1)[-1].lower() in _ABBREVIATIONS
+            and text.startswith(name, mention.start)
+        ):
+            found[index] = mention._replace(name=name + ".")
 
 
 @lru_cache(maxsize=4096)
