@@ -507,6 +507,14 @@ def redacted(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
+def is_cluster(url: str) -> bool:
+    """Whether the Redis at `url` is a cluster node, as the services will see it
+    (shared.redis_client): for the banner only, they detect it themselves."""
+    from shared.redis_client import is_cluster as probe  # only a Redis the user names is probed
+
+    return bool(probe(url, timeout=3.0))
+
+
 def check_redis_url(url: str) -> None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
@@ -654,6 +662,7 @@ class Addresses:
     ingest: str
     redis_url: str
     own_redis: bool
+    cluster: bool
     token: str
 
 
@@ -686,6 +695,8 @@ def banner(rundir: RunDir, where: Addresses) -> str:
     }
     gateway, ingest, token = where.gateway, where.ingest, where.token
     redis_note = f"started here, data in {relative(rundir.redis)}" if where.own_redis else "yours"
+    if where.cluster:
+        redis_note += ", a Redis Cluster"
     return "\n".join(
         [
             "",
@@ -736,10 +747,13 @@ def run(args: argparse.Namespace, stack: Stack, rundir: RunDir) -> NoReturn:
     ports = choose_ports(host)
 
     user_redis = os.environ.get("NEWSFEED_REDIS_URL")
+    cluster = False
     if user_redis:
         check_redis_url(user_redis)
         redis_url = user_redis
-        say(f"redis: {redacted(redis_url)} (from NEWSFEED_REDIS_URL)")
+        cluster = is_cluster(redis_url)
+        kind = "a node of a Redis Cluster: the services find the others" if cluster else "one Redis"
+        say(f"redis: {redacted(redis_url)} (from NEWSFEED_REDIS_URL; {kind})")
     else:
         if args.fresh and rundir.redis.exists():
             shutil.rmtree(rundir.redis)
@@ -763,6 +777,7 @@ def run(args: argparse.Namespace, stack: Stack, rundir: RunDir) -> NoReturn:
         ingest=address["ingest"],
         redis_url=redis_url,
         own_redis=not user_redis,
+        cluster=cluster,
         token=token,
     )
     write_stack_file(rundir, where, stack)

@@ -338,7 +338,7 @@ def test_on_a_cluster_named_by_one_node_it_runs_there_and_leaves_the_cluster_up(
         record = launcher.wait_up()
         assert record["redis_url"] == node.url
         output = launcher.output()
-        assert f"redis    {node.url}   (yours)" in output
+        assert f"redis    {node.url}   (yours, a Redis Cluster)" in output
         pids = [int(pid) for pid in record["pids"].values()]
         assert set(record["pids"]) == set(SERVICES)  # no Redis of its own
         venv = tmp_path / ".venv"
