@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 from shared.partitions import Partitions
+from shared.settings import DEFAULT_PARTITIONS
 
 from tests.support.redis_server import free_port
 
@@ -139,7 +140,7 @@ class Pipeline:
     @property
     def partitions(self) -> Partitions:
         """The partitions its services were started with (NEWSFEED_PARTITIONS)."""
-        return Partitions(int(self.extra_env.get("NEWSFEED_PARTITIONS", "1")))
+        return Partitions(int(self.extra_env.get("NEWSFEED_PARTITIONS", DEFAULT_PARTITIONS)))
 
     @property
     def ingest(self) -> str:
