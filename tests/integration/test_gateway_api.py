@@ -16,10 +16,8 @@ import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from gateway import rawpage
 from gateway.app import Settings, build
 from gateway.openapi import document
-from gateway.rawpage import raw_page
 from gateway.render import api
 from gateway.web import Gateway
 from publication.handler import make_handler
@@ -35,7 +33,6 @@ from shared.items import (
     utcnow,
 )
 from shared.readmodel import Facet, ReadModelWriter
-from shared.redis_client import with_bytes_replies
 from shared.streams import PUBLISHED
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -415,8 +412,8 @@ async def test_the_openapi_document_is_served(env: Env) -> None:
 
 
 async def test_json_pages_from_stored_documents_equal_the_readers_pages(env: Env) -> None:
-    """The API's /v1/feed reads documents raw (gateway.rawpage): same bytes as going
-    through ReadModelReader and the models, the same visibility rule included."""
+    """The API's /v1/feed reads documents raw (ReadModelReader.documents): same bytes as
+    going through the reader's models, the same visibility rule included."""
     items = [
         tagged(news_item(f"urn:raw:{i}", minute=i, headline=f"Zürich «{i}» — talks"), "EU")
         for i in range(7)
@@ -440,17 +437,17 @@ async def test_json_pages_from_stored_documents_equal_the_readers_pages(env: Env
     await env.redis.set(
         env.gateway.reader.keys.item(later.uri), later.model_dump_json(exclude_none=True)
     )
-    pages = with_bytes_replies(env.redis)
     for facet in (None, (Facet.tag, "eu")):
         cursor = None
         while True:
-            raw = await raw_page(pages, env.gateway.reader.keys, 3, cursor, facet)
+            raw = await env.gateway.reader.documents(3, cursor, facet)
             page = await env.gateway.reader.page(3, cursor, facet)
-            assert rawpage.feed_body(raw) == api.feed_body(page.items, page.next_cursor)
+            assert api.stored_feed_body(raw.docs, raw.next_cursor) == api.feed_body(
+                page.items, page.next_cursor
+            )
             cursor = page.next_cursor
             if cursor is None:
                 break
-    await pages.aclose()
     shown = uris(await env.get("/v1/feed"))
     assert "urn:raw:5" not in shown
     assert "urn:raw:6" not in shown

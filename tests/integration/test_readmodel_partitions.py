@@ -11,7 +11,6 @@ import orjson
 import pytest
 from gateway.app import Settings as GatewaySettings
 from gateway.app import build
-from gateway.rawpage import raw_page
 from publication.handler import make_handler
 from publication.scheduler import apply_retention, release_due
 from redis.crc import key_slot
@@ -199,15 +198,15 @@ async def test_pages_read_after_a_primary_fails_over(redis_cluster: RedisCluster
         redis_cluster.heal()
 
 
-async def test_the_gateways_byte_pages_are_the_readers_pages(any_redis: Client) -> None:
-    """The gateway's fast path (documents as bytes) merges the partitions alike."""
+async def test_pages_as_stored_documents_are_the_readers_pages(any_redis: Client) -> None:
+    """The reader's fast path (documents as bytes) merges the partitions alike."""
     await make_handler(writer_on(any_redis))([event_for(item(n)) for n in range(25)])
     reader = ReadModelReader(any_redis, KEYS)
     raw_client = with_bytes_replies(any_redis)
     try:
         cursor = None
         while True:
-            raw = await raw_page(raw_client, KEYS, 6, cursor, None)
+            raw = await ReadModelReader(raw_client, KEYS).documents(6, cursor)
             page = await reader.page(6, cursor)
             assert [orjson.loads(doc)["uri"] for doc in raw.docs] == [i.uri for i in page.items]
             assert raw.next_cursor == page.next_cursor

@@ -8,18 +8,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from gateway.api import feed_router, install_error_handlers
+from gateway.app import Settings, build
 from shared.items import URI_MAX
 from shared.readmodel import (
     BadCursor,
-    FeedPage,
+    DocumentPage,
     ReadModelReader,
     decode_cursor,
     encode_cursor,
     feed_member,
     member_uri,
 )
+from starlette.types import ASGIApp
 
 AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
 
@@ -144,14 +144,16 @@ class CursorCheckingReader(ReadModelReader):
     def __init__(self) -> None:
         self.cursors: list[str | None] = []
 
-    async def page(self, limit: int, cursor: str | None = None, *_: Any, **__: Any) -> FeedPage:
+    async def documents(
+        self, limit: int, cursor: str | None = None, *_: Any, **__: Any
+    ) -> DocumentPage:
         if cursor:
             decode_cursor(cursor)
         self.cursors.append(cursor)
-        return FeedPage([], None)
+        return DocumentPage([], None)
 
 
-async def get(app: FastAPI, path: str, query: str) -> tuple[int, Any]:
+async def get(app: ASGIApp, path: str, query: str) -> tuple[int, Any]:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -180,11 +182,10 @@ async def get(app: FastAPI, path: str, query: str) -> tuple[int, Any]:
     return status, json.loads(body)
 
 
-def gateway(reader: ReadModelReader) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(feed_router(reader))
-    return app
+def gateway(reader: ReadModelReader) -> ASGIApp:
+    """The gateway's routes over `reader` (its Redis is never asked: nothing is served
+    that needs it)."""
+    return build(Settings(redis_url="redis://127.0.0.1:1"), reader=reader)
 
 
 async def test_gateway_accepts_a_cursor_it_handed_out() -> None:

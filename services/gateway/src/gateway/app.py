@@ -148,9 +148,13 @@ class GatewayApp(Starlette):
 
 
 def build(
-    settings: Settings, lifecycle: Lifecycle | None = None, streams: Sequence[str] | None = None
+    settings: Settings,
+    lifecycle: Lifecycle | None = None,
+    streams: Sequence[str] | None = None,
+    reader: ReadModelReader | None = None,
 ) -> GatewayApp:
-    """The gateway; `streams`: the partition streams to follow (default: published_streams)."""
+    """The gateway; `streams`: the partition streams to follow (default: published_streams);
+    `reader`: where pages and items come from (default: the read model on settings' Redis)."""
     redis = connect(
         settings.redis_url, client_name="gateway", read_from_replicas=settings.read_from_replicas
     )
@@ -206,8 +210,8 @@ def build(
         )
     )
     gateway = Gateway(
-        reader=ReadModelReader(redis, ReadModelKeys(Partitions(settings.partitions))),
-        redis=pages,
+        # Answering in bytes: the JSON API splices the stored documents as they are.
+        reader=reader or ReadModelReader(pages, ReadModelKeys(Partitions(settings.partitions))),
         cache=cache,
         older=older,
         tail=tail,

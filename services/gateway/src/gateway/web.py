@@ -20,8 +20,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import orjson
-import redis.asyncio as aioredis
-from shared.readmodel import BadCursor, FeedPage, ItemLookup, ReadModelReader
+from shared.readmodel import BadCursor, DocumentPage, FeedPage, ItemLookup, ReadModelReader
 from shared.readmodel.feeds import feed_name
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -29,7 +28,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway import api as api_routes
-from gateway import rawpage
 from gateway.api import lookup, valid_uri
 from gateway.cache import PageCache
 from gateway.query import (
@@ -40,8 +38,8 @@ from gateway.query import (
     parse_none,
     parse_stream,
 )
-from gateway.rawpage import RawPage, raw_page
 from gateway.render import jsonfeed, syndication
+from gateway.render.api import stored_feed_body
 from gateway.render.html import HtmlRenderer
 from gateway.render.links import FeedLinks
 from gateway.responses import (
@@ -145,7 +143,6 @@ class Gateway:
         self,
         *,
         reader: ReadModelReader,
-        redis: aioredis.Redis,
         cache: PageCache,
         older: PageCache,
         tail: Tail,
@@ -155,8 +152,7 @@ class Gateway:
         openapi: Callable[[], dict[str, Any]],
         static: dict[str, tuple[str, bytes]],
     ) -> None:
-        self.reader = reader
-        self.redis = redis  # answers in bytes: the JSON API splices stored documents
+        self.reader = reader  # best over a client answering in bytes (JSON API pages)
         self.cache = cache
         self.older = older
         self.tail = tail
@@ -204,7 +200,7 @@ class Gateway:
         config, html = self.config, self.html
         title, description = config.site_title, config.description
         size = config.page_size
-        reader, redis = self.reader, self.redis
+        reader = self.reader
 
         def links(query: FeedQuery, base: str) -> FeedLinks:
             return FeedLinks(base, query, size)
@@ -212,11 +208,11 @@ class Gateway:
         async def items(query: FeedQuery) -> FeedPage:
             return await reader.page(query.limit, query.cursor, query.facet)
 
-        async def documents(query: FeedQuery) -> RawPage:
-            return await raw_page(redis, reader.keys, query.limit, query.cursor, query.facet)
+        async def documents(query: FeedQuery) -> DocumentPage:
+            return await reader.documents(query.limit, query.cursor, query.facet)
 
-        def api_page(page: RawPage, _: FeedQuery, __: str, ___: str | None) -> bytes:
-            return rawpage.feed_body(page)
+        def api_page(page: DocumentPage, _: FeedQuery, __: str, ___: str | None) -> bytes:
+            return stored_feed_body(page.docs, page.next_cursor)
 
         def json_feed(page: FeedPage, query: FeedQuery, base: str, _: str | None) -> bytes:
             doc = jsonfeed.json_feed(

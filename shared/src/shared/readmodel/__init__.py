@@ -19,6 +19,7 @@ from shared.readmodel.keys import (
     member_uri,
 )
 from shared.readmodel.reader import (
+    DocumentPage,
     FeedPage,
     ItemLookup,
     PageMembers,
@@ -41,6 +42,7 @@ __all__ = [
     "Applied",
     "ApplyOutcome",
     "BadCursor",
+    "DocumentPage",
     "Facet",
     "FeedPage",
     "ItemLookup",

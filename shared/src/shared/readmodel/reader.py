@@ -7,6 +7,15 @@ lists, keeping `limit + 1`: at most N x (PAGE_MAX + 1) members are read for
 a page at any depth. Members order by (time, uri) in every partition alike,
 so the cursor — the last member shown — is an exact position in the merged
 feed: Show More neither repeats nor skips an item while new ones arrive.
+
+A page comes two ways, by the same keys, cursor and visibility rule: `page`
+validates each document into a NewsItem; `documents` hands the stored JSON
+back as bytes (the read model stores each item as its NewsItem's
+`model_dump_json(exclude_none=True)`, exactly what the JSON API returns: for a
+20-item page, validating and dumping again is most of the time a deep page
+takes). Give the reader a client that answers in bytes
+(shared.redis_client.with_bytes_replies) and the documents are neither decoded
+nor encoded on the way.
 """
 
 from __future__ import annotations
@@ -35,6 +44,14 @@ class FeedPage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentPage:
+    """A page as the stored JSON documents of its items, newest first."""
+
+    docs: list[bytes]
+    next_cursor: str | None
+
+
 @dataclass(frozen=True)
 class ItemLookup:
     """`item` is None when there is nothing a reader may see (unknown, withheld,
@@ -54,6 +71,23 @@ class VersionsLookup:
 def visible(item: NewsItem, now: datetime) -> bool:
     """Usable, and not under an embargo that has not passed (even by a millisecond)."""
     return item.pubstatus is PubStatus.usable and (item.embargoed is None or item.embargoed <= now)
+
+
+# Written by pydantic's compact JSON: the top-level key or a nested one, never
+# text inside a string (a quote there is escaped, so `"embargoed"` cannot occur).
+_EMBARGO_KEY = b'"embargoed"'
+_USABLE = b'"pubstatus":"usable"'
+
+
+def visible_document(doc: bytes, now: datetime) -> bool:
+    """`visible` for a stored document, parsing it only when it could fail the rule.
+
+    The feed sets hold only visible items; the rule is checked again for the
+    rare document that mentions an embargo (an update of a visible item may
+    carry one) or does not say it is usable: those are validated."""
+    if _EMBARGO_KEY not in doc and _USABLE in doc:
+        return True
+    return visible(NewsItem.model_validate_json(doc), now)
 
 
 @dataclass(frozen=True)
@@ -110,6 +144,20 @@ class ReadModelReader:
         now = utcnow()
         items = [NewsItem.model_validate_json(doc) for doc in docs if doc is not None]
         return FeedPage([item for item in items if visible(item, now)], found.next_cursor)
+
+    async def documents(
+        self, limit: int, cursor: str | None = None, facet: tuple[Facet, str] | None = None
+    ) -> DocumentPage:
+        """`page`, as the items' stored JSON documents."""
+        found = await page_members(self._redis, self.keys, limit, cursor, facet)
+        docs = await get_many(self._redis, [self.keys.item(member_uri(m)) for m in found.members])
+        now = utcnow()
+        stored = [
+            doc if isinstance(doc, bytes) else doc.encode() for doc in docs if doc is not None
+        ]
+        return DocumentPage(
+            [doc for doc in stored if visible_document(doc, now)], found.next_cursor
+        )
 
     async def item(self, uri: str) -> ItemLookup:
         doc = await self._redis.get(self.keys.item(uri))

@@ -34,6 +34,13 @@ def feed_body(items: list[NewsItem], next_cursor: str | None) -> bytes:
     return orjson.dumps({"items": [item_json(i) for i in items], "next_cursor": next_cursor})
 
 
+def stored_feed_body(docs: list[bytes], next_cursor: str | None) -> bytes:
+    """`feed_body`'s bytes, spliced from the items' stored documents
+    (shared.readmodel.ReadModelReader.documents): they are the same JSON."""
+    items = b",".join(docs)
+    return b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
+
+
 def item_body(item: NewsItem) -> bytes:
     return orjson.dumps(item_json(item))
 
