@@ -17,10 +17,6 @@ def item_path(uri: str) -> str:
     return "/items/" + quote(uri, safe=_PATH_SAFE)
 
 
-def api_item_path(uri: str) -> str:
-    return "/v1/items/" + quote(uri, safe=_PATH_SAFE)
-
-
 def fragment_item_path(uri: str) -> str:
     return "/fragments/items/" + quote(uri, safe=_PATH_SAFE)
 
