@@ -5,9 +5,11 @@ letters are kept per partition, listed and replayed across them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Sequence
 
+import pytest
 from shared.delivery import Done, Failed, Result, StreamWorker, ensure_groups
 from shared.delivery.deadletter import list_dead_letters, partition_of, replay_dead_letter
 from shared.events import Event, decode, encode
@@ -108,3 +110,24 @@ async def test_dead_letter_ids_are_unique_and_in_time_order_across_partitions(
     for letter in letters:
         subject = letter.original["subject"]
         assert partition_of(FOUR, letter.id) == FOUR.of(subject)
+
+
+async def test_a_cluster_with_primaries_left_without_a_partition_is_told_at_start(
+    cluster_redis: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """N = 1 on the tests' three primaries puts every stream on one of them: the
+    services start (N is the operator's choice) but say so. N = 4 does too (its
+    slots 1449, 4827, 11209, 15547 skip the middle third); N = 16 reaches all three."""
+    with caplog.at_level(logging.WARNING, logger="newsfeed.delivery"):
+        await ensure_groups(cluster_redis, ROUTES, Partitions(1))
+    [warning] = [r.getMessage() for r in caplog.records if "NEWSFEED_PARTITIONS" in r.getMessage()]
+    assert "NEWSFEED_PARTITIONS=1 leaves 2 primaries" in warning
+
+    for n, expected in ((4, ["NEWSFEED_PARTITIONS=4 leaves 1 primaries"]), (16, [])):
+        await cluster_redis.flushall()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="newsfeed.delivery"):
+            await ensure_groups(cluster_redis, ROUTES, Partitions(n))
+        said = [r.getMessage() for r in caplog.records if "NEWSFEED_PARTITIONS" in r.getMessage()]
+        assert [m[: len(e)] for m, e in zip(said, expected, strict=False)] == expected
+        assert len(said) == len(expected)

@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.partitions import Partitions
-from shared.streams import Route
+from shared.streams import INGESTED, Route
 
 log = logging.getLogger("newsfeed.delivery")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -71,6 +72,24 @@ async def check_partitions(redis: aioredis.Redis, partitions: Partitions) -> Non
             f"with {int(recorded)} partitions; set it back to {int(recorded)}, or migrate "
             "(docs/delivery.md, 'Changing the number of partitions')"
         )
+    if idle := primaries_without_partition(redis, partitions):
+        log.warning(
+            "NEWSFEED_PARTITIONS=%d leaves %d primaries of this Redis Cluster without work: "
+            "every stream and feed index lives in the partitions' slots; a cluster wants N at "
+            "least its primaries, better a multiple (docs/scaling.md, 'How to size N')",
+            partitions.count,
+            idle,
+        )
+
+
+def primaries_without_partition(redis: aioredis.Redis, partitions: Partitions) -> int:
+    """On a Redis Cluster, how many primaries hold no partition's slot: they take
+    none of the streams' or the read model's work (docs/scaling.md, "How to size N").
+    Zero on one Redis. Uses the slot map the client has once it has run a command."""
+    if not isinstance(redis, RedisCluster):
+        return 0
+    used = {redis.get_node_from_key(partitions.key(INGESTED, p)).name for p in partitions.indexes}
+    return len({node.name for node in redis.get_primaries()} - used)
 
 
 async def recorded_partitions(redis: aioredis.Redis) -> Partitions:
