@@ -20,6 +20,7 @@ from shared.delivery import Done, Result, StreamWorker, ensure_groups
 from shared.events import Event, encode
 from shared.partitions import Partitions
 from shared.redis_client import Client
+from shared.replicated import TooFewReplicas
 from shared.settings import DeliverySettings
 from shared.streams import ENRICHED, INGESTED, PUBLICATION_IN, PUBLISHED, ROUTES
 
@@ -229,3 +230,14 @@ async def test_a_batch_without_replicas_is_accepted_on_a_cluster_in_order(
         *((uri, 1) for uri in uris),
         (uris[0], 2),
     ]
+
+
+async def test_more_replicas_than_a_shard_has_are_refused_at_start(
+    cluster_redis: Client,
+) -> None:
+    """Two replicas asked, one per shard configured: every write would be
+    refused, so the worker stops at start with a clear error instead."""
+    settings = DeliverySettings(partitions=FOUR.count, ack_replicas=2)
+    worker = StreamWorker(cluster_redis, PUBLICATION_IN, _relay, settings, consumer="w")
+    with pytest.raises(TooFewReplicas, match=r"NEWSFEED_ACK_REPLICAS=2, but the shard .* 1 repl"):
+        await asyncio.wait_for(worker.run(), 10)

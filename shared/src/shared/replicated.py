@@ -82,6 +82,33 @@ class Unconfirmed(RedisConnectionError):  # type: ignore[misc]  # redis is untyp
     node gone): the write may or may not have been made; not acknowledged."""
 
 
+class TooFewReplicas(RuntimeError):
+    """A shard has fewer replicas than NEWSFEED_ACK_REPLICAS asks for: every
+    write to it would be refused. Refused at start instead."""
+
+
+async def refuse_unreachable(redis: Client, replicas: int) -> None:
+    """At start, on a cluster: TooFewReplicas when a shard that serves slots
+    has fewer replicas configured (up or down: CLUSTER SHARDS lists both) than
+    `replicas`. A replica that is merely down is no reason to refuse; its
+    shard's writes are answered 503 until it is back. (One Redis knows only
+    its connected replicas, so there a missing one shows as those 503s.)"""
+    if not replicas or not isinstance(redis, RedisCluster):
+        return
+    shards = await redis.execute_command("CLUSTER SHARDS", target_nodes=RedisCluster.RANDOM)
+    for shard in shards:
+        if not shard["slots"]:
+            continue
+        configured = sum(1 for node in shard["nodes"] if node["role"] == "replica")
+        if configured < replicas:
+            first, last = shard["slots"][:2]
+            raise TooFewReplicas(
+                f"NEWSFEED_ACK_REPLICAS={replicas}, but the shard serving slots "
+                f"{first}-{last} has {configured} replica(s): every write there would be "
+                "refused. Add replicas, or lower NEWSFEED_ACK_REPLICAS."
+            )
+
+
 @dataclass(frozen=True)
 class ScriptCall:
     """One run of a registered script; its keys share one slot."""

@@ -18,6 +18,7 @@ from shared.items import utcnow
 from shared.observability.metrics import HttpMetrics, metrics_route
 from shared.partitions import Partitions
 from shared.redis_client import connect
+from shared.replicated import refuse_unreachable
 from shared.service import (
     REDIS_UNAVAILABLE,
     Lifecycle,
@@ -158,6 +159,7 @@ def build(
         # readiness waits for them), so nothing written is skipped; a partition
         # count other than the data's stops the service here.
         await ensure_groups(redis, ROUTES, partitions)
+        await refuse_unreachable(redis, settings.ack_replicas)
         if moved := await move_legacy_states(redis, partitions):
             log.info("moved %d item states to their partitions' keys", moved)
         if file_sources is not None:

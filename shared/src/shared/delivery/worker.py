@@ -55,7 +55,7 @@ from shared.events import Event, UndecodableEntry, decode, encode
 from shared.observability.metrics import HANDLER_SECONDS, ITEMS
 from shared.partitions import Partitions
 from shared.redis_client import known_node
-from shared.replicated import NotReplicated, ReplicatedWrites, ScriptCall
+from shared.replicated import NotReplicated, ReplicatedWrites, ScriptCall, refuse_unreachable
 from shared.settings import DeliverySettings
 from shared.streams import DEAD_LETTER, Route
 
@@ -326,10 +326,7 @@ class StreamWorker:
     async def run(self) -> None:
         """Wait for Redis (unready meanwhile), start the subscribers, look after
         them until stop(); raise GroupLost if Redis lost the group."""
-        if not await until_redis(
-            lambda: ensure_groups(self.redis, self.routes_to_ensure, self.partitions),
-            self._stopping,
-        ):
+        if not await until_redis(self._prepare, self._stopping):
             return
         if not await until_redis(self.broker.start, self._stopping):
             return
@@ -342,6 +339,10 @@ class StreamWorker:
             with contextlib.suppress(*REDIS_DOWN, ResponseError):
                 await self._handle_read_but_unhandled()
             await self._forget_self_if_idle()
+
+    async def _prepare(self) -> None:
+        await ensure_groups(self.redis, self.routes_to_ensure, self.partitions)
+        await refuse_unreachable(self.redis, self.settings.ack_replicas)
 
     async def _look_after(self) -> None:
         backoff = 0.1
