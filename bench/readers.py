@@ -24,9 +24,9 @@ load is the baseline.
 
 from __future__ import annotations
 
-import array
 import asyncio
-import re
+import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,7 +49,7 @@ from bench.items import corpus, news_item
 from bench.procs import Proc, Stack, cpu_seconds
 from bench.stats import distribution, figure, median, paired_ratios
 
-ID = re.compile(rb"\nid: ([0-9.\-]+)\n")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def rss_bytes(pid: int) -> int:
@@ -59,111 +59,56 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-class Client(asyncio.Protocol):
-    """One SSE connection: counts the events it gets; one in `SAMPLE` notes when each
-    arrived (finding ids in every client's bytes would make this process, not the
-    server, the bottleneck)."""
+class ReaderProcess:
+    """`clients` live-stream readers in a process of their own (bench.sse_readers)."""
 
-    SAMPLE = 10
+    def __init__(self, process: asyncio.subprocess.Process, kind: str) -> None:
+        self.process = process
+        self.kind = kind
 
-    def __init__(self, run: FanoutRun, last_event_id: str | None = None) -> None:
-        self.run = run
-        self.transport: asyncio.Transport | None = None
-        self.last_event_id = last_event_id
-        run.made += 1
-        self.sampled = run.made % self.SAMPLE == 0
-        self.ready = False
-        self.got = 0
-        self.tail = b""
-        self.previous = b""
-        self.data = b""
-
-    @property
-    def last(self) -> str | None:
-        """The id of the last complete event it got."""
-        received = self.previous + self.data
-        ids = ID.findall(b"\n" + received[: received.rfind(b"\n\n") + 1])
-        return ids[-1].decode() if ids else self.last_event_id
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment] - uvloop's is not a subclass
-        resume = f"Last-Event-ID: {self.last_event_id}\r\n" if self.last_event_id else ""
-        transport.write(  # type: ignore[attr-defined]
-            f"GET {self.run.path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n"
-            f"{resume}\r\n".encode()
+    @classmethod
+    async def start(cls, port: int, clients: int, kind: str) -> ReaderProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.sse_readers",
+            "--port",
+            str(port),
+            "--clients",
+            str(clients),
+            f"--{kind}",
+            cwd=REPO,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,  # the result is one line of JSON with every delay
         )
+        return cls(process, kind)
 
-    def data_received(self, data: bytes) -> None:
-        if not self.ready and b"retry:" in data:
-            self.ready = True
-            self.run.ready += 1
-        self.got += (self.tail + data).count(b"\nid: ")
-        self.tail = data[-4:]
-        if self.sampled:
-            now = time.monotonic()
-            sent = self.run.sent
-            for match in ID.finditer(data):
-                at = sent.get(match.group(1).decode())
-                if at is not None:
-                    self.run.delays.append(now - at)
-        self.previous, self.data = self.data, data
+    async def line(self) -> str:
+        assert self.process.stdout is not None
+        line = await self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.kind} readers exited ({await self.process.wait()})")
+        return line.decode()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.run.stopping:
-            return
-        # Closed by the server (too slow): resume from the last complete event.
-        self.run.closed += 1
-        self.run.reconnect(self, self.last)
+    async def ready(self) -> None:
+        async with asyncio.timeout(180):
+            said = await self.line()
+        if said.strip() != "ready":
+            raise RuntimeError(f"the {self.kind} readers did not say ready")
 
+    async def finish(self, events: int) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"finish {events}\n".encode())
+        await self.process.stdin.drain()
+        async with asyncio.timeout(60):
+            result: dict[str, Any] = json.loads(await self.line())
+        await self.process.wait()
+        return result
 
-class FanoutRun:
-    def __init__(self, host: str, port: int, path: str = "/v1/stream") -> None:
-        self.host, self.port, self.path = host, port, path
-        self.sent: dict[str, float] = {}
-        self.delays = array.array("d")
-        self.ready = 0
-        self.closed = 0
-        self.stopping = False
-        self.final = ""
-        self.made = 0
-        self.clients: list[Client] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    async def connect(self, count: int, batch: int = 250) -> None:
-        loop = asyncio.get_running_loop()
-        for start in range(0, count, batch):
-            made = await asyncio.gather(
-                *(
-                    loop.create_connection(lambda: Client(self), self.host, self.port)
-                    for _ in range(min(batch, count - start))
-                )
-            )
-            self.clients += [protocol for _, protocol in made]
-        deadline = time.monotonic() + 120
-        while self.ready < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {self.ready} of {count} streams opened")
-            await asyncio.sleep(0.05)
-
-    def reconnect(self, old: Client, resume: str | None) -> None:
-        loop = asyncio.get_running_loop()
-
-        async def again() -> None:
-            _, client = await loop.create_connection(
-                lambda: Client(self, resume), self.host, self.port
-            )
-            client.got, client.sampled = old.got, old.sampled
-            self.clients[self.clients.index(old)] = client
-
-        task = loop.create_task(again())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def close(self) -> None:
-        self.stopping = True
-        for client in self.clients:
-            if client.transport is not None:
-                client.transport.close()
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
 
 
 def _event_fields(items: Sequence[NewsItem], index: int) -> dict[str, str]:
@@ -174,10 +119,12 @@ def _event_fields(items: Sequence[NewsItem], index: int) -> dict[str, str]:
 
 
 async def _publish(
-    redis: aioredis.Redis, run: FanoutRun, items: Sequence[NewsItem], rate: float, count: int
+    redis: aioredis.Redis, items: Sequence[NewsItem], rate: float, count: int
 ) -> str:
     """Append `count` events at `rate`, each to its item's partition of the streams the
-    gateway follows, with ids chosen here (so the time each was sent is known)."""
+    gateway follows, with ids chosen here: `<ms>-0`, `ms` the wall clock when it is
+    appended, strictly increasing (so a reader in another process knows when each
+    was sent)."""
     streams = published_streams()
     partitions = Partitions(len(streams))
     started = time.monotonic()
@@ -189,10 +136,14 @@ async def _publish(
         last_ms = ms
         event_id = f"{ms}-0"
         fields = _event_fields(items, index)
-        run.sent[event_id] = time.monotonic()
         stream = streams[partitions.of(fields["subject"])]
-        await redis.xadd(stream, fields, id=event_id)  # type: ignore[arg-type]
+        await redis.xadd(stream, fields, id=event_id)
     return event_id
+
+
+def sample_size(clients: int) -> int:
+    """Clients that measure the delay: 1 in 40, at least 100 (all of a smaller run)."""
+    return min(clients, max(100, clients // 40))
 
 
 async def _fanout(
@@ -200,45 +151,45 @@ async def _fanout(
 ) -> dict[str, Any]:
     subs = corpus(20, prefix="urn:bench:fanout")
     items = [news_item(sub, utcnow()) for sub in subs]
-    run = FanoutRun("127.0.0.1", server.port)
+    sampled = sample_size(clients)
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     rss_before = rss_bytes(server.pid)
+    readers: list[ReaderProcess] = []
     try:
-        await run.connect(clients)
+        readers.append(await ReaderProcess.start(server.port, clients - sampled, "cheap"))
+        await readers[0].ready()
+        readers.append(await ReaderProcess.start(server.port, sampled, "sample"))
+        await readers[1].ready()
         await asyncio.sleep(1.0)
         rss_after = rss_bytes(server.pid)
         cpu_before = cpu_seconds(server.pid)
-        harness_before, window_started = time.process_time(), time.monotonic()
+        window_started = time.monotonic()
         count = int(rate * seconds)
-        last = await _publish(redis, run, items, rate, count)
-        run.final = last
-        deadline = time.monotonic() + 10
-        waiting = any(c.got < count for c in run.clients)
-        while waiting and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-            waiting = any(c.got < count for c in run.clients)
+        await _publish(redis, items, rate, count)
+        cheap, sample = await asyncio.gather(*(reader.finish(count) for reader in readers))
         cpu = cpu_seconds(server.pid) - cpu_before
-        harness_cpu = time.process_time() - harness_before
         window = time.monotonic() - window_started
-        complete = sum(1 for c in run.clients if c.got == count and c.last == last)
-        delays = distribution([d * 1000 for d in run.delays])
+        delays = distribution(sample["delays_ms"])
         return {
             "clients": clients,
             "events": count,
             "rate_per_s": rate,
             "delay_ms": delays,
-            "delay_samples": len(run.delays),
-            "delay_sampled_clients": sum(1 for c in run.clients if c.sampled),
-            "clients_with_every_event": complete,
-            "clients_closed_and_resumed": run.closed,
+            "delay_samples": len(sample["delays_ms"]),
+            "delay_sampled_clients": sampled,
+            "clients_with_every_event": cheap["with_every_event"] + sample["with_every_event"],
+            "clients_closed_and_resumed": cheap["closed_and_resumed"]
+            + sample["closed_and_resumed"],
             "cpu_s": cpu,
             "cpu_us_per_client_event": cpu * 1e6 / (clients * count),
             "memory_bytes_per_client": (rss_after - rss_before) / clients,
             "window_s": window,
-            "load_generator_cpu_share": harness_cpu / window,
+            "load_generator_cpu_share": (cheap["cpu_s"] + sample["cpu_s"]) / window,
+            "sampler_cpu_share": sample["cpu_s"] / window,
         }
     finally:
-        run.close()
+        for reader in readers:
+            reader.kill()
         await redis.aclose()
 
 
