@@ -132,6 +132,28 @@ async def test_published_updated_and_killed_arrive_with_their_stream_ids(
         assert live.gateway.hub.direct == 1  # written straight to the transport
 
 
+async def test_a_lone_event_waits_for_no_tick_and_a_burst_after_it_is_one_write_a_tick_later(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    """At most one write per client per tick, and no tick's wait for an event that
+    comes when nothing was written for a tick (a 1 s tick, to tell them apart)."""
+    async with (
+        live_gateway(redis, redis_server, sse_tick_ms=1000) as live,
+        sse(live.url) as stream,
+    ):
+        await subscribed(live, 1)
+        began = time.monotonic()
+        await live.publish(news_item("urn:lone", minute=1))
+        assert (await stream.next_named()).data["uri"] == "urn:lone"
+        lone = time.monotonic()
+        await live.publish(news_item("urn:b", minute=2))
+        await live.publish(news_item("urn:c", minute=3))
+        assert [(await stream.next_named()).data["uri"] for _ in range(2)] == ["urn:b", "urn:c"]
+        burst = time.monotonic()
+    assert lone - began < 0.7  # not held for the tick
+    assert burst - lone > 0.8  # held until a tick after the lone event's write
+
+
 async def test_a_client_that_reconnects_with_last_event_id_gets_what_it_missed(
     redis: aioredis.Redis, redis_server: RedisServer
 ) -> None:

@@ -96,7 +96,8 @@ class Settings(ServiceSettings, PartitionSettings):
         default=50,
         ge=1,
         le=1000,
-        description="live events that arrive within a tick are written together",
+        description="live events that come within a tick of the last write are written "
+        "together, a tick after it (one that comes alone is written at once)",
     )
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     sse_retry_ms: int = Field(default=3000, ge=0, description="reconnect delay told to clients")

@@ -1,9 +1,11 @@
 """GET /v1/stream: live updates as Server-Sent Events, fanned out near the socket's cost.
 
-The hub listens to the tail. Events that arrive within one tick (`tick_s`)
-are written together: per tick, the frames a feed's clients must hear of are
-joined once, framed once as one HTTP chunk, and the same bytes are written to
-every client of that feed (unfiltered clients all share one). Under uvicorn's
+The hub listens to the tail. An event is written at once when nothing was
+written for a tick (`tick_s`); events that come within a tick of the last write
+are written together at its end. Per write, the frames a feed's clients must
+hear of are joined once, framed once as one HTTP chunk, and the same bytes are
+written to every client of that feed (unfiltered clients all share one): at
+most one write per client per tick, and a lone event waits for no tick. Under uvicorn's
 httptools server the write goes straight to the connection's transport (one
 `transport.write` per client per tick, no ASGI message, no task switch); under
 any other server each client has a writer task that sends through ASGI.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -97,7 +100,8 @@ class StreamHub:
         self.groups: dict[str, set[Client]] = {}  # live clients by feed
         self.joining: set[Client] = set()  # clients still being sent their backlog
         self._batch: list[Change] = []
-        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flush_timer: asyncio.Handle | None = None
+        self._last_flush = -math.inf  # loop time of the last write of events
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._last_heartbeat = time.monotonic()
         self.headers = raw_headers(
@@ -128,18 +132,26 @@ class StreamHub:
     # --- events in ------------------------------------------------------------
 
     def publish(self, change: Change) -> None:
-        """The tail's listener: queue the event for the next tick."""
+        """The tail's listener: queue the event. It is written at once (with the
+        rest of the tail's read) when nothing was written for a tick; otherwise
+        with whatever else comes, a tick after the last write. So a lone event
+        waits for no tick, and a client still gets at most one write per tick."""
         if not (self.groups or self.joining) or not change.decodes():
             return
         self._batch.append(change)
         if self._flush_timer is None:
             loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(self.limits.tick_s, self.flush)
+            wait = self._last_flush + self.limits.tick_s - loop.time()
+            if wait > 0:
+                self._flush_timer = loop.call_later(wait, self.flush)
+            else:
+                self._flush_timer = loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write what arrived during the tick: each feed's frames joined once, the
-        same bytes to each of its clients."""
+        """Write what arrived since the last write: each feed's frames joined once,
+        the same bytes to each of its clients."""
         self._flush_timer = None
+        self._last_flush = asyncio.get_running_loop().time()
         changes, self._batch = self._batch, []
         if not changes:
             return
