@@ -241,3 +241,15 @@ async def test_more_replicas_than_a_shard_has_are_refused_at_start(
     worker = StreamWorker(cluster_redis, PUBLICATION_IN, _relay, settings, consumer="w")
     with pytest.raises(TooFewReplicas, match=r"NEWSFEED_ACK_REPLICAS=2, but the shard .* 1 repl"):
         await asyncio.wait_for(worker.run(), 10)
+
+
+async def test_a_primary_that_lost_its_scripts_is_given_them_again(
+    redis_cluster: RedisCluster, api: httpx.AsyncClient
+) -> None:
+    """A replica promoted, or a node restarted, has no scripts cached (scripts
+    replicate as their effects): the accept script is loaded there and run."""
+    for primary in redis_cluster.current_primaries():
+        with primary.client() as client:
+            client.script_flush()
+    answer = await api.post("/v1/items", json=item(uri_in(1, "after-flush")), headers=AUTH)
+    assert answer.status_code == 202, answer.text
