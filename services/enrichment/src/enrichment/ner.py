@@ -53,9 +53,6 @@ Span = tuple[str, int, int]  # kind (PER, ORG, LOC), start, end offsets
 # Capitalized tokens this close (at most GAP tokens between) are decoded as
 # one run: "Bank of England", "AT & T", "University of the Arts".
 GAP = 2
-# Labels scoring this far below a token's best are not considered for it
-# (the weights of a label that far behind never win it back).
-BEAM = 12.0
 
 
 def _shape(word: str) -> str:
@@ -272,6 +269,7 @@ class Model:
         self._tables[2, 1], self._tables[4, 1] = self._sum(_END[0]), self._sum(_END[1])
         self._rows: dict[str, int] = {}
         # Scores of one token between two O: the transitions in and out.
+        self._transitions = np.array(self.transitions)
         self._into = np.array(self.transitions[self.outside])
         self._out = np.array([row[self.outside] for row in self.transitions])
         self._around = self._into + self._out
@@ -325,7 +323,10 @@ class Model:
             loud = shouting[number] if shouting is not None else None
             loud = is_shouting(tokens) if loud is None else loud
             count = len(tokens)
-            rows: dict[int, int] = {-2: 0, -1: 0, count: 1, count + 1: 1}
+            # Each token's row, two places on: rows 0 before the line, 1 after
+            # it, -1 for tokens no run looks at.
+            padded = [0, 0] + [-1] * count + [1, 1]
+            row = self.row
             first = last = capitals[0]
             for i in [*capitals[1:], -1]:
                 if (
@@ -337,16 +338,18 @@ class Model:
                     continue
                 runs.append((number, first, last + 1))
                 for j in range(max(0, first - 2), min(count, last + 3)):
-                    if j not in rows:
-                        rows[j] = self.row(tokens[j])
-                for j in range(first, last + 1):
-                    columns[0].append(rows[j])
-                    columns[1].append(rows[j - 1])
-                    columns[2].append(rows[j + 1])
-                    columns[3].append(rows[j - 2])
-                    columns[4].append(rows[j + 2])
-                    opens = j == 0 or tokens[j - 1] in _SENTENCE_END or tokens[j - 1] in _OPENERS
-                    flags.append((opens, loud))
+                    if padded[j + 2] < 0:
+                        padded[j + 2] = row(tokens[j])
+                end = last + 3
+                columns[0] += padded[first + 2 : end]
+                columns[1] += padded[first + 1 : end - 1]
+                columns[2] += padded[first + 3 : end + 1]
+                columns[3] += padded[first : end - 2]
+                columns[4] += padded[first + 4 : end + 2]
+                flags += [
+                    (j == 0 or tokens[j - 1] in _SENTENCE_END or tokens[j - 1] in _OPENERS, loud)
+                    for j in range(first, last + 1)
+                ]
                 first = last = i
         found: list[list[tuple[str, int, int]]] = [[] for _ in sentences]
         if not runs:
@@ -377,59 +380,65 @@ class Model:
             if label != self.outside:
                 number, first, _ = runs[k]
                 found[number].append((labels[label][2:], first, first + 1))
-        emissions: list[Vector] = scores.tolist()
-        at = 0
-        for number, first, last in runs:
-            at += last - first
-            if last - first == 1:
-                continue
-            path = self._viterbi(
-                emissions[at - (last - first) : at], first == 0, last == len(sentences[number])
+        longer = [k for k, (_, first, last) in enumerate(runs) if last - first > 1]
+        if longer:
+            paths = self._viterbi(
+                scores,
+                ends,
+                sizes,
+                longer,
+                [runs[k][1] == 0 for k in longer],
+                [runs[k][2] == len(sentences[runs[k][0]]) for k in longer],
             )
-            found[number] += [(kind, first + a, first + b) for kind, a, b in decode(path)]
+            for k, path in zip(longer, paths, strict=True):
+                number, first, last = runs[k]
+                tags = [labels[label] for label in path[: last - first]]
+                found[number] += [(kind, first + a, first + b) for kind, a, b in decode(tags)]
         for names in found:
             names.sort(key=_FIRST)
         return found
 
-    def _viterbi(self, emissions: list[Vector], starts: bool, ends: bool) -> list[str]:
-        """The best labels of a run of tokens, as CRFsuite's Viterbi finds
-        them, with O before it (unless it `starts` the sentence) and after it
-        (unless it `ends` it); labels far behind a token's best are not
-        followed."""
-        size = len(self.labels)
-        outside = self.outside
-        trans = self.transitions
-        into = trans[outside]
-        labels = range(size)
-        emission = emissions[0]
-        # The first token of a sentence has no transition score in CRFsuite.
-        score = emission if starts else [into[k] + emission[k] for k in labels]
-        back: list[list[int]] = []
-        alive = _alive(score)
-        for emission in emissions[1:]:
-            step = [0] * size
-            new = [_DEAD] * size
-            for k in _alive(emission):
-                best = alive[0]
-                best_score = score[best] + trans[best][k]
-                for m in alive[1:]:
-                    candidate = score[m] + trans[m][k]
-                    if candidate > best_score:
-                        best, best_score = m, candidate
-                step[k] = best
-                new[k] = best_score + emission[k]
-            back.append(step)
-            score = new
-            alive = _alive(score)
-        if not ends:
-            score = [score[k] + trans[k][outside] for k in labels]
-        k = max(labels, key=score.__getitem__)
-        path = [k]
-        for step in reversed(back):
-            k = step[k]
-            path.append(k)
-        path.reverse()
-        return [self.labels[k] for k in path]
+    def _viterbi(
+        self,
+        scores: np.ndarray,
+        ends: np.ndarray,
+        sizes: np.ndarray,
+        runs: list[int],
+        starts: list[bool],
+        ends_line: list[bool],
+    ) -> list[list[int]]:
+        """The best labels of each of `runs` (indices into `sizes`; their
+        token scores end at `ends` in `scores`), as CRFsuite's Viterbi finds
+        them, all runs at once: with O before a run (unless it starts the
+        sentence: the first token of a sentence has no transition score in
+        CRFsuite) and after it (unless it ends the sentence)."""
+        count = len(runs)
+        lengths = sizes[runs]
+        longest = int(lengths.max())
+        # Each run's token scores, padded to the longest run.
+        positions = (ends[runs] - lengths)[:, None] + np.arange(longest)[None, :]
+        valid = np.arange(longest)[None, :] < lengths[:, None]
+        emissions = scores[np.where(valid, positions, 0)]
+        trans = self._transitions
+        score = emissions[:, 0] + np.where(np.array(starts)[:, None], 0.0, self._into)
+        back = np.zeros((count, longest), dtype=np.intp)
+        backs = np.zeros((count, longest, len(self.labels)), dtype=np.intp)
+        for step in range(1, longest):
+            candidates = score[:, :, None] + trans[None, :, :]
+            best = candidates.argmax(axis=1)
+            moved = candidates.max(axis=1) + emissions[:, step]
+            going = valid[:, step]
+            backs[:, step] = best
+            score = np.where(going[:, None], moved, score)
+        score += np.where(np.array(ends_line)[:, None], 0.0, self._out)
+        label = score.argmax(axis=1)
+        rows = np.arange(count)
+        for step in range(longest - 1, 0, -1):
+            going = valid[:, step]
+            back[:, step] = np.where(going, label, back[:, step])
+            label = np.where(going, backs[rows, step, label], label)
+        back[:, 0] = label
+        return back.tolist()  # type: ignore[no-any-return]
 
     def spans(self, text: str) -> list[Span]:
         """Names in `text` as (kind, start, end); each line is one sequence
@@ -453,14 +462,7 @@ class Model:
         return found
 
 
-_DEAD = -1e30
 _FIRST = itemgetter(1)
-
-
-def _alive(scores: Vector) -> list[int]:
-    """Labels within `BEAM` of the best score."""
-    floor = max(scores) - BEAM
-    return [k for k, v in enumerate(scores) if v >= floor]
 
 
 @lru_cache(maxsize=1)

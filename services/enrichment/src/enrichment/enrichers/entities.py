@@ -90,18 +90,19 @@ _DEMONYM_ENDINGS = ("ian", "ish", "ese", "ean", "can", "ench", "sh", "i")
 _SCORE = re.compile(r"[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*)* \d")
 _AFTER_NAME = re.compile(r"[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*)*")
 _SCORE_AFTER = re.compile(r" \d")
-# A sport named in a headline, in any case.
-_SPORTS = re.compile(rf"(?i)\b(?:{'|'.join(sorted(lexicon.SPORTS))})\b")
+_LOWER_LETTERS = re.compile("[a-z]+")
 # What follows the place of a dateline: "LONDON 1996-08-30", "Kyiv, Jan. 7",
 # "NEW YORK (Reuters)".
 _DATELINE = re.compile(r",? (?:\d{4}-\d\d-\d\d|[A-Z][a-z]{2}\.? \d|\()")
 _THE = frozenset(("the",))
 # Last words of names written with a dot.
-_ABBREVIATIONS = frozenset(["corp", "inc", "co", "cos", "ltd", "bros", "jr", "sr"])
+_ABBREVIATED_ENDINGS = tuple(
+    f" {w}" for a in ["Corp", "Inc", "Co", "Cos", "Ltd", "Bros", "Jr", "Sr"] for w in (a, a.upper())
+)
 # Words that describe the name after them: "Brazilian-born", "Ohio-based".
 _DESCRIBED = ("-born", "-based")
 # Initials and a surname: "A. Dale", "T.O'Gorman", "J.J. Kenny".
-_INITIALED = re.compile(r"(?<![\w.])(?:[A-Z]\. ?){1,2}([A-Z](?:['’][A-Z])?[a-z][\w'’\-]*[a-z])\b")
+_INITIALED = re.compile(r"[A-Z]\.(?: ?[A-Z]\.)? ?([A-Z](?:['’][A-Z])?[a-z][\w'’\-]*[a-z])\b")
 _SCORE_BETWEEN = re.compile(r"\d+(?:-\d+)? ")
 # A row of a table: a name, maybe a note in brackets, then two numbers or more.
 _ROW = re.compile(
@@ -613,11 +614,18 @@ class EntityFinder:
         "T.O'Gorman", "J.J. Kenny"): lists of players, scorecards, bylines.
         Not a place's abbreviation ("U.S. Open", "S. Korea")."""
         keys = self.gazetteer.keys
-        for match in _INITIALED.finditer(t.text):
+        text = t.text
+        for match in _INITIALED.finditer(text):
             surname = match.group(1)
             start = match.start(1)
-            if match.start() in t.used or not lexicon.is_name_word(surname):
-                continue
+            before = text[match.start() - 1 : match.start()]
+            if (
+                before.isalnum()
+                or before == "."
+                or match.start() in t.used
+                or not lexicon.is_name_word(surname)
+            ):
+                continue  # inside a word or an acronym ("AT&T.", "U.S.A. Today")
             alone = None
             if start in t.used:
                 # the model's "Dale" of "A. Dale" is A. Dale
@@ -806,7 +814,7 @@ class EntityFinder:
         Not a country (national sides are filed under their country), a place
         after a locative ("the match in Leeds", "at Headingley") or the
         dateline at the start of the body."""
-        if not _SPORTS.search(t.text, 0, body_from):
+        if lexicon.SPORTS.isdisjoint(_LOWER_LETTERS.findall(t.text[:body_from].lower())):
             return
         keys = self.gazetteer.keys
         text = t.text
@@ -922,12 +930,10 @@ def _abbreviated(text: str, found: list[Found]) -> None:
     Corp.", "Salomon Bros.", "Al Unser Jr."); the passes stop words before it."""
     for index, mention in enumerate(found):
         name = mention.name
+        if not name.endswith(_ABBREVIATED_ENDINGS):
+            continue
         end = mention.start + len(name)
-        if (
-            text[end : end + 1] == "."
-            and name.rsplit(" ", 1)[-1].lower() in _ABBREVIATIONS
-            and text.startswith(name, mention.start)
-        ):
+        if text[end : end + 1] == "." and text.startswith(name, mention.start):
             found[index] = mention._replace(name=name + ".")
 
 
