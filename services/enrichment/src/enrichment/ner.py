@@ -438,7 +438,7 @@ class Model:
             back[:, step] = np.where(going, label, back[:, step])
             label = np.where(going, backs[rows, step, label], label)
         back[:, 0] = label
-        return back.tolist()  # type: ignore[no-any-return]
+        return back.tolist()
 
     def spans(self, text: str) -> list[Span]:
         """Names in `text` as (kind, start, end); each line is one sequence
