@@ -355,9 +355,9 @@ def test_an_empty_feed_is_still_a_valid_feed() -> None:
 @pytest.mark.parametrize("item", [rich_item(), odd_item(), news_item("urn:newsfeed:item:plain")])
 def test_ninjs_output_matches_the_schema_the_openapi_document_gives_it(item: NewsItem) -> None:
     """A client generated from the document can read `?format=ninjs` answers."""
-    from gateway.openapi import document
+    from gateway.addresses import openapi_document
 
-    doc = document()
+    doc = openapi_document()
     answer = doc["paths"]["/v1/items/{uri}"]["get"]["responses"]["200"]
     ninjs = {"$ref": "#/components/schemas/NinjsItem"}
     assert ninjs in answer["content"]["application/json"]["schema"]["oneOf"]

@@ -76,6 +76,10 @@ class Lifecycle:
         self.tasks.append(task)
 
 
+HEALTH_PATH = "/healthz"  # alive
+READY_PATH = "/readyz"  # ready to serve
+
+
 def health_routes(check: ReadinessCheck) -> list[BaseRoute]:
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})
@@ -88,7 +92,7 @@ def health_routes(check: ReadinessCheck) -> list[BaseRoute]:
             status_code=200 if ready else 503,
         )
 
-    return [Route("/healthz", healthz), Route("/readyz", readyz)]
+    return [Route(HEALTH_PATH, healthz), Route(READY_PATH, readyz)]
 
 
 def redis_ready(

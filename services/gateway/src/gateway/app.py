@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from gateway.addresses import openapi_document
 from gateway.cache import PageCache
-from gateway.openapi import document
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS
 from gateway.render.html import HtmlRenderer, PageConfig
 from gateway.sse import StreamHub, StreamLimits, with_direct
@@ -228,7 +228,7 @@ def build(
             ),
             retry_after_s=settings.sse_retry_after_s,
         ),
-        openapi=document,
+        openapi=openapi_document,
         static=static,
     )
 

@@ -1,28 +1,29 @@
 """The OpenAPI document of the gateway's machine-readable routes.
 
-The routes are served by plain Starlette endpoints (web.py); here each one is
-declared to FastAPI's OpenAPI generator with the same parameter models the
-endpoints parse with (gateway.query) and the same body models they write
-(gateway.render.api, gateway.render.jsonfeed). The HTML page and its
-fragments are for browsers and are left out. Tests check that every route
-here exists, that every JSON route of the app is here, and (schemathesis)
-that what the app answers conforms to it.
+Each route is declared once, in gateway.addresses, with its `Operation`: how
+this document describes it. The routes are served by plain Starlette
+endpoints (web.py); here each documented one is declared to FastAPI's OpenAPI
+generator with the same parameter models the endpoints parse with
+(gateway.query) and the same body models they write (gateway.render.api,
+gateway.render.jsonfeed_models). The HTML page and its fragments are for
+browsers and have no Operation. A test (schemathesis) checks that what the
+gateway answers conforms to the document.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
 
 from fastapi import Header, Path, Query
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from shared.items import NewsItem
 from starlette.responses import JSONResponse, Response
 
 from gateway.query import FILTER_NAMES, FeedParams, ItemParams, StreamParams
-from gateway.render.api import ErrorResponse, FeedResponse, VersionsResponse
-from gateway.render.jsonfeed import JsonFeed
+from gateway.render.api import ErrorResponse
 
 TITLE = "newsfeed gateway"
 VERSION = "1"
@@ -41,23 +42,7 @@ class Health(BaseModel):
     checks: dict[str, bool] | None = None
 
 
-class _Rss(Response):
-    media_type = "application/rss+xml"
-
-
-class _Atom(Response):
-    media_type = "application/atom+xml"
-
-
-class _JsonFeed(JSONResponse):
-    media_type = "application/feed+json"
-
-
-class _EventStream(Response):
-    media_type = "text/event-stream"
-
-
-def _error(description: str) -> dict[str, Any]:
+def error_response(description: str) -> dict[str, Any]:
     """An error answer: always JSON, whatever the operation's own media type."""
     schema = {"$ref": "#/components/schemas/ErrorResponse"}
     return {"description": description, "content": {"application/json": {"schema": schema}}}
@@ -67,22 +52,25 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the If-None-Match ETag is current"}
 }
 BAD: dict[int | str, dict[str, Any]] = {
-    400: _error("Unknown or repeated parameter, more than one filter, or a malformed cursor")
+    400: error_response(
+        "Unknown or repeated parameter, more than one filter, or a malformed cursor"
+    )
 }
 MISSING: dict[int | str, dict[str, Any]] = {
-    404: _error("No such item, or not visible (withheld, under embargo, retired)"),
-    410: _error("The item was killed; `detail.ednote` says why"),
+    404: error_response("No such item, or not visible (withheld, under embargo, retired)"),
+    410: error_response("The item was killed; `detail.ednote` says why"),
 }
 FEED_PAGE = "Newest first; with `cursor`, the page after the one that handed it out."
 
 
-def _feed(params: Annotated[FeedParams, Query()]) -> None: ...
-def _item(
+# The parameters of each kind of route, as FastAPI signatures (never called).
+def feed_parameters(params: Annotated[FeedParams, Query()]) -> None: ...
+def item_parameters(
     uri: Annotated[str, Path(description="the item's uri")],
     params: Annotated[ItemParams, Query()],
 ) -> None: ...
-def _versions(uri: Annotated[str, Path(description="the item's uri")]) -> None: ...
-def _stream(
+def versions_parameters(uri: Annotated[str, Path(description="the item's uri")]) -> None: ...
+def stream_parameters(
     params: Annotated[StreamParams, Query()],
     last_event_id: Annotated[
         str | None,
@@ -92,7 +80,7 @@ def _stream(
         ),
     ] = None,
 ) -> None: ...
-def _health() -> None: ...
+def no_parameters() -> None: ...
 
 
 def _texts(*extra: str) -> dict[str, Any]:
@@ -206,132 +194,57 @@ ITEM_200 = {
 }
 
 
-def routes() -> list[APIRoute]:
-    get = ["GET"]
-    return [
-        APIRoute(
-            "/v1/feed",
-            _feed,
-            methods=get,
-            response_model=FeedResponse,
-            responses={**NOT_MODIFIED, **BAD},
-            summary="The feed as JSON",
-            description=FEED_PAGE + " Pass `next_cursor` back as `cursor` for more.",
-            operation_id="feed",
-            tags=["feed"],
-        ),
-        APIRoute(
-            "/v1/items/{uri:path}",
-            _item,
-            methods=get,
-            response_model=NewsItem,
-            responses={200: ITEM_200, **NOT_MODIFIED, **BAD, **MISSING},
-            summary="One item",
-            operation_id="item",
-            tags=["items"],
-        ),
-        APIRoute(
-            "/v1/items/{uri:path}/versions",
-            _versions,
-            methods=get,
-            response_model=VersionsResponse,
-            responses={**NOT_MODIFIED, **BAD, **MISSING},
-            summary="One item and its earlier versions",
-            operation_id="item_versions",
-            tags=["items"],
-        ),
-        APIRoute(
-            "/v1/stream",
-            _stream,
-            methods=get,
-            response_class=_EventStream,
-            responses={
-                200: {
-                    "description": "Server-Sent Events: `published`, `updated`, `killed` "
-                    "(and `reset`: too much was missed, reload the feed). Each `id` is the "
-                    "news.published entry id; `data` is one line of JSON.",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                },
-                **BAD,
-                503: {
-                    **_error("Too many live-update clients on this replica; see Retry-After"),
-                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-                },
-            },
-            summary="Live updates",
-            operation_id="stream",
-            tags=["feed"],
-        ),
-        APIRoute(
-            "/feed.json",
-            _feed,
-            methods=get,
-            response_class=_JsonFeed,
-            response_model=JsonFeed,
-            responses={
-                200: {"description": "JSON Feed 1.1. " + FEED_PAGE},
-                **NOT_MODIFIED,
-                **BAD,
-            },
-            summary="JSON Feed 1.1",
-            operation_id="json_feed",
-            tags=["syndication"],
-        ),
-        APIRoute(
-            "/feed.rss",
-            _feed,
-            methods=get,
-            response_class=_Rss,
-            responses={
-                200: {
-                    "description": "RSS 2.0. " + FEED_PAGE,
-                    "content": {"application/rss+xml": {"schema": {"type": "string"}}},
-                },
-                **NOT_MODIFIED,
-                **BAD,
-            },
-            summary="RSS 2.0",
-            operation_id="rss",
-            tags=["syndication"],
-        ),
-        APIRoute(
-            "/feed.atom",
-            _feed,
-            methods=get,
-            response_class=_Atom,
-            responses={
-                200: {
-                    "description": "Atom 1.0 with RFC 6721 tombstones of recent kills. "
-                    + FEED_PAGE,
-                    "content": {"application/atom+xml": {"schema": {"type": "string"}}},
-                },
-                **NOT_MODIFIED,
-                **BAD,
-            },
-            summary="Atom 1.0",
-            operation_id="atom",
-            tags=["syndication"],
-        ),
-        APIRoute(
-            "/healthz",
-            _health,
-            methods=get,
-            response_model=Health,
-            summary="Alive",
-            operation_id="healthz",
-            tags=["health"],
-        ),
-        APIRoute(
-            "/readyz",
-            _health,
-            methods=get,
-            response_model=Health,
-            responses={503: {"model": Health, "description": "Not ready"}},
-            summary="Ready: Redis reachable and the tail started",
-            operation_id="readyz",
-            tags=["health"],
-        ),
-    ]
+@dataclass(frozen=True)
+class Operation:
+    """How the document describes a GET route (gateway.addresses declares the route)."""
+
+    summary: str
+    tag: str
+    parameters: Callable[..., None]  # one of the *_parameters signatures above
+    response_model: Any = None
+    responses: Mapping[int | str, dict[str, Any]] = field(default_factory=dict)
+    description: str | None = None
+
+
+class Documented(Protocol):
+    """A route as gateway.addresses declares it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def operation(self) -> Operation | None: ...
+    def link_type(self) -> str: ...
+
+
+def _response_class(bare: str) -> type[Response]:
+    """What FastAPI reads a 200's media type from (given without parameters)."""
+    if bare in ("", JSONResponse.media_type):
+        return JSONResponse
+    base = JSONResponse if bare.endswith("+json") else Response
+    return type("Answer", (base,), {"media_type": bare})
+
+
+def _api_route(route: Documented, operation: Operation) -> APIRoute:
+    answer = _response_class(route.link_type())
+    responses = dict(operation.responses)
+    if operation.response_model is None and not issubclass(answer, JSONResponse):
+        # Text (a feed, an event stream): a string of the route's media type.
+        text = {str(answer.media_type): {"schema": {"type": "string"}}}
+        responses[200] = {**responses.get(200, {}), "content": text}
+    return APIRoute(
+        route.path,
+        operation.parameters,
+        methods=["GET"],
+        response_model=operation.response_model,
+        response_class=answer,
+        responses=responses,
+        summary=operation.summary,
+        description=operation.description,
+        operation_id=route.name,
+        tags=[operation.tag],
+    )
 
 
 def _drop_validation_errors(doc: dict[str, Any]) -> dict[str, Any]:
@@ -381,8 +294,10 @@ def _one_filter(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def document() -> dict[str, Any]:
-    doc = get_openapi(title=TITLE, version=VERSION, description=DESCRIPTION, routes=routes())
+def document(routes: Iterable[Documented]) -> dict[str, Any]:
+    """The document of `routes` that have an Operation."""
+    api_routes = [_api_route(r, r.operation) for r in routes if r.operation is not None]
+    doc = get_openapi(title=TITLE, version=VERSION, description=DESCRIPTION, routes=api_routes)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     # Error answers are declared by reference (they are JSON whatever the operation's
     # media type), so their schema is added here.

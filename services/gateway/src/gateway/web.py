@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway import addresses
 from gateway import api as api_routes
 from gateway.api import lookup, valid_uri
 from gateway.cache import PageCache
@@ -87,10 +88,9 @@ P = TypeVar("P")
 
 @dataclass(frozen=True)
 class Output(Generic[P]):
-    """One way to show a feed page: how it is read, rendered and cached."""
+    """One way to show a feed page, at `address`: how it is read, rendered and cached."""
 
-    name: str
-    media_type: str
+    address: addresses.Address
     default_limit: int
     load: Callable[[FeedQuery], Awaitable[P]]
     render: Callable[[P, FeedQuery, str, str | None], bytes]
@@ -135,7 +135,8 @@ def load_static() -> dict[str, tuple[str, bytes]]:
 
 
 def static_urls(static: dict[str, tuple[str, bytes]]) -> dict[str, str]:
-    return {name: f"/static/{name}?v={version}" for name, (version, _) in static.items()}
+    path = addresses.STATIC.path
+    return {name: f"{path.format(name=name)}?v={version}" for name, (version, _) in static.items()}
 
 
 class Gateway:
@@ -196,7 +197,7 @@ class Gateway:
 
     # --- feeds --------------------------------------------------------------
 
-    def outputs(self) -> dict[str, Output[Any]]:
+    def outputs(self) -> list[Output[Any]]:
         config, html = self.config, self.html
         title, description = config.site_title, config.description
         size = config.page_size
@@ -249,22 +250,26 @@ class Gateway:
         def fragment(page: FeedPage, query: FeedQuery, _: str, __: str | None) -> bytes:
             return html.fragment_feed(page.items, page.next_cursor, query)
 
-        return {
-            "api": Output("api", JSON, DEFAULT_LIMIT, documents, api_page),
-            "json": Output("json", jsonfeed.MEDIA_TYPE, size, items, json_feed, needs_base=True),
-            "rss": Output("rss", syndication.RSS_MEDIA_TYPE, size, items, rss, needs_base=True),
-            "atom": Output("atom", syndication.ATOM_MEDIA_TYPE, size, items, atom, needs_base=True),
-            "page": Output("page", HTML, size, items, page_html, html=True, first_cache=REVALIDATE),
-            "fragment": Output(
-                "fragment", HTML, size, items, fragment, html=True, first_cache=REVALIDATE
+        return [
+            Output(addresses.FEED, DEFAULT_LIMIT, documents, api_page),
+            Output(addresses.JSON_FEED, size, items, json_feed, needs_base=True),
+            Output(addresses.RSS, size, items, rss, needs_base=True),
+            Output(addresses.ATOM, size, items, atom, needs_base=True),
+            Output(addresses.PAGE, size, items, page_html, html=True, first_cache=REVALIDATE),
+            Output(
+                addresses.FRAGMENT_FEED, size, items, fragment, html=True, first_cache=REVALIDATE
             ),
-        }
+        ]
 
     def feed_endpoint(self, output: Output[Any]) -> Callable[[Request], Awaitable[Response]]:
         first, older, tail = self.cache, self.older, self.tail
         default = FeedQuery(output.default_limit)
         headers = self.page_headers if output.html else API_HEADERS
         public_url = self.config.public_url
+        name = output.address.name
+        media_type = output.address.media_type
+        if media_type is None:
+            raise ValueError(f"{name}: a feed output answers in one media type")
 
         async def endpoint(request: Request) -> Response:
             raw: bytes = request.scope["query_string"]
@@ -273,7 +278,7 @@ class Gateway:
             # cached page is found before it is parsed. Pages with a cursor live in
             # the older-page cache (so may a filter value containing "cursor=": harmless).
             cache = older if b"cursor=" in raw else first
-            key: Hashable = (output.name, raw, base)
+            key: Hashable = (name, raw, base)
             hit = cache.get(key)
             if hit is not None:
                 return respond(request, hit)
@@ -296,9 +301,9 @@ class Gateway:
             feed = feed_of(query)
             tagged = (*headers, ("surrogate-key", surrogate_key(feed)))
             if query.cursor is None:
-                rendered = render(body, output.media_type, output.first_cache, tagged)
+                rendered = render(body, media_type, output.first_cache, tagged)
             else:  # an older page: asked for less often, compressed cheaply
-                rendered = render(body, output.media_type, output.older_cache, tagged, gzip_level=1)
+                rendered = render(body, media_type, output.older_cache, tagged, gzip_level=1)
             cache.put(key, rendered, generation, feed)
             return respond(request, rendered)
 
@@ -396,24 +401,23 @@ class Gateway:
     # --- wiring -----------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        outputs = self.outputs()
-        feed = self.feed_endpoint
-        return [
-            Route("/", feed(outputs["page"]), name="page"),
-            Route("/v1/feed", feed(outputs["api"]), name="feed"),
-            Route("/feed.json", feed(outputs["json"]), name="json_feed"),
-            Route("/feed.rss", feed(outputs["rss"]), name="rss"),
-            Route("/feed.atom", feed(outputs["atom"]), name="atom"),
-            Route("/fragments/feed", feed(outputs["fragment"]), name="fragment_feed"),
-            Route("/fragments/items", self.fragment_items, name="fragment_items"),
-            Route("/fragments/items/{uri:path}", self.fragment_item, name="fragment_item"),
-            Route("/items/{uri:path}", self.item_page, name="item_page"),
-            Route("/v1/items/{uri:path}/versions", self.versions, name="versions"),
-            Route("/v1/items/{uri:path}", self.item, name="item"),
-            Route("/v1/stream", self.stream, name="stream"),
-            Route("/openapi.json", self.openapi, name="openapi"),
-            Route("/static/{name}", self.static, name="static"),
-        ]
+        """A route for each address gateway.addresses says this serves."""
+        endpoints: dict[addresses.Address, Callable[[Request], Awaitable[Response]]] = {
+            output.address: self.feed_endpoint(output) for output in self.outputs()
+        }
+        endpoints.update(
+            {
+                addresses.FRAGMENT_ITEMS: self.fragment_items,
+                addresses.FRAGMENT_ITEM: self.fragment_item,
+                addresses.ITEM_PAGE: self.item_page,
+                addresses.VERSIONS: self.versions,
+                addresses.ITEM: self.item,
+                addresses.STREAM: self.stream,
+                addresses.OPENAPI: self.openapi,
+                addresses.STATIC: self.static,
+            }
+        )
+        return [Route(a.path, endpoints[a], name=a.name) for a in addresses.SERVED]
 
     def wants_html(self, request: Request) -> bool:
         path = request.url.path

@@ -21,6 +21,7 @@ from markupsafe import Markup
 from shared.items import Author, ItemType, NewsItem
 from shared.text import html_to_text
 
+from gateway.addresses import ATOM, FRAGMENT_FEED, JSON_FEED, PAGE, RSS, STREAM
 from gateway.query import FeedQuery
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS, click_to_load
 from gateway.render.links import fragment_item_path, item_path, with_query
@@ -229,6 +230,7 @@ class HtmlRenderer:
             lstrip_blocks=True,
             undefined=jinja2.StrictUndefined,
         )
+        self._env.globals["front_page"] = PAGE.path  # the unfiltered feed
 
     def _render(self, template: str, **context: Any) -> bytes:
         return self._env.get_template(template).render(config=self.config, **context).encode()
@@ -238,16 +240,16 @@ class HtmlRenderer:
             return None
         params = query.params(default_limit=self.config.default_limit, cursor=next_cursor)
         return {
-            "href": with_query("/", params),
-            "fragment": with_query("/fragments/feed", params),
+            "href": with_query(PAGE.path, params),
+            "fragment": with_query(FRAGMENT_FEED.path, params),
         }
 
     def _feeds(self, query: FeedQuery) -> dict[str, str]:
         params = query.filter_params()
         return {
-            "rss": with_query("/feed.rss", params),
-            "atom": with_query("/feed.atom", params),
-            "json": with_query("/feed.json", params),
+            "rss": with_query(RSS.path, params),
+            "atom": with_query(ATOM.path, params),
+            "json": with_query(JSON_FEED.path, params),
         }
 
     def page(
@@ -269,8 +271,8 @@ class HtmlRenderer:
             older=query.cursor is not None,
             feeds=self._feeds(query),
             filter_label=(FILTER_LABELS[facet[0].value], facet[1]) if facet else None,
-            home=with_query("/", query.filter_params()),
-            stream=with_query("/v1/stream", stream_params),
+            home=with_query(PAGE.path, query.filter_params()),
+            stream=with_query(STREAM.path, stream_params),
             live=query.cursor is None,
         )
 

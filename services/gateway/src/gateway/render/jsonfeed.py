@@ -1,80 +1,25 @@
-"""A feed page -> JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/).
-
-The models are the output's shape and, through openapi.py, its documented
-schema. Custom data goes in the `_newsfeed` extension object, as the spec's
-extension rules ask (a leading underscore, no dots).
-"""
+"""A feed page -> JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), in the
+shape jsonfeed_models.py declares."""
 
 from __future__ import annotations
 
 import mimetypes
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from shared.items import Author, NewsItem
 
+from gateway.addresses import JSON_FEED, PAGE
+from gateway.render.jsonfeed_models import (
+    JsonFeed,
+    JsonFeedAttachment,
+    JsonFeedAuthor,
+    JsonFeedItem,
+    NewsfeedExtension,
+)
 from gateway.render.links import FeedLinks
 from gateway.render.media import kind_of
 from gateway.render.ninjs import rfc3339
 from gateway.render.plain import inert
-
-VERSION = "https://jsonfeed.org/version/1.1"
-MEDIA_TYPE = "application/feed+json"
-PATH = "/feed.json"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
-
-class JsonFeedAuthor(_Model):
-    name: str | None = None
-    url: str | None = None
-    avatar: str | None = None
-
-
-class JsonFeedAttachment(_Model):
-    url: str
-    mime_type: str
-    title: str | None = None
-    size_in_bytes: int | None = None
-    duration_in_seconds: float | None = None
-
-
-class NewsfeedExtension(_Model):
-    type: str
-    version: int
-    reading_time_minutes: int | None = None
-    corrections: list[str] = Field(default_factory=list)
-
-
-class JsonFeedItem(_Model):
-    id: str
-    url: str | None = None
-    external_url: str | None = None
-    title: str | None = None
-    content_html: str | None = None
-    content_text: str | None = None
-    summary: str | None = None
-    image: str | None = None
-    date_published: str | None = None
-    date_modified: str | None = None
-    authors: list[JsonFeedAuthor] | None = None
-    tags: list[str] | None = None
-    language: str | None = None
-    attachments: list[JsonFeedAttachment] | None = None
-    newsfeed: NewsfeedExtension | None = Field(default=None, alias="_newsfeed")
-
-
-class JsonFeed(_Model):
-    version: str = VERSION
-    title: str
-    home_page_url: str | None = None
-    feed_url: str | None = None
-    description: str | None = None
-    next_url: str | None = None
-    authors: list[JsonFeedAuthor] | None = None
-    items: list[JsonFeedItem]
 
 
 def _author(author: Author) -> JsonFeedAuthor:
@@ -143,10 +88,10 @@ def json_feed(
     feed = JsonFeed(
         title=title,
         home_page_url=links.home(),
-        feed_url=links.first_page(PATH),
+        feed_url=links.first_page(JSON_FEED.path),
         description=description,
-        next_url=links.feed(PATH, next_cursor) if next_cursor else None,
-        authors=[JsonFeedAuthor(name=title, url=links.url("/"))],
+        next_url=links.feed(JSON_FEED.path, next_cursor) if next_cursor else None,
+        authors=[JsonFeedAuthor(name=title, url=links.url(PAGE.path))],
         items=[feed_item(item, links) for item in items],
     )
     return feed.model_dump(mode="json", exclude_none=True, by_alias=True)

@@ -1,24 +1,21 @@
-"""Absolute and relative URLs of the gateway's outputs, in one place."""
+"""Absolute and relative URLs of the gateway's outputs, from gateway.addresses."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
+from gateway.addresses import FRAGMENT_ITEM, ITEM_PAGE, PAGE
 from gateway.query import FeedQuery
-
-# Characters of a uri left as they are in a path (RFC 3986 pchar and "/"); the
-# rest ("?", "#", "%", spaces in odd uris...) are percent-encoded.
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 def item_path(uri: str) -> str:
     """The HTML page of one item."""
-    return "/items/" + quote(uri, safe=_PATH_SAFE)
+    return ITEM_PAGE.for_item(uri)
 
 
 def fragment_item_path(uri: str) -> str:
-    return "/fragments/items/" + quote(uri, safe=_PATH_SAFE)
+    return FRAGMENT_ITEM.for_item(uri)
 
 
 def with_query(path: str, params: dict[str, str]) -> str:
@@ -43,7 +40,7 @@ class FeedLinks:
         return self.url(path, self.query.params(default_limit=self.default_limit))
 
     def home(self) -> str:
-        return self.url("/", self.query.filter_params())
+        return self.url(PAGE.path, self.query.filter_params())
 
     def item(self, uri: str) -> str:
         return self.base + item_path(uri)

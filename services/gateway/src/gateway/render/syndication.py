@@ -19,16 +19,13 @@ from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
 from lxml import etree  # type: ignore[import-untyped]
 from shared.items import NewsItem
 
+from gateway.addresses import ATOM, RSS, Address
 from gateway.render.html import title
 from gateway.render.links import FeedLinks
 from gateway.render.ninjs import ninjs_uri, rfc3339
 from gateway.render.plain import as_html
 from gateway.tail import Tombstone
 
-RSS_MEDIA_TYPE = "application/rss+xml; charset=utf-8"
-ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
-RSS_PATH = "/feed.rss"
-ATOM_PATH = "/feed.atom"
 TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"
 # When a feed has no item and no kill to date it by.
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -94,13 +91,13 @@ def _generator(
     next_cursor: str | None,
     links: FeedLinks,
     *,
-    path: str,
-    media_type: str,
+    at: Address,
     title: str,
     description: str,
     tombstones: list[Tombstone],
     html_summary: bool,
 ) -> Any:
+    path, media_type = at.path, at.link_type()
     fg = FeedGenerator()
     fg.id(links.first_page(path))
     fg.title(xml_text(title))
@@ -109,9 +106,9 @@ def _generator(
     fg.author(name=xml_text(title))
     fg.generator(GENERATOR)
     fg.updated(_newest(items, tombstones))
-    fg.link(href=links.feed(path, links.query.cursor), rel="self", type=media_type.split(";")[0])
+    fg.link(href=links.feed(path, links.query.cursor), rel="self", type=media_type)
     if next_cursor:
-        fg.link(href=links.feed(path, next_cursor), rel="next", type=media_type.split(";")[0])
+        fg.link(href=links.feed(path, next_cursor), rel="next", type=media_type)
     fg.link(href=links.home(), rel="alternate", type="text/html")  # last: RSS's <link>
     fg.load_extension("dc", atom=False, rss=True)
     for item in items:
@@ -154,8 +151,7 @@ def rss(
         items,
         next_cursor,
         links,
-        path=RSS_PATH,
-        media_type=RSS_MEDIA_TYPE,
+        at=RSS,
         title=title,
         description=description,
         tombstones=[],
@@ -177,8 +173,7 @@ def atom(
         items,
         next_cursor,
         links,
-        path=ATOM_PATH,
-        media_type=ATOM_MEDIA_TYPE,
+        at=ATOM,
         title=title,
         description=description,
         tombstones=tombstones,
