@@ -59,9 +59,8 @@ from bench.procs import (
 )
 
 SINK = "bench.sink"
-# The services' streams at NEWSFEED_PARTITIONS=1 and at the default N. The
-# bare relay keeps the plain names.
-ONE = Partitions(1)
+# The services' streams at the default NEWSFEED_PARTITIONS (runs that do not
+# set it). The bare relay keeps the plain names.
 DEFAULT = Partitions(DEFAULT_PARTITIONS)
 RELAY_HOPS = (
     (INGESTED, ENRICHED, "relay-1"),
@@ -286,7 +285,7 @@ def command_stats(client: redis.Redis, items: int) -> dict[str, dict[str, float]
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["usec_per_item"]))
 
 
-def stream_health(client: redis.Redis, partitions: Partitions = ONE) -> dict[str, int]:
+def stream_health(client: redis.Redis, partitions: Partitions = DEFAULT) -> dict[str, int]:
     pending = 0
     for stream in (*partitions.keys(INGESTED), *partitions.keys(ENRICHED)):
         with contextlib.suppress(redis.ResponseError):
@@ -461,7 +460,7 @@ def e2e_run(
         result = window.close("e2e", len(submissions), ended)
         uris = [s["uri"] for s in submissions]
         result.extra.update(gateway_check(stack.procs["gateway"].url, uris, verify))
-        result.extra.update(stream_health(r, DEFAULT))
+        result.extra.update(stream_health(r))
         result.extra["submit_seconds"] = submitted - window.started
         result.extra["ingest_accept_per_s"] = len(submissions) / (submitted - window.started)
         result.extra["concurrency"] = concurrency
