@@ -81,7 +81,8 @@ class Partitions:
         return (
             f"`{name}`, partition {index} of {self.count}: the items whose uri's CRC-32 mod "
             f"{self.count} is {index}. With N partitions every stream has N keys "
-            f"`{name}:{{nf<N>.<p>.<k>}}`, p in 0..N-1 (NEWSFEED_PARTITIONS); the braces are a "
+            f"`{name}:{{nf<N>.<p>.<k>}}` (NEWSFEED_PARTITIONS), p in 0..N-1 and k the smallest "
+            "number that puts the tag's slot in the p-th N-th of the 16,384; the braces are a "
             "Redis Cluster hash tag shared by all of a partition's keys (one slot: "
             "shared.partitions, docs/scaling.md), not an AsyncAPI parameter."
         )
