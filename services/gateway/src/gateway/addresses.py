@@ -16,7 +16,6 @@ from urllib.parse import quote
 from shared.items import NewsItem
 from shared.service import HEALTH_PATH, READY_PATH
 
-from gateway import sse
 from gateway.openapi import (
     BAD,
     FEED_PAGE,
@@ -35,6 +34,7 @@ from gateway.openapi import (
 )
 from gateway.render.api import FeedResponse, VersionsResponse
 from gateway.render.jsonfeed_models import JsonFeed
+from gateway.render.stream import MEDIA_TYPE as EVENT_STREAM
 from gateway.responses import HTML, JSON
 
 # Characters of a uri left as they are in a path (RFC 3986 pchar and "/"); the
@@ -131,7 +131,7 @@ ITEM = Address(
 STREAM = Address(
     "stream",
     "/v1/stream",
-    sse.MEDIA_TYPE,
+    EVENT_STREAM,
     Operation(
         "Live updates",
         "feed",

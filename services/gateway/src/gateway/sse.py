@@ -40,13 +40,12 @@ from shared.readmodel.feeds import feed_name
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.render.stream import HEARTBEAT, event_frame, reset_frame, retry_frame
+from gateway.render.stream import HEARTBEAT, MEDIA_TYPE, event_frame, reset_frame, retry_frame
 from gateway.responses import API_HEADERS, raw_headers
 from gateway.tail import Change, Position, Tail, format_position
 
 log = logging.getLogger("newsfeed.gateway.sse")
 
-MEDIA_TYPE = "text/event-stream; charset=utf-8"
 DIRECT = "newsfeed.direct"  # the scope extension carrying uvicorn's response cycle
 LAST_CHUNK = b"0\r\n\r\n"
 

@@ -9,6 +9,8 @@ from shared.events import Event
 
 from gateway.render.api import item_json
 
+MEDIA_TYPE = "text/event-stream; charset=utf-8"
+
 
 def event_frame(entry_id: str, kind: str, event: Event) -> bytes:
     """One event: `id` is the news.published entry id, so a client that reconnects

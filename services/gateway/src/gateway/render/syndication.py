@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from feedgen.ext.base import BaseExtension  # type: ignore[import-untyped]
 from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
@@ -24,7 +25,6 @@ from gateway.render.html import title
 from gateway.render.links import FeedLinks
 from gateway.render.ninjs import ninjs_uri, rfc3339
 from gateway.render.plain import as_html
-from gateway.tail import Tombstone
 
 TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"
 # When a feed has no item and no kill to date it by.
@@ -36,6 +36,17 @@ GENERATOR = "newsfeed gateway"
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+class Tombstone(Protocol):
+    """A recent kill, as an Atom feed lists it (gateway.tail keeps them)."""
+
+    @property
+    def uri(self) -> str: ...
+    @property
+    def when(self) -> datetime: ...
+    @property
+    def note(self) -> str | None: ...
+
+
 def xml_text(value: str) -> str:
     return _NOT_XML.sub("", value)
 
@@ -44,7 +55,7 @@ class _Tombstones(BaseExtension):  # type: ignore[misc]
     """feedgen extension writing RFC 6721 deleted-entry elements into an Atom feed."""
 
     def __init__(self) -> None:
-        self.entries: list[Tombstone] = []
+        self.entries: Sequence[Tombstone] = []
 
     def extend_ns(self) -> dict[str, str]:
         return {"at": TOMBSTONES_NS}
@@ -80,7 +91,7 @@ def _enclosures(item: NewsItem) -> list[tuple[str, str, str]]:
     return sorted(out, key=lambda found: found[1].startswith(("video/", "audio/")))
 
 
-def _newest(items: list[NewsItem], tombstones: list[Tombstone]) -> datetime:
+def _newest(items: list[NewsItem], tombstones: Sequence[Tombstone]) -> datetime:
     times = [item.updated or item.versioncreated for item in items]
     times += [tombstone.when for tombstone in tombstones]
     return max(times, default=EPOCH)
@@ -94,7 +105,7 @@ def _generator(
     at: Address,
     title: str,
     description: str,
-    tombstones: list[Tombstone],
+    tombstones: Sequence[Tombstone],
     html_summary: bool,
 ) -> Any:
     path, media_type = at.path, at.link_type()
@@ -167,7 +178,7 @@ def atom(
     *,
     title: str,
     description: str,
-    tombstones: list[Tombstone],
+    tombstones: Sequence[Tombstone],
 ) -> bytes:
     fg = _generator(
         items,
