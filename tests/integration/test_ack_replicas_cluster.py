@@ -17,7 +17,7 @@ import pytest
 from ingest.accept import state_key
 from ingest.app import Settings
 from shared.delivery import Done, Result, StreamWorker, ensure_groups
-from shared.events import Event, encode
+from shared.events import Event, decode, encode
 from shared.partitions import Partitions
 from shared.redis_client import Client
 from shared.replicated import TooFewReplicas
@@ -253,3 +253,77 @@ async def test_a_primary_that_lost_its_scripts_is_given_them_again(
             client.script_flush()
     answer = await api.post("/v1/items", json=item(uri_in(1, "after-flush")), headers=AUTH)
     assert answer.status_code == 202, answer.text
+
+
+class Gate:
+    """A relay that holds its first batch until opened: the test kills the
+    lane's primary while that batch is in hand."""
+
+    def __init__(self) -> None:
+        self.holding = asyncio.Event()
+        self.open = asyncio.Event()
+        self.done: set[str] = set()
+
+    async def __call__(self, events: Sequence[Event]) -> list[Result]:
+        self.holding.set()
+        await self.open.wait()
+        self.done.update(event.subject for event in events)
+        return [Done(emit=(event,)) for event in events]
+
+
+async def test_a_settle_cut_off_by_a_failover_is_retried_without_waiting_for_the_claim_time(
+    redis_cluster: RedisCluster, cluster_redis: Client
+) -> None:
+    """The lane's primary dies while a batch is in hand: its settle cannot be
+    confirmed, so its entries are retried (after the retry delay, on the
+    promoted replica once the old primary is back as its replica), not left
+    pending for the claim idle time; each is relayed, nothing stays pending."""
+    settings = DeliverySettings(
+        partitions=FOUR.count,
+        batch_size=10,
+        block_ms=50,
+        claim_idle_ms=120_000,
+        retry_delay_ms=200,
+        ack_replicas=1,
+        ack_timeout_ms=500,
+    )
+    gate = Gate()
+    worker = StreamWorker(
+        cluster_redis,
+        PUBLICATION_IN,
+        gate,
+        settings,
+        consumer="w",
+        routes_to_ensure=ROUTES,
+        output_stream=RELAYED,
+    )
+    partition = 1
+    uris = [uri_in(partition, f"cut{n}") for n in range(3)]
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: worker.stats.running)
+        for uri in uris:
+            await cluster_redis.xadd(
+                FOUR.key(ENRICHED, partition), encode(event_for(news_item(uri)))
+            )
+        await asyncio.wait_for(gate.holding.wait(), 10)
+        victim = redis_cluster.primary_of_key(FOUR.key(ENRICHED, partition))
+        redis_cluster.kill(victim)
+        gate.open.set()
+        await until(lambda: worker.stats.unconfirmed_settles > 0, timeout=10)
+        redis_cluster.wait_for_failover(victim)
+        redis_cluster.restart(victim)
+        # Well inside the claim idle time of two minutes.
+        await until(lambda: worker.stats.processed >= len(uris), timeout=40)
+
+        async def nothing_pending() -> bool:
+            summary = await cluster_redis.xpending(FOUR.key(ENRICHED, partition), "publication")
+            return int(summary["pending"]) == 0
+
+        await until(nothing_pending, timeout=20)
+        relayed = await cluster_redis.xrange(FOUR.key(RELAYED, partition))
+        assert {decode(fields).subject for _, fields in relayed} == set(uris)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 20)
+        redis_cluster.heal()

@@ -24,7 +24,7 @@ connection's offset on any command, later servers need not).
 After a failover a write may meet MOVED or ASK (the slot has another primary),
 a dropped connection (the primary died) or CLUSTERDOWN. Whether it was made is
 then unknown, so it is not acknowledged: `Unconfirmed` (a ConnectionError,
-which ingest answers 503 and a worker leaves pending), and the client's slot
+which ingest answers 503 and a worker retries), and the client's slot
 map is brought up to date for the next attempt. It is never reported done.
 """
 

@@ -55,7 +55,13 @@ from shared.events import Event, UndecodableEntry, decode, encode
 from shared.observability.metrics import HANDLER_SECONDS, ITEMS
 from shared.partitions import Partitions
 from shared.redis_client import known_node
-from shared.replicated import NotReplicated, ReplicatedWrites, ScriptCall, refuse_unreachable
+from shared.replicated import (
+    NotReplicated,
+    ReplicatedWrites,
+    ScriptCall,
+    Unconfirmed,
+    refuse_unreachable,
+)
 from shared.settings import DeliverySettings
 from shared.streams import DEAD_LETTER, Route
 
@@ -218,6 +224,7 @@ class WorkerStats:
     recovered: int = 0
     forgotten_consumers: int = 0
     replica_shortfalls: int = 0
+    unconfirmed_settles: int = 0
     batches: int = 0
     last_batch_at: float = 0.0
     running: bool = False
@@ -447,7 +454,19 @@ class StreamWorker:
             *events,
         ]
         keys = [lane.stream, lane.errors, lane.output or lane.stream]
-        await self._durably(ScriptCall(self._settle_script, keys, args))
+        try:
+            await self._durably(ScriptCall(self._settle_script, keys, args))
+        except Unconfirmed as error:
+            # A failover: whether the settle was made is unknown. Every entry is
+            # retried after retry_delay_ms like a failure, not left to the claim
+            # idle time (one the settle did ack is no longer pending: the claim
+            # skips it).
+            log.warning("settle not confirmed, retrying its entries: %s", error)
+            now = time.monotonic()
+            for entry_id, _ in decoded:
+                self._failed_at[(lane, entry_id)] = now
+            self.stats.unconfirmed_settles += 1
+            return
         now = time.monotonic()
         for entry_id in acked:
             self._failed_at.pop((lane, entry_id), None)
