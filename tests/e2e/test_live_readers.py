@@ -24,9 +24,10 @@ import contextlib
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis as sync_redis
 from shared.partitions import Partitions
@@ -92,6 +93,27 @@ def more_events(followed: list[Reader], count: int = 4, timeout: float = 30) -> 
         ),
         timeout,
     )
+
+
+def up(service: ServiceProcess) -> bool:
+    """Whether the process answers HTTP (ready or not)."""
+    try:
+        return httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def tried_again(followed: list[Reader]) -> Callable[[], bool]:
+    """A check: every reader tried to connect twice more (or gave up) since now."""
+    since = [reader.source.attempts for reader in followed]
+
+    def check() -> bool:
+        return all(
+            r.source.failed is not None or r.source.attempts > mark + 1
+            for r, mark in zip(followed, since, strict=True)
+        )
+
+    return check
 
 
 def kill_gateway(gateway: ServiceProcess) -> None:
@@ -209,10 +231,12 @@ def test_live_readers_through_the_fault_suite(
             redis_aof.kill()  # (b), on its AOF
             redis_aof.start()
             more_events(followed)
-            redis_aof.kill()  # both
+            redis_aof.kill()  # both: the gateway back first, its Redis still away
             kill_gateway(gateway)
-            redis_aof.start()
             gateway.restart()
+            poll(lambda: up(gateway), 60)
+            poll(tried_again(followed))  # while Redis is away
+            redis_aof.start()
             gateway.wait_ready()
             more_events(followed)
         publisher.stop()

@@ -228,6 +228,22 @@ async def test_heartbeats_keep_an_idle_stream_alive(
         assert stream.comments.count("heartbeat") >= 3
 
 
+async def test_before_the_tail_has_started_a_stream_says_when_to_come_back(
+    redis_server: RedisServer,
+) -> None:
+    """Not a 503, on which a browser's EventSource gives up for good (the page would
+    stop being live after a gateway restart): a 200 event stream that names the
+    reconnection delay and ends, so the browser comes back with its Last-Event-ID."""
+    app = build(Settings(redis_url=redis_server.url), Lifecycle())  # no lifespan: no tail
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        response = await client.get("/v1/stream", headers={"Last-Event-ID": "1-0"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.text == "retry: 3000\n\n"
+
+
 async def test_streams_beyond_the_cap_get_503_with_retry_after(
     redis: aioredis.Redis, redis_server: RedisServer
 ) -> None:

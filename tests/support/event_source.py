@@ -47,6 +47,7 @@ class EventSource:
     last_event_id: str = ""
     events: list[Received] = field(default_factory=list)
     connections: int = 0
+    attempts: int = 0  # connections tried, made or not
     failed: str | None = None  # why the source gave up, as a browser would
     errors: list[str] = field(default_factory=list)  # connections lost or refused
     # Awaited after a `reset` is dispatched, before reading on (the page reloads).
@@ -70,6 +71,7 @@ class EventSource:
                     await asyncio.wait_for(stop.wait(), self.retry_ms / 1000)
 
     async def _connect(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        self.attempts += 1
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if self.last_event_id:
             headers["Last-Event-ID"] = self.last_event_id

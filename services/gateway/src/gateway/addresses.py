@@ -140,7 +140,10 @@ STREAM = Address(
             200: {
                 "description": "Server-Sent Events: `published`, `updated`, `killed` "
                 "(and `reset`: too much was missed, reload the feed). Each `id` is the "
-                "news.published entry id; `data` is one line of JSON.",
+                "stream position (with one partition, the news.published entry id); `data` "
+                "is one line of JSON. While live updates cannot be served (the gateway "
+                "starting, its Redis away, the server stopping), a stream with only "
+                "`retry:` that ends: reconnect after that delay.",
             },
             **BAD,
             503: {

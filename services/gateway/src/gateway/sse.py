@@ -122,6 +122,18 @@ class StreamHub:
     def clients(self) -> int:
         return sum(len(group) for group in self.groups.values()) + len(self.joining)
 
+    def come_back_later(self) -> Response:
+        """The answer while live updates cannot be served (the tail has not started,
+        say Redis is away, or the server is stopping): an event stream that only
+        names the reconnection delay, then ends. A browser's EventSource reconnects
+        after it with its Last-Event-ID; any answer but a 200 event stream (a 503)
+        would make it give up for good, and the page would stop being live."""
+        return Response(
+            retry_frame(self.limits.retry_ms),
+            headers={"cache-control": "no-store", **dict(API_HEADERS)},
+            media_type=MEDIA_TYPE,
+        )
+
     def open(self, facet: tuple[Facet, str] | None, last: Position | None) -> EventStream:
         """Reserve a place (check `full` first); the stream gives it back when it ends."""
         self.active += 1

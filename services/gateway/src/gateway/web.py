@@ -373,9 +373,9 @@ class Gateway:
             )
         except BadRequest as error:
             return self.bad_request(request, error)
-        retry = (("retry-after", str(self.config.retry_after_s)),)
         if not self.tail.ready or self.tail.closing:
-            return self.error(request, 503, "live updates are not available yet", headers=retry)
+            return self.hub.come_back_later()
+        retry = (("retry-after", str(self.config.retry_after_s)),)
         if self.hub.full:
             return self.error(
                 request, 503, "too many live-update clients here; try again shortly", headers=retry
