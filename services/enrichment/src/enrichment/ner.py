@@ -53,6 +53,9 @@ Span = tuple[str, int, int]  # kind (PER, ORG, LOC), start, end offsets
 # Capitalized tokens this close (at most GAP tokens between) are decoded as
 # one run: "Bank of England", "AT & T", "University of the Arts".
 GAP = 2
+# Labels scoring this far below a token's best are not considered for it
+# (the weights of a label that far behind never win it back).
+BEAM = 12.0
 
 
 def _shape(word: str) -> str:
@@ -269,7 +272,6 @@ class Model:
         self._tables[2, 1], self._tables[4, 1] = self._sum(_END[0]), self._sum(_END[1])
         self._rows: dict[str, int] = {}
         # Scores of one token between two O: the transitions in and out.
-        self._transitions = np.array(self.transitions)
         self._into = np.array(self.transitions[self.outside])
         self._out = np.array([row[self.outside] for row in self.transitions])
         self._around = self._into + self._out
@@ -309,7 +311,7 @@ class Model:
     ) -> list[list[tuple[str, int, int]]]:
         """(kind, first token, last token + 1) of each name of each sentence:
         Viterbi over the runs of capitalized tokens (with up to `GAP` tokens
-        between two of them: "Bank of England", "AT & T"; not a number), every other token
+        between two of them, not a number: "Bank of England", "AT & T"), every other token
         O, with O on both sides of a run, as the model sees it (on the
         CoNLL-2003 development part this found the same names as decoding
         every token)."""
@@ -332,7 +334,7 @@ class Model:
                 if (
                     i >= 0
                     and i - last <= GAP + 1
-                    and not any(tokens[j][:1].isdigit() for j in range(last + 1, i))
+                    and (i == last + 1 or not any(t[:1].isdigit() for t in tokens[last + 1 : i]))
                 ):
                     last = i  # not across a number: "Barnsley 1 Bournemouth 0"
                     continue
@@ -380,65 +382,59 @@ class Model:
             if label != self.outside:
                 number, first, _ = runs[k]
                 found[number].append((labels[label][2:], first, first + 1))
-        longer = [k for k, (_, first, last) in enumerate(runs) if last - first > 1]
-        if longer:
-            paths = self._viterbi(
-                scores,
-                ends,
-                sizes,
-                longer,
-                [runs[k][1] == 0 for k in longer],
-                [runs[k][2] == len(sentences[runs[k][0]]) for k in longer],
+        emissions: list[Vector] = scores.tolist()
+        at = 0
+        for number, first, last in runs:
+            at += last - first
+            if last - first == 1:
+                continue
+            path = self._viterbi(
+                emissions[at - (last - first) : at], first == 0, last == len(sentences[number])
             )
-            for k, path in zip(longer, paths, strict=True):
-                number, first, last = runs[k]
-                tags = [labels[label] for label in path[: last - first]]
-                found[number] += [(kind, first + a, first + b) for kind, a, b in decode(tags)]
+            found[number] += [(kind, first + a, first + b) for kind, a, b in decode(path)]
         for names in found:
             names.sort(key=_FIRST)
         return found
 
-    def _viterbi(
-        self,
-        scores: np.ndarray,
-        ends: np.ndarray,
-        sizes: np.ndarray,
-        runs: list[int],
-        starts: list[bool],
-        ends_line: list[bool],
-    ) -> list[list[int]]:
-        """The best labels of each of `runs` (indices into `sizes`; their
-        token scores end at `ends` in `scores`), as CRFsuite's Viterbi finds
-        them, all runs at once: with O before a run (unless it starts the
-        sentence: the first token of a sentence has no transition score in
-        CRFsuite) and after it (unless it ends the sentence)."""
-        count = len(runs)
-        lengths = sizes[runs]
-        longest = int(lengths.max())
-        # Each run's token scores, padded to the longest run.
-        positions = (ends[runs] - lengths)[:, None] + np.arange(longest)[None, :]
-        valid = np.arange(longest)[None, :] < lengths[:, None]
-        emissions = scores[np.where(valid, positions, 0)]
-        trans = self._transitions
-        score = emissions[:, 0] + np.where(np.array(starts)[:, None], 0.0, self._into)
-        back = np.zeros((count, longest), dtype=np.intp)
-        backs = np.zeros((count, longest, len(self.labels)), dtype=np.intp)
-        for step in range(1, longest):
-            candidates = score[:, :, None] + trans[None, :, :]
-            best = candidates.argmax(axis=1)
-            moved = candidates.max(axis=1) + emissions[:, step]
-            going = valid[:, step]
-            backs[:, step] = best
-            score = np.where(going[:, None], moved, score)
-        score += np.where(np.array(ends_line)[:, None], 0.0, self._out)
-        label = score.argmax(axis=1)
-        rows = np.arange(count)
-        for step in range(longest - 1, 0, -1):
-            going = valid[:, step]
-            back[:, step] = np.where(going, label, back[:, step])
-            label = np.where(going, backs[rows, step, label], label)
-        back[:, 0] = label
-        return back.tolist()
+    def _viterbi(self, emissions: list[Vector], starts: bool, ends: bool) -> list[str]:
+        """The best labels of a run of tokens, as CRFsuite's Viterbi finds
+        them, with O before it (unless it `starts` the sentence) and after it
+        (unless it `ends` it); labels far behind a token's best are not
+        followed."""
+        size = len(self.labels)
+        outside = self.outside
+        trans = self.transitions
+        into = trans[outside]
+        labels = range(size)
+        emission = emissions[0]
+        # The first token of a sentence has no transition score in CRFsuite.
+        score = emission if starts else [into[k] + emission[k] for k in labels]
+        back: list[list[int]] = []
+        alive = _alive(score)
+        for emission in emissions[1:]:
+            step = [0] * size
+            new = [_DEAD] * size
+            for k in _alive(emission):
+                best = alive[0]
+                best_score = score[best] + trans[best][k]
+                for m in alive[1:]:
+                    candidate = score[m] + trans[m][k]
+                    if candidate > best_score:
+                        best, best_score = m, candidate
+                step[k] = best
+                new[k] = best_score + emission[k]
+            back.append(step)
+            score = new
+            alive = _alive(score)
+        if not ends:
+            score = [score[k] + trans[k][outside] for k in labels]
+        k = max(labels, key=score.__getitem__)
+        path = [k]
+        for step in reversed(back):
+            k = step[k]
+            path.append(k)
+        path.reverse()
+        return [self.labels[k] for k in path]
 
     def spans(self, text: str) -> list[Span]:
         """Names in `text` as (kind, start, end); each line is one sequence
@@ -462,7 +458,14 @@ class Model:
         return found
 
 
+_DEAD = -1e30
 _FIRST = itemgetter(1)
+
+
+def _alive(scores: Vector) -> list[int]:
+    """Labels within `BEAM` of the best score."""
+    floor = max(scores) - BEAM
+    return [k for k, v in enumerate(scores) if v >= floor]
 
 
 @lru_cache(maxsize=1)

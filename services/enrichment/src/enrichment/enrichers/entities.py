@@ -613,6 +613,8 @@ class EntityFinder:
         """A surname after one or two initials is a person's ("A. Dale",
         "T.O'Gorman", "J.J. Kenny"): lists of players, scorecards, bylines.
         Not a place's abbreviation ("U.S. Open", "S. Korea")."""
+        if not any(len(word[0]) == 1 for word in t.caps):
+            return  # no capital letter alone: no initial
         keys = self.gazetteer.keys
         text = t.text
         for match in _INITIALED.finditer(text):
