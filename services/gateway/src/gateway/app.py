@@ -30,11 +30,12 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.addresses import openapi_document
 from gateway.cache import PageCache
+from gateway.documents import load_static, static_urls
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS
 from gateway.render.html import HtmlRenderer, PageConfig
 from gateway.sse import StreamHub, StreamLimits, with_direct
 from gateway.tail import Tail
-from gateway.web import Gateway, WebConfig, load_static, static_urls
+from gateway.web import Gateway, WebConfig
 
 
 class Settings(ServiceSettings, PartitionSettings):
@@ -263,9 +264,9 @@ def build(
     app = GatewayApp(
         routes=[*gateway.routes(), *health_routes(ready), metrics_route(redis)],
         exception_handlers={
-            HTTPException: gateway.http_error,
+            HTTPException: gateway.errors.http_error,
             **dict.fromkeys(REDIS_UNAVAILABLE, unavailable),
-            Exception: gateway.server_error,
+            Exception: gateway.errors.server_error,
         },
         middleware=[Middleware(HttpMetrics)],
         lifespan=lifespan,
