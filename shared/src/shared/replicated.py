@@ -71,6 +71,13 @@ _FAILOVER_ERRORS = (
     OSError,
 )
 
+# What redis-py 8.1 raises from a connection another task closed under it
+# (its cluster client closes every connection on CLUSTERDOWN): seen in the
+# services' logs during failovers ("unable to perform operation on
+# <TCPTransport closed=True>", "'NoneType' object has no attribute
+# 'writelines'"). Caught around the one I/O call only.
+_CLOSED_UNDERNEATH = (RuntimeError, AttributeError)
+
 
 class NotReplicated(RedisTimeoutError):  # type: ignore[misc]  # redis is untyped here
     """The write is on the primary but fewer replicas than wanted took it in
@@ -233,7 +240,7 @@ class ReplicatedWrites:
         commands.append(PipelineCommand(len(commands), "WAIT", self.replicas, self.timeout_ms))
         try:
             await node.execute_pipeline(commands)
-        except _FAILOVER_ERRORS as error:
+        except (*_FAILOVER_ERRORS, *_CLOSED_UNDERNEATH) as error:
             raise await self._unconfirmed(redis, node, error) from error
         replies = [command.result for command in commands]
         errors = [reply for reply in replies if isinstance(reply, Exception)]
