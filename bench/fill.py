@@ -18,7 +18,6 @@ holds, so it is no part of the cost of a stored item.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -29,7 +28,6 @@ from publication.lifecycle import decide
 from shared.events import EventType, make_event
 from shared.items import NewsItem, utcnow
 from shared.readmodel import ReadModelKeys, ReadModelWriter
-from shared.streams import PUBLISHED
 
 from bench.items import corpus, news_item
 
@@ -84,14 +82,9 @@ class Filler:
         self.client = client
         self.templates = list(items)
         keys = keys or ReadModelKeys()
-        # Events are dropped (no event type), but the script's keys name a stream:
-        # the partition's own, so that every key is in one slot on a cluster too.
-        self.writer = ReadModelWriter(
-            client,
-            keys=keys,
-            published_stream=functools.partial(keys.partitions.key, PUBLISHED),
-            history_cap=20,
-        )
+        # Events are dropped (no event type); the script's keys name the partition's
+        # own stream all the same (the writer's rule), so every key is in one slot.
+        self.writer = ReadModelWriter(client, keys=keys, history_cap=20)
         self.batch = batch
         self.count = 0
         # Ignored by the script when the plan has no event type; its traceid is stored.
