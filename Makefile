@@ -125,7 +125,8 @@ chaos: setup redis-server ## fault suite: kills, restarts, poison, lag; figures 
 NER_DATA ?= ner-data
 entity-eval: setup ## entity P/R/F1 per kind and language accuracy on public data in NER_DATA
 	$(UV) run python -m tools.ner.evaluate conll-2003-dev $(NER_DATA)/eng.testa
-	$(UV) run python -m tools.ner.evaluate conll-2003-test $(NER_DATA)/eng.testb
+	$(UV) run python -m tools.ner.evaluate conll-2003-test $(NER_DATA)/eng.testb \
+		--require all.precision=0.80,all.f1=0.70,people.recall=0.60
 	$(UV) run python -m tools.ner.evaluate ner-uk-2.0-test $(NER_DATA)/ner-uk/v2.0/data \
 		--brat-split $(NER_DATA)/ner-uk/v2.0/data/dev-test-split.txt --language uk
 	$(UV) run python -m tools.ner.evaluate uner-ru-pud $(NER_DATA)/uner_pud_ru.iob2 --language ru

@@ -207,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--language", default="en", help="the items' language")
     parser.add_argument("--model", type=Path, help="an exported model other than the shipped one")
     parser.add_argument(
+        "--require",
+        default="",
+        help="fail below these, e.g. all.precision=0.8,all.f1=0.7,people.recall=0.6",
+    )
+    parser.add_argument(
         "--brat-split", type=Path, help="PATHS are brat folders; the TEST part of this split"
     )
     parser.add_argument(
@@ -229,7 +234,26 @@ def main(argv: list[str] | None = None) -> int:
     print(score.report(f"{args.title}: {len(documents)} documents, {micros:.0f} µs CPU each"))
     for line in score.misses[: args.misses * 2]:
         print("  ", line)
-    return 0
+    failed = below(score, args.require)
+    for line in failed:
+        print("  below the threshold:", line)
+    return 1 if failed else 0
+
+
+def below(score: Score, require: str) -> list[str]:
+    """The thresholds of `require` ("all.f1=0.7,people.recall=0.6") that
+    `score` does not reach."""
+    failed: list[str] = []
+    measures = ("precision", "recall", "f1")
+    for item in filter(None, require.split(",")):
+        name, _, value = item.partition("=")
+        kind, _, measure = name.strip().partition(".")
+        if kind not in (*KINDS.values(), "all") or measure not in measures:
+            raise SystemExit(f"--require: no such figure {name!r} (e.g. people.recall)")
+        got = score.figures(None if kind == "all" else kind)[measures.index(measure)]
+        if got < float(value):
+            failed.append(f"{name} {got:.3f} < {float(value)}")
+    return failed
 
 
 if __name__ == "__main__":
