@@ -67,15 +67,13 @@ class ReaderProcess:
         self.kind = kind
 
     @classmethod
-    async def start(cls, port: int, clients: int, kind: str) -> ReaderProcess:
+    async def start(cls, port: int, kind: str) -> ReaderProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bench.sse_readers",
             "--port",
             str(port),
-            "--clients",
-            str(clients),
             f"--{kind}",
             cwd=REPO,
             stdin=asyncio.subprocess.PIPE,
@@ -91,11 +89,15 @@ class ReaderProcess:
             raise RuntimeError(f"the {self.kind} readers exited ({await self.process.wait()})")
         return line.decode()
 
-    async def ready(self) -> None:
+    async def connect(self, clients: int) -> None:
+        """Open `clients` more streams; back once they have all opened."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"connect {clients}\n".encode())
+        await self.process.stdin.drain()
         async with asyncio.timeout(180):
             said = await self.line()
-        if said.strip() != "ready":
-            raise RuntimeError(f"the {self.kind} readers did not say ready")
+        if said.strip() != "connected":
+            raise RuntimeError(f"the {self.kind} readers said {said!r}")
 
     async def finish(self, events: int) -> dict[str, Any]:
         assert self.process.stdin is not None
@@ -141,6 +143,9 @@ async def _publish(
     return event_id
 
 
+CONNECT_STEPS = 25
+
+
 def sample_size(clients: int) -> int:
     """Clients that measure the delay: 1 in 40, at least 100 (all of a smaller run)."""
     return min(clients, max(100, clients // 40))
@@ -156,10 +161,14 @@ async def _fanout(
     rss_before = rss_bytes(server.pid)
     readers: list[ReaderProcess] = []
     try:
-        readers.append(await ReaderProcess.start(server.port, clients - sampled, "cheap"))
-        await readers[0].ready()
-        readers.append(await ReaderProcess.start(server.port, sampled, "sample"))
-        await readers[1].ready()
+        readers.append(await ReaderProcess.start(server.port, "cheap"))
+        readers.append(await ReaderProcess.start(server.port, "sample"))
+        # In small steps, alternately: see bench.sse_readers on why.
+        for step in range(CONNECT_STEPS):
+            for reader, total in zip(readers, (clients - sampled, sampled), strict=True):
+                more = total * (step + 1) // CONNECT_STEPS - total * step // CONNECT_STEPS
+                if more:
+                    await reader.connect(more)
         await asyncio.sleep(1.0)
         rss_after = rss_bytes(server.pid)
         cpu_before = cpu_seconds(server.pid)

@@ -1,6 +1,6 @@
 """Live-stream readers for the fanout scenario, in a process of their own.
 
-    python -m bench.sse_readers --port P --clients N (--sample | --cheap)
+    python -m bench.sse_readers --port P (--sample | --cheap)
 
 Two kinds, so that the clients measure the server and not themselves:
 
@@ -19,10 +19,13 @@ Two kinds, so that the clients measure the server and not themselves:
 Both reconnect a stream the server closed (a slow client) with the
 `Last-Event-ID` of the last complete event they got, and count it.
 
-Protocol with the harness, on stdin/stdout: prints `ready` once every stream
-has opened; on `finish <events>` it waits until every client counted that many
-events (or `--wait-s`), prints one line of JSON with what it saw, and exits. It
-exits at once if its stdin closes (the harness is gone).
+Protocol with the harness, on stdin/stdout: `connect <n>` opens n more streams
+and prints `connected` once they have all opened (the harness alternates the two
+kinds in small steps: the server's sets of clients iterate roughly in the order
+the clients were made, so sampled clients opened after all the others would
+all be written last, or all first); `finish <events>` waits until every client
+counted that many events (or `--wait-s`), prints one line of JSON with what it
+saw, and exits. It exits at once if its stdin closes (the harness is gone).
 """
 
 from __future__ import annotations
@@ -139,14 +142,19 @@ class SampledReaders:
 
 async def run_sampled(args: argparse.Namespace, commands: asyncio.Queue[str]) -> dict[str, Any]:
     readers = SampledReaders(args.host, args.port, args.path)
-    await readers.connect(args.clients)
-    while readers.ready < args.clients:  # noqa: ASYNC110 - counted by protocol callbacks
-        await asyncio.sleep(0.05)
-    print("ready", flush=True)
     started_cpu = time.process_time()
-    events = int((await commands.get()).split()[1])
+    while True:
+        command, number = (await commands.get()).split()
+        if command == "finish":
+            break
+        await readers.connect(int(number))
+        while readers.ready < len(readers.clients):  # noqa: ASYNC110 - counted by callbacks
+            await asyncio.sleep(0.02)
+        print("connected", flush=True)
+        started_cpu = time.process_time()
+    events = int(number)
     deadline = time.monotonic() + args.wait_s
-    while min(readers.counts()) < events and time.monotonic() < deadline:  # noqa: ASYNC110
+    while min(readers.counts(), default=events) < events and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     readers.close()
     counts = readers.counts()
@@ -199,16 +207,14 @@ def drain(client: Cheap) -> bool:
         client.previous, client.data = client.data, data
 
 
-def run_cheap(args: argparse.Namespace, commands: Any) -> dict[str, Any]:
-    clients = [
-        Cheap(open_socket(args.host, args.port, args.path, None)) for _ in range(args.clients)
-    ]
+def run_cheap(args: argparse.Namespace, commands: list[str]) -> dict[str, Any]:
+    clients: list[Cheap] = []
     closed = 0
     interval = args.drain_ms / 1000
     finish: int | None = None
     deadline = float("inf")
-    announced = False
-    started_cpu = 0.0
+    connecting = False
+    started_cpu = time.process_time()
     while True:
         began = time.monotonic()
         for index, client in enumerate(clients):
@@ -219,18 +225,27 @@ def run_cheap(args: argparse.Namespace, commands: Any) -> dict[str, Any]:
                 again = Cheap(open_socket(args.host, args.port, args.path, resume), resume)
                 again.got, again.ready = client.got, True
                 clients[index] = again
-        if not announced and all(client.ready for client in clients):
-            announced = True
-            print("ready", flush=True)
+        if connecting and all(client.ready for client in clients):
+            connecting = False
+            print("connected", flush=True)
             started_cpu = time.process_time()
-        if finish is None and commands:
-            finish = int(commands.pop().split()[1])
-            deadline = time.monotonic() + args.wait_s
+        if not connecting and finish is None and commands:
+            command, number = commands.pop(0).split()
+            if command == "finish":
+                finish = int(number)
+                deadline = time.monotonic() + args.wait_s
+            else:
+                clients += [
+                    Cheap(open_socket(args.host, args.port, args.path, None))
+                    for _ in range(int(number))
+                ]
+                connecting = True
+                continue
         if finish is not None and (
             all(client.got >= finish for client in clients) or time.monotonic() > deadline
         ):
             break
-        time.sleep(max(0.0, interval - (time.monotonic() - began)))
+        time.sleep(max(0.0, (0.01 if connecting else interval) - (time.monotonic() - began)))
     for client in clients:
         client.sock.close()
     return {
@@ -247,7 +262,6 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/v1/stream")
-    parser.add_argument("--clients", type=int, required=True)
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--sample", action="store_true")
     kind.add_argument("--cheap", action="store_true")
