@@ -79,7 +79,8 @@ class PartitionSettings(BaseSettings):
         ge=1,
         le=256,
         description="partitions of each stage's stream, chosen by a stable hash of the item's "
-        "uri; fixed for the life of the data",
+        "uri; fixed for the life of the data. 1 suits one Redis; a cluster wants at least its "
+        "primaries, better a multiple (docs/scaling.md)",
     )
 
 
