@@ -6,7 +6,9 @@ import json
 import math
 
 import pytest
+from shared.settings import DEFAULT_PARTITIONS
 
+from bench.run import transport_partitions
 from bench.stats import (
     TARGETS,
     clean,
@@ -119,3 +121,15 @@ def test_clean_makes_json_without_nan() -> None:
     data = {"a": math.nan, "b": [1.0, math.inf, {"c": 2}], "d": (1, 2)}
     text = json.dumps(clean(data), allow_nan=False)
     assert json.loads(text) == {"a": None, "b": [1.0, None, {"c": 2}], "d": [1, 2]}
+
+
+def test_the_transport_runs_n_1_and_the_default_n_whatever_else_is_asked() -> None:
+    assert transport_partitions("16,4,16") == list(dict.fromkeys([1, DEFAULT_PARTITIONS, 16, 4]))
+    assert transport_partitions("") == list(dict.fromkeys([1, DEFAULT_PARTITIONS]))
+
+
+def test_the_issue_13_targets_read_the_ratios_at_n_1_and_the_default_n() -> None:
+    figures = {"transport": {"noop_ratio": {"median": 0.56}, "noop_default_ratio": 0.54}}
+    verdicts = {v["key"]: v["status"] for v in evaluate(figures)}
+    assert verdicts["transport_noop_ratio_n1"] == "pass"
+    assert verdicts["transport_noop_ratio_default_n"] == "miss"
