@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from enrichment.config import EnrichmentConfig
 from enrichment.enrichers import entities, text
-from enrichment.enrichers.entities import EntityEnricher
+from enrichment.enrichers.entities import EntityEnricher, Found
+from enrichment.gazetteer import Kind
 from shared.items import Entity, NewsItem
 
 from tests.support import builders
@@ -400,3 +401,30 @@ def test_initials_and_a_surname_are_a_person_but_not_a_place_abbreviation() -> N
 def test_a_name_ending_in_an_abbreviation_keeps_its_dot() -> None:
     fields = entities.enrich(item("Shares of Banc One Corp. rose 2 percent on Monday."))
     assert names(fields, "organisations") == ["Banc One Corp."]
+
+
+def test_a_name_the_model_tagged_two_ways_is_one_kind_in_an_item() -> None:
+    def mention(kind: Kind, name: str, start: int, creator: str = "model") -> Found:
+        return Found(kind, name, None, name.lower(), start, 0.7, creator)
+
+    found = [
+        mention("organisation", "Essex", 0),
+        mention("person", "ESSEX", 40),
+        mention("organisation", "Essex", 80),
+        # the gazetteer's or the rules' kind wins over the model's
+        mention("person", "Hyundai", 120),
+        mention("organisation", "Hyundai", 160, creator="heuristic"),
+        # two kinds found by rules both stand: the dateline and the team
+        mention("place", "New York", 200, creator="gazetteer"),
+        mention("organisation", "New York", 240, creator="heuristic"),
+    ]
+    entities._one_kind(found)
+    assert [m.kind for m in found] == [
+        "organisation",
+        "organisation",
+        "organisation",
+        "organisation",
+        "organisation",
+        "place",
+        "organisation",
+    ]

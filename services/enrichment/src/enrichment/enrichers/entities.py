@@ -924,7 +924,40 @@ class EntityFinder:
         self._teams(t, found)
         self._sports(t, body_from, found)
         _abbreviated(text, found)
+        _one_kind(found)
         return found
+
+
+def _one_kind(found: list[Found]) -> None:
+    """A name the model tagged as one kind here and another there is one
+    thing in one item ("Essex" the team, not also a person): the kind the
+    gazetteer or the rules gave it, or else the model's most frequent (the
+    first on a tie)."""
+    kinds: dict[str, list[Found]] = {}
+    for mention in found:
+        kinds.setdefault(mention.name.casefold(), []).append(mention)
+    for name, mentions in kinds.items():
+        if len(mentions) < 2 or len({m.kind for m in mentions}) < 2:
+            continue
+        if all(m.creator != MODEL for m in mentions):
+            continue  # "New York" the dateline and the team: both stand
+        sure = {m.kind for m in mentions if m.creator != MODEL}
+        if len(sure) > 1:
+            continue
+        if sure:
+            kind = sure.pop()
+        else:
+            counts: dict[Kind, int] = {}
+            for m in mentions:
+                counts[m.kind] = counts.get(m.kind, 0) + 1
+            kind = max(counts, key=counts.__getitem__)  # the first on a tie
+        for index, mention in enumerate(found):
+            if (
+                mention.creator == MODEL
+                and mention.kind != kind
+                and mention.name.casefold() == name
+            ):
+                found[index] = mention._replace(kind=kind)
 
 
 def _abbreviated(text: str, found: list[Found]) -> None:
