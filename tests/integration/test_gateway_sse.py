@@ -154,6 +154,30 @@ async def test_a_lone_event_waits_for_no_tick_and_a_burst_after_it_is_one_write_
     assert burst - lone > 0.8  # held until a tick after the lone event's write
 
 
+async def test_a_client_resuming_while_events_wait_for_their_tick_gets_each_once(
+    redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    """An event held for its tick is already in the backlog of a client that
+    resumes meanwhile: the client gets it from the backlog, and not again from the
+    tick's write once it is live."""
+    async with (
+        live_gateway(redis, redis_server, sse_tick_ms=1000) as live,
+        sse(live.url) as first,
+    ):
+        await subscribed(live, 1)
+        await live.publish(news_item("urn:a", minute=1))
+        a = await first.next_named()
+        await live.publish(news_item("urn:b", minute=2))  # held for the tick
+        assert a.id is not None
+        async with sse(live.url, headers={"Last-Event-ID": a.id}) as resumed:
+            assert (await resumed.next_named()).data["uri"] == "urn:b"
+            await subscribed(live, 2)
+            await live.publish(news_item("urn:c", minute=3))
+            after = await resumed.next_named()
+            assert after.data["uri"] == "urn:c", "urn:b came twice"
+        assert [(await first.next_named()).data["uri"] for _ in range(2)] == ["urn:b", "urn:c"]
+
+
 async def test_a_client_that_reconnects_with_last_event_id_gets_what_it_missed(
     redis: aioredis.Redis, redis_server: RedisServer
 ) -> None:

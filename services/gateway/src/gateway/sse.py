@@ -69,11 +69,23 @@ def chunk(payload: bytes) -> bytes:
 class Client:
     """One live-update connection: its feed, and where its bytes go."""
 
-    __slots__ = ("closed", "feed", "outbox", "pending", "stuck_at", "transport", "wake")
+    __slots__ = (
+        "closed",
+        "feed",
+        "floor",
+        "outbox",
+        "pending",
+        "stuck_at",
+        "transport",
+        "wake",
+    )
 
     def __init__(self, feed: str) -> None:
         self.feed = feed
         self.pending: list[Change] = []  # events that came while it caught up
+        # Set while it is live but events that may be in its backlog wait for a
+        # write: the position it has, so those are not written to it again.
+        self.floor: Position | None = None
         self.transport: Any = None  # direct writes: the connection's transport
         self.outbox: bytearray | None = None  # ASGI writes: bytes its writer task sends
         self.wake: asyncio.Event | None = None
@@ -99,6 +111,7 @@ class StreamHub:
         self.groups: dict[str, set[Client]] = {}  # live clients by feed
         self.joining: set[Client] = set()  # clients still being sent their backlog
         self._batch: list[Change] = []
+        self._fresh: list[Client] = []  # went live while the batch waited (see Client.floor)
         self._flush_timer: asyncio.Handle | None = None
         self._last_flush = -math.inf  # loop time of the last write of events
         self._sweep_timer: asyncio.TimerHandle | None = None
@@ -173,24 +186,31 @@ class StreamHub:
             if len(client.pending) > self.limits.resume_max:
                 behind.append(client)
         for feed, members in self.groups.items():
-            frames = [change.frame for change in changes if change.concerns(feed)]
-            if not frames:
+            selected = [change for change in changes if change.concerns(feed)]
+            if not selected:
                 continue
-            payload = b"".join(frames)
+            payload = b"".join(change.frame for change in selected)
             framed = chunk(payload)
             for client in members:
+                own, own_framed = payload, framed
+                if client.floor is not None:  # live since the batch began: not twice
+                    own = resumed_frames(selected, client.floor)
+                    own_framed = chunk(own) if own else b""
                 transport = client.transport
                 if transport is not None:
-                    if transport.is_closing():
+                    if transport.is_closing() or not own_framed:
                         continue
-                    transport.write(framed)
+                    transport.write(own_framed)
                     if transport.get_write_buffer_size() > bound:
                         behind.append(client)
-                elif client.outbox is not None and client.wake is not None:
-                    client.outbox += payload
+                elif client.outbox is not None and client.wake is not None and own:
+                    client.outbox += own
                     client.wake.set()
                     if len(client.outbox) > bound:
                         behind.append(client)
+        fresh, self._fresh = self._fresh, []
+        for client in fresh:
+            client.floor = None
         for client in behind:
             self.drop(client, "too slow: it fell behind")
 
@@ -200,12 +220,17 @@ class StreamHub:
         self.joining.add(client)
         self._start_sweeping()
 
-    def go_live(self, client: Client) -> bool:
-        """Move a client that has caught up to the live groups (call with nothing pending)."""
+    def go_live(self, client: Client, floor: Position | None) -> bool:
+        """Move a client that has caught up to the live groups (call with nothing
+        pending); `floor`: the position it has. Events waiting for the tick's write
+        may be in the backlog it was sent: that write leaves out what it has."""
         assert not client.pending
         self.joining.discard(client)
         if client.closed is not None:
             return False
+        if self._batch and floor is not None:
+            client.floor = floor
+            self._fresh.append(client)
         self.groups.setdefault(client.feed, set()).add(client)
         return True
 
@@ -277,6 +302,38 @@ class StreamHub:
             self._start_sweeping()
 
 
+def advanced(change: Change, floor: Position | None) -> Position:
+    """The position of a client at `floor` once it has `change`."""
+    if floor is None:
+        return change.position
+    if change.key <= floor[change.partition]:
+        return floor
+    return tuple(max(a, b) for a, b in zip(change.position, floor, strict=True))
+
+
+def frame_at(change: Change, floor: Position | None) -> tuple[bytes, Position]:
+    """The frame of `change` for a client at position `floor` (b"" if it has it),
+    and the position it has after. Its id never goes back in a partition the
+    client is ahead in."""
+    if floor is None:
+        return change.frame, change.position
+    if change.key <= floor[change.partition]:
+        return b"", floor
+    at = advanced(change, floor)
+    if at == change.position:
+        return change.frame, at
+    return event_frame(format_position(at), change.kind, change.event), at
+
+
+def resumed_frames(changes: list[Change], floor: Position) -> bytes:
+    """The frames of `changes` a client at `floor` does not have yet."""
+    frames: list[bytes] = []
+    for change in changes:
+        frame, floor = frame_at(change, floor)
+        frames.append(frame)
+    return b"".join(frames)
+
+
 class _SlowClient(Exception):
     pass
 
@@ -308,14 +365,14 @@ class EventStream(Response):
             await send({"type": "http.response.start", "status": 200, "headers": hub.headers})
             if scope["method"] != "HEAD":
                 await receive()  # the request (a GET has no body)
-                await self._catch_up(send, client)
+                floor = await self._catch_up(send, client)
                 client.transport = _direct_transport(scope)
                 if client.transport is None:
                     client.outbox, client.wake = bytearray(), asyncio.Event()
                     hub.through_asgi += 1
                 else:
                     hub.direct += 1
-                if hub.go_live(client):
+                if hub.go_live(client, floor):
                     if client.transport is not None:
                         await _until_disconnect(receive)
                     else:
@@ -331,8 +388,9 @@ class EventStream(Response):
             hub.active -= 1
             SSE_CLIENTS.set(hub.active)
 
-    async def _catch_up(self, send: Send, client: Client) -> None:
-        """The retry setting, the backlog, then what came meanwhile: each event once."""
+    async def _catch_up(self, send: Send, client: Client) -> Position | None:
+        """The retry setting, the backlog, then what came meanwhile: each event once.
+        The position the client has after (None: unknown, after a reset)."""
         hub, tail = self._hub, self._hub.tail
         await self._send(send, retry_frame(hub.limits.retry_ms))
         floor: Position | None = None
@@ -349,20 +407,16 @@ class EventStream(Response):
             pending, client.pending = client.pending, []
             for change in pending:
                 floor = await self._send_change(send, change, floor)
+        return floor
 
     async def _send_change(self, send: Send, change: Change, floor: Position | None) -> Position:
         """Send `change` unless the client has it; the position it has after."""
-        if floor is not None and change.key <= floor[change.partition]:
-            return floor
-        if change.decodes() and change.concerns(self._feed):
-            if floor is None or all(a >= b for a, b in zip(change.position, floor, strict=True)):
-                await self._send(send, change.frame)
-            else:  # the id must not go back in any partition the client is ahead in
-                at = tuple(max(a, b) for a, b in zip(change.position, floor, strict=True))
-                await self._send(send, event_frame(format_position(at), change.kind, change.event))
-        if floor is None:
-            return change.position
-        return tuple(max(a, b) for a, b in zip(change.position, floor, strict=True))
+        if not (change.decodes() and change.concerns(self._feed)):
+            return advanced(change, floor)
+        frame, after = frame_at(change, floor)
+        if frame:
+            await self._send(send, frame)
+        return after
 
     async def _pump(self, send: Send, receive: Receive, client: Client) -> None:
         """ASGI writes (servers other than httptools): send the outbox until closed."""
