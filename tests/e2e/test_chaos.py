@@ -448,39 +448,59 @@ ONE_REPLICA_ACKS = {
 }
 
 
+@pytest.mark.parametrize("replicas_per_primary", [1, 2])
 def test_cluster_primaries_killed_under_load_lose_no_item_acknowledged_with_one_replica(
-    redis_cluster: RedisCluster, tmp_path: Path, chaos_items: int
+    replicas_per_primary: int, request: pytest.FixtureRequest, tmp_path: Path, chaos_items: int
 ) -> None:
-    """Scenario 10, on the tests' Redis Cluster (3 primaries, 3 replicas, 16
-    partitions) with NEWSFEED_ACK_REPLICAS=1: items submitted at a steady
-    rate while a primary is killed with SIGKILL every third of the run (another
-    one each time), its replica stopped for the second before (the primary
-    dies holding writes its replica lacks). The replica takes over; the old
-    primary comes back as its replica, as a supervisor would restart it.
-    Clients retry 503s. Every item
-    ingest answered 202 is in the feed exactly once, one effect per version,
-    nothing pending; the services ride it out without a restart."""
-    redis_cluster.flush()
+    """Scenario 10, on a Redis Cluster (3 primaries, 16 partitions) with
+    NEWSFEED_ACK_REPLICAS=1: items submitted at a steady rate while a primary
+    is killed with SIGKILL every third of the run (another one each time), its
+    replicas a second behind (the primary dies holding writes they lack). A
+    replica takes over; the old primary comes back as its replica, as a
+    supervisor would restart it. Clients retry 503s. Every item ingest
+    answered 202 is in the feed exactly once, one effect per version, nothing
+    pending; the services ride it out without a restart.
+
+    On the tests' cluster (one replica per primary), and in `make chaos` on one
+    of its own with two: there the killed primary's partitions are writable
+    again once a replica is promoted (the other replicates it), not only once
+    the old primary is back."""
+    if replicas_per_primary == 1:
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+    elif chaos_items < 2000:
+        pytest.skip("make chaos only: a second cluster of nine redis-servers")
+    else:
+        cluster = RedisCluster(tmp_path / "cluster", replicas_per_primary=2).start()
+    name = "cluster-kill-primary" + ("" if replicas_per_primary == 1 else "-two-replicas")
     rate = min(100.0, max(30.0, chaos_items / 100))
     env = {**FAST_RECOVERY, **ONE_REPLICA_ACKS}
-    pipeline = Pipeline(redis_cluster.url, tmp_path / "logs", extra_env=env).start()
-    killer = KillPrimary(redis_cluster, CLUSTER_PARTITIONS, lagging_s=1.0)
+    killer = KillPrimary(cluster, CLUSTER_PARTITIONS, lagging_s=1.0)
     try:
-        load, report = run_with_fault(
-            pipeline,
-            "cluster-kill-primary",
-            chaos_items,
-            Periodically(chaos_items / rate / 3, killer),
-            rate_per_s=rate,
-        )
-        for replicas in pipeline.all_replicas.values():
-            for service in replicas:
-                assert service.process is not None
-                assert service.process.poll() is None, f"{service.name} died: {service.log_tail()}"
+        pipeline = Pipeline(cluster.url, tmp_path / "logs", extra_env=env).start()
+        try:
+            load, report = run_with_fault(
+                pipeline,
+                name,
+                chaos_items,
+                Periodically(chaos_items / rate / 3, killer),
+                rate_per_s=rate,
+            )
+            for replicas in pipeline.all_replicas.values():
+                for service in replicas:
+                    assert service.process is not None
+                    assert service.process.poll() is None, (
+                        f"{service.name} died: {service.log_tail()}"
+                    )
+        finally:
+            pipeline.stop()
     finally:
-        pipeline.stop()
-        redis_cluster.heal()
+        if replicas_per_primary == 1:
+            cluster.heal()  # the session's cluster, whole again for the next test
+        else:
+            cluster.stop()
     report.notes["rate_per_s"] = rate
+    report.notes["replicas_per_primary"] = replicas_per_primary
     report.notes["failovers"] = [f.summary(load, CLUSTER_PARTITIONS) for f in killer.failovers]
     assert report.faults >= 1
     assert_nothing_lost_or_doubled(report)
