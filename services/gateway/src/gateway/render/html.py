@@ -21,7 +21,15 @@ from markupsafe import Markup
 from shared.items import Author, ItemType, NewsItem
 from shared.text import html_to_text
 
-from gateway.addresses import ATOM, FRAGMENT_FEED, JSON_FEED, PAGE, RSS, STREAM
+from gateway.addresses import (
+    ATOM,
+    FRAGMENT_FEED,
+    FRAGMENT_ITEMS,
+    JSON_FEED,
+    PAGE,
+    RSS,
+    STREAM,
+)
 from gateway.query import FeedQuery
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS, click_to_load
 from gateway.render.links import fragment_item_path, item_path, with_query
@@ -273,6 +281,9 @@ class HtmlRenderer:
             filter_label=(FILTER_LABELS[facet[0].value], facet[1]) if facet else None,
             home=with_query(PAGE.path, query.filter_params()),
             stream=with_query(STREAM.path, stream_params),
+            # Where the live page's script fetches what the stream announces.
+            fragment_feed=FRAGMENT_FEED.path,
+            fragment_items=FRAGMENT_ITEMS.path,
             live=query.cursor is None,
         )
 

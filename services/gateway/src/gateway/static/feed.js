@@ -144,8 +144,8 @@
       return;
     }
     var url = page
-      ? "/fragments/feed" + window.location.search
-      : "/fragments/items?" + uris.map(function (uri) {
+      ? feed.dataset.fragmentFeed + window.location.search
+      : feed.dataset.fragmentItems + "?" + uris.map(function (uri) {
           return "uri=" + encodeURIComponent(uri);
         }).join("&");
     fetching = true;
