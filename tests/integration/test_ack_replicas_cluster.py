@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 import httpx
 import pytest
 from ingest.accept import state_key
-from ingest.app import Settings
+from ingest.app import Settings, build
 from shared.delivery import Done, Result, StreamWorker, ensure_groups
 from shared.events import Event, decode, encode
 from shared.partitions import Partitions
 from shared.redis_client import Client
 from shared.replicated import TooFewReplicas
+from shared.service import EXIT_FATAL, Lifecycle
 from shared.settings import DeliverySettings
 from shared.streams import ENRICHED, INGESTED, PUBLICATION_IN, PUBLISHED, ROUTES
 
@@ -233,14 +234,30 @@ async def test_a_batch_without_replicas_is_accepted_on_a_cluster_in_order(
 
 
 async def test_more_replicas_than_a_shard_has_are_refused_at_start(
-    cluster_redis: Client,
+    redis_cluster: RedisCluster, cluster_redis: Client
 ) -> None:
     """Two replicas asked, one per shard configured: every write would be
-    refused, so the worker stops at start with a clear error instead."""
+    refused, so a worker and ingest stop at start with a clear error instead."""
     settings = DeliverySettings(partitions=FOUR.count, ack_replicas=2)
     worker = StreamWorker(cluster_redis, PUBLICATION_IN, _relay, settings, consumer="w")
     with pytest.raises(TooFewReplicas, match=r"NEWSFEED_ACK_REPLICAS=2, but the shard .* 1 repl"):
         await asyncio.wait_for(worker.run(), 10)
+
+    lifecycle = Lifecycle()
+    ingest = build(
+        Settings.model_validate(
+            {
+                "redis_url": redis_cluster.url,
+                "ingest_token": TOKEN,
+                "scheduler_enabled": False,
+                "partitions": FOUR.count,
+                "ack_replicas": 2,
+            }
+        ),
+        lifecycle,
+    )
+    async with ingest.router.lifespan_context(ingest):
+        await until(lambda: lifecycle.exit_code == EXIT_FATAL, timeout=10)
 
 
 async def test_a_primary_that_lost_its_scripts_is_given_them_again(
