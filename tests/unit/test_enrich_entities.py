@@ -428,3 +428,18 @@ def test_a_name_the_model_tagged_two_ways_is_one_kind_in_an_item() -> None:
         "place",
         "organisation",
     ]
+
+
+def test_in_a_sports_item_a_name_with_a_country_in_brackets_is_a_competitor() -> None:
+    fields = entities.enrich(
+        item(
+            "Leading results on Friday:\n\n"
+            "1. Michelle Freeman (Jamaica) 12.71 seconds\n\n"
+            "Monica Seles (U.S.) beat Irina Spirlea (Romania) 6-2 6-3\n\n"
+            "Red Star Belgrade (Yugoslavia) drew with Ajax.",
+            "ATHLETICS - BERLIN GRAND PRIX RESULTS",
+        )
+    )
+    people = set(names(fields, "people"))
+    assert {"Michelle Freeman", "Monica Seles", "Irina Spirlea"} <= people
+    assert "Red Star Belgrade" not in people

@@ -95,6 +95,8 @@ _LOWER_LETTERS = re.compile("[a-z]+")
 # "NEW YORK (Reuters)".
 _DATELINE = re.compile(r",? (?:\d{4}-\d\d-\d\d|[A-Z][a-z]{2}\.? \d|\()")
 _THE = frozenset(("the",))
+# A competitor and their country: "Michelle Freeman (Jamaica)".
+_COMPETITOR = re.compile(r"([A-Z][a-z][\w'’\-]*(?: [A-Z][\w'’\-]*){1,3}) \(([A-Z][\w. ]+)\)")
 # Last words of names written with a dot.
 _ABBREVIATED_ENDINGS = tuple(
     f" {w}" for a in ["Corp", "Inc", "Co", "Cos", "Ltd", "Bros", "Jr", "Sr"] for w in (a, a.upper())
@@ -845,6 +847,50 @@ class EntityFinder:
                 kind="organisation", name=name, uri=None, literal=slug(name), creator=HEURISTIC
             )
         self._results(t, body_from, found)
+        self._competitors(t, body_from, found)
+
+    def _place_word(self, word: str) -> bool:
+        """A word that names a place alone, and is not also a person's name
+        ("Belgrade", not "Jackson")."""
+        key = cached_key_of(word)
+        entry = self.gazetteer.keys.get(key)
+        return entry is not None and entry.kind == "place" and key not in self.gazetteer.ambiguous
+
+    def _competitors(self, t: _Text, body_from: int, found: list[Found]) -> None:
+        """In a sports item, two to four capitalized words followed by a
+        country in brackets are a competitor: "1. Michelle Freeman (Jamaica)
+        12.71", "Monica Seles (U.S.) beat Irina Spirlea (Romania)". A name the
+        gazetteer knows, with a place in it ("Red Star Belgrade (Yugoslavia)")
+        or an organisation word, is not one."""
+        keys = self.gazetteer.keys
+        text = t.text
+        starts = {m.start: m for m in found}
+        for match in _COMPETITOR.finditer(text, body_from):
+            country = keys.get(cached_key_of(match.group(2)))
+            if country is None or country.kind != "place" or country.rank[0] == CITY:
+                continue
+            name = match.group(1)
+            start = match.start(1)
+            words = name.split(" ")
+            if keys.get(cached_key_of(name)) is not None or any(
+                lexicon.classify(w) & (lexicon.ORG_HEAD | lexicon.NOT_A_NAME | lexicon.TITLE)
+                or self._place_word(w)
+                for w in words
+            ):
+                continue
+            there = starts.get(start)
+            if there is not None:
+                if there.kind == "person" or there.creator == GAZETTEER:
+                    continue
+                found.remove(there)
+            elif any(start <= w[1] < match.end(1) and w[1] in t.used for w in t.caps):
+                continue
+            found.append(
+                _new_found(
+                    Found,
+                    ("person", name, None, slug(name), start, CONFIDENCE_MODEL, HEURISTIC),
+                )
+            )
 
     @staticmethod
     def _results(t: _Text, body_from: int, found: list[Found]) -> None:
