@@ -218,7 +218,14 @@ async def test_a_backlog_too_long_or_trimmed_away_gets_a_reset(
             assert [(await stream.next_named()).id for _ in range(2)] == ids[3:]
         await redis.xtrim(PUBLISHED_0, maxlen=1)
         async with sse(live.url, headers={"Last-Event-ID": ids[1]}) as stream:
-            assert (await stream.next_named()).event == "reset"
+            reset = await stream.next_named()
+            assert (reset.event, reset.id) == ("reset", ids[-1])  # where the reload is
+        assert reset.id is not None
+        async with sse(live.url, headers={"Last-Event-ID": reset.id}) as stream:
+            await subscribed(live, 1)  # back before the next event: no reset again
+            await live.publish(news_item("urn:r:after", minute=9))
+            after = await stream.next_named()
+            assert (after.event, after.data["uri"]) == ("published", "urn:r:after")
 
 
 async def test_a_filtered_stream_hears_of_its_new_items_and_of_every_removal(

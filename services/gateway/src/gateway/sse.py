@@ -390,7 +390,8 @@ class EventStream(Response):
 
     async def _catch_up(self, send: Send, client: Client) -> Position | None:
         """The retry setting, the backlog, then what came meanwhile: each event once.
-        The position the client has after (None: unknown, after a reset)."""
+        The position the client has after (None: it had none and got everything
+        that came meanwhile)."""
         hub, tail = self._hub, self._hub.tail
         await self._send(send, retry_frame(hub.limits.retry_ms))
         floor: Position | None = None
@@ -398,7 +399,10 @@ class EventStream(Response):
             await _caught_up_to(tail, self._last)
             backlog = await tail.backlog(self._last, hub.limits.resume_max)
             if backlog is None:
-                await self._send(send, reset_frame())
+                # Events up to here are in the read model the client reloads.
+                assert tail.position is not None
+                floor = tuple(tail.position)
+                await self._send(send, reset_frame(format_position(floor)))
             else:
                 floor = self._last or tuple((0, 0) for _ in range(tail.partitions))
                 for missed in backlog:

@@ -40,9 +40,11 @@ def retry_frame(retry_ms: int) -> bytes:
     return b"retry: %d\n\n" % retry_ms
 
 
-def reset_frame() -> bytes:
-    """Sent instead of a backlog the stream cannot give in full: reload the feed."""
-    return b'event: reset\ndata: {"type":"reset"}\n\n'
+def reset_frame(position: str) -> bytes:
+    """Sent instead of a backlog the stream cannot give in full: reload the feed.
+    Its `id` is the stream position now: what the client has once it reloaded, so
+    it resumes from there if it reconnects before the next event."""
+    return b'id: %s\nevent: reset\ndata: {"type":"reset"}\n\n' % position.encode()
 
 
 HEARTBEAT = b": heartbeat\n\n"
