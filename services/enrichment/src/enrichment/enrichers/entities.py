@@ -88,6 +88,8 @@ _DEMONYM_ENDINGS = ("ian", "ish", "ese", "ean", "can", "ench", "sh", "i")
 
 # A capitalized name followed by a score, twice in a line: results or a table.
 _SCORE = re.compile(r"[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*)* \d")
+# The same, found faster: a capitalized word and a number after it.
+_SCORE_ANYWHERE = re.compile(r"[A-Z][\w.'’\-]* \d")
 _AFTER_NAME = re.compile(r"[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*)*")
 _SCORE_AFTER = re.compile(r" \d")
 _LOWER_LETTERS = re.compile("[a-z]+")
@@ -711,7 +713,7 @@ class EntityFinder:
             kind = _MODEL_KINDS.get(tag)
             if kind is None:
                 continue
-            inside = [w for w in caps[bisect_left(starts, start) :] if w[1] < end]
+            inside = caps[bisect_left(starts, start) : bisect_left(starts, end)]
             strip = lexicon.TITLE | lexicon.NOT_A_NAME if kind == "person" else lexicon.TITLE
             while inside and (
                 lexicon.classify(inside[0][0]) & strip
@@ -786,7 +788,7 @@ class EntityFinder:
         "Essex 532-8", "Atlanta 54 38 .587"), a place name followed by a
         score is a team: an organisation, not the place."""
         text = t.text
-        if not _SCORE.search(text):
+        if not _SCORE_ANYWHERE.search(text):
             return
         lines: dict[int, bool] = {}
         for index, mention in enumerate(found):
