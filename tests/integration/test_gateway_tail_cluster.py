@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.tail import Change, Tail, format_position
+from gateway.positions import format_position
+from gateway.tail import Change, Tail
 from shared.events import EventType, encode
 from shared.partitions import Partitions
 from shared.redis_client import Client

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway.tail import START, Change, Tail, format_position, parse_position, to_change
+from gateway.positions import START, format_position, parse_position
+from gateway.tail import Change, Tail, to_change
 from shared.events import EventType, encode
 from shared.items import Entity, NewsItem
 from shared.readmodel.feeds import FIELD, feeds_field

@@ -24,7 +24,7 @@ from shared.items import URI_MAX, ItemType
 from shared.partitions import MAX_PARTITIONS
 from shared.readmodel import PAGE_MAX, BadCursor, Facet, decode_cursor
 
-from gateway.tail import parse_position
+from gateway.positions import parse_position
 
 # A member is a 15-digit stamp, '|' and a uri of up to URI_MAX characters of up
 # to 4 UTF-8 bytes each; base64 makes 4 characters of every 3 bytes.

@@ -40,9 +40,10 @@ from shared.readmodel.feeds import feed_name
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.positions import Position, format_position
 from gateway.render.stream import HEARTBEAT, MEDIA_TYPE, event_frame, reset_frame, retry_frame
 from gateway.responses import API_HEADERS, raw_headers
-from gateway.tail import Change, Position, Tail, format_position
+from gateway.tail import Change, Tail
 
 log = logging.getLogger("newsfeed.gateway.sse")
 

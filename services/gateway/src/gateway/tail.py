@@ -42,8 +42,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.events import Event, EventType, UndecodableEntry, decode
 from shared.readmodel.feeds import ALL, FIELD, feed_names, parse_feeds
 from shared.redis_client import cluster_mode
-from shared.streams import is_entry_id
 
+from gateway.positions import START, EntryKey, Position, entry_key, format_position
 from gateway.render.stream import event_frame
 
 log = logging.getLogger("newsfeed.gateway.tail")
@@ -58,30 +58,7 @@ KINDS: dict[str, str] = {
 }
 """What a reader sees: an item appears (published), changes (updated) or goes (killed)."""
 
-EntryKey = tuple[int, int]
-Position = tuple[EntryKey, ...]
-START: EntryKey = (0, 0)
 LOST_RANGES_KEPT = 16  # per partition: Redis losing entries again and again is rare
-
-
-def entry_key(entry_id: str) -> EntryKey:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def format_position(position: Position) -> str:
-    return ".".join(f"{ms}-{seq}" for ms, seq in position)
-
-
-def parse_position(text: str) -> Position | None:
-    """A position as a client sends it back; `0` is the start of every partition.
-    None if it is not a position at all (a 400); its length is checked by the tail."""
-    if text == "0":
-        return ()
-    parts = text.split(".")
-    if not all(is_entry_id(part) for part in parts):
-        return None
-    return tuple(entry_key(part) for part in parts)
 
 
 class Change:
