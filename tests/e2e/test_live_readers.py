@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import shutil
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,7 +43,6 @@ FAST = {
     "NEWSFEED_RETRY_DELAY_MS": "100",
     "NEWSFEED_BLOCK_MS": "100",
 }
-STARTED = time.monotonic()
 LIVE = {"NEWSFEED_SSE_RETRY_MS": "200", "NEWSFEED_SSE_HEARTBEAT_S": "2"}
 
 
@@ -145,10 +143,8 @@ def check_readers(
     def complete(reader: Reader) -> bool:
         return reader.view() == truth and (bool(reader.source.resets) or every <= reader.keys())
 
-    began = time.monotonic()
     with contextlib.suppress(AssertionError):  # the assertions below say what is missing
         poll(lambda: all(complete(reader) for reader in followed), 30)
-    print(f"[live] {time.monotonic() - STARTED:.0f}s; waited {time.monotonic() - began:.1f}s")
     for reader in followed:
         source = reader.source
         name = source.name
