@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 import uvicorn
 import uvloop
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -36,6 +34,7 @@ from shared.http_limits import HeadLimits, bounded_protocol
 from shared.observability.logs import configure_logging as configure_structured_logging
 from shared.observability.metrics import metrics_route
 from shared.partitions import Partitions
+from shared.redis_client import UNAVAILABLE
 from shared.streams import Route as StreamRoute
 
 if TYPE_CHECKING:  # the worker (and FastStream) load only in the services that run one
@@ -116,7 +115,7 @@ def redis_ready(
     return check
 
 
-REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+REDIS_UNAVAILABLE = UNAVAILABLE
 
 
 def redis_unavailable(error: Exception) -> JSONResponse:

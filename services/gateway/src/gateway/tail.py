@@ -37,11 +37,9 @@ from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.events import Event, EventType, UndecodableEntry, decode
 from shared.readmodel.feeds import ALL, FIELD, feed_names, parse_feeds
-from shared.redis_client import cluster_mode
+from shared.redis_client import UNAVAILABLE, cluster_mode
 
 from gateway.positions import START, EntryKey, Position, entry_key, format_position
 from gateway.render.stream import event_frame
@@ -340,7 +338,7 @@ class Tail:
                     await self._after_outage()
                 read = await self._read()
                 await self._check_server()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            except (*UNAVAILABLE, OSError) as error:
                 if not failing:
                     log.warning("tail waiting for redis: %s", error)
                 failing = True

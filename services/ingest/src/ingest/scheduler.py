@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from shared.redis_client import UNAVAILABLE
 
 from ingest.poller import Poller, failure_delay
 from ingest.source_state import SourceStore, StateChange
@@ -68,7 +69,7 @@ class Scheduler:
                     await self.store.ensure_scheduled(self._clock())
                     last_check = time.monotonic()
                 await self.tick()
-            except (RedisConnectionError, RedisTimeoutError) as error:
+            except UNAVAILABLE as error:
                 log.warning("scheduler tick failed, Redis unreachable: %s", error)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.tick_s)

@@ -11,11 +11,10 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.events import EventType, make_event, new_trace_id
 from shared.items import utcnow
 from shared.readmodel import ReadModelWriter, StoredStatus
+from shared.redis_client import UNAVAILABLE
 
 log = logging.getLogger("newsfeed.publication")
 SOURCE = "/newsfeed/publication"
@@ -62,7 +61,7 @@ async def run_periodically(
                 retired = await apply_retention(writer, max_items, max_age_days)
                 if retired:
                     log.info("retention retired %d items", retired)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        except (*UNAVAILABLE, OSError) as error:
             # Redis restarting: the embargo queue is in Redis, nothing is lost by waiting.
             log.warning("scheduler waiting for redis: %s", error)
         with contextlib.suppress(TimeoutError):

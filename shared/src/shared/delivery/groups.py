@@ -11,15 +11,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.partitions import Partitions
+from shared.redis_client import UNAVAILABLE
 from shared.streams import INGESTED, Route
 
 log = logging.getLogger("newsfeed.delivery")
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+REDIS_DOWN = (*UNAVAILABLE, OSError)
 
 # The partition count the data in this Redis was written with (set by the first
 # service to start). Any slot: it is read once at start.

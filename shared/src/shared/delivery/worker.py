@@ -416,7 +416,7 @@ class StreamWorker:
             results = list(await self.handler([event for _, event in decoded]))
             if len(results) != len(decoded):
                 raise RuntimeError(f"handler returned {len(results)} results for {len(decoded)}")
-        except (RedisConnectionError, RedisTimeoutError):
+        except REDIS_DOWN:  # not the handler's failure: the batch stays pending
             raise
         except Exception as error:  # the whole step failed: every entry is retried
             log.exception("handler failed for a batch of %d", len(decoded))
