@@ -62,12 +62,14 @@ def rss_bytes(pid: int) -> int:
 class ReaderProcess:
     """`clients` live-stream readers in a process of their own (bench.sse_readers)."""
 
-    def __init__(self, process: asyncio.subprocess.Process, kind: str) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, kind: str, result: Path) -> None:
         self.process = process
         self.kind = kind
+        self.result = result
 
     @classmethod
-    async def start(cls, port: int, kind: str) -> ReaderProcess:
+    async def start(cls, port: int, kind: str, workdir: Path) -> ReaderProcess:
+        result = workdir / f"readers-{kind}-{time.monotonic_ns()}.json"
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -75,12 +77,13 @@ class ReaderProcess:
             "--port",
             str(port),
             f"--{kind}",
+            "--result",
+            str(result),
             cwd=REPO,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            limit=64 * 1024 * 1024,  # the result is one line of JSON with every delay
         )
-        return cls(process, kind)
+        return cls(process, kind, result)
 
     async def line(self) -> str:
         assert self.process.stdout is not None
@@ -104,8 +107,12 @@ class ReaderProcess:
         self.process.stdin.write(f"finish {events}\n".encode())
         await self.process.stdin.drain()
         async with asyncio.timeout(60):
-            result: dict[str, Any] = json.loads(await self.line())
+            said = await self.line()
+        if said.strip() != "finished":
+            raise RuntimeError(f"the {self.kind} readers said {said!r}")
         await self.process.wait()
+        result: dict[str, Any] = json.loads(self.result.read_text(encoding="utf-8"))
+        self.result.unlink()
         return result
 
     def kill(self) -> None:
@@ -152,7 +159,7 @@ def sample_size(clients: int) -> int:
 
 
 async def _fanout(
-    server: Proc, redis_url: str, clients: int, rate: float, seconds: float
+    server: Proc, redis_url: str, clients: int, rate: float, seconds: float, workdir: Path
 ) -> dict[str, Any]:
     subs = corpus(20, prefix="urn:bench:fanout")
     items = [news_item(sub, utcnow()) for sub in subs]
@@ -161,8 +168,8 @@ async def _fanout(
     rss_before = rss_bytes(server.pid)
     readers: list[ReaderProcess] = []
     try:
-        readers.append(await ReaderProcess.start(server.port, "cheap"))
-        readers.append(await ReaderProcess.start(server.port, "sample"))
+        readers.append(await ReaderProcess.start(server.port, "cheap", workdir))
+        readers.append(await ReaderProcess.start(server.port, "sample", workdir))
         # In small steps, alternately: see bench.sse_readers on why.
         for step in range(CONNECT_STEPS):
             for reader, total in zip(readers, (clients - sampled, sampled), strict=True):
@@ -225,7 +232,9 @@ def fanout_round(
                 "bare_sse", "bench.bare_sse", args=("--redis-url", stack.redis_url)
             )
             server.wait_http("/healthz")
-        result: dict[str, Any] = _run(_fanout(server, stack.redis_url, clients, rate, seconds))
+        result: dict[str, Any] = _run(
+            _fanout(server, stack.redis_url, clients, rate, seconds, workdir)
+        )
         stack.check_alive()
         return result
 

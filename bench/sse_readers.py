@@ -267,6 +267,7 @@ def main() -> None:
     kind.add_argument("--cheap", action="store_true")
     parser.add_argument("--drain-ms", type=float, default=200.0)
     parser.add_argument("--wait-s", type=float, default=10.0)
+    parser.add_argument("--result", required=True, help="file the result is written to")
     args = parser.parse_args()
     if args.sample:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -291,7 +292,11 @@ def main() -> None:
 
         threading.Thread(target=collect, daemon=True).start()
         result = run_cheap(args, lines)
-    print(json.dumps(result), flush=True)
+    # The result (every sampled delay: hundreds of kB) goes to a file, not the pipe:
+    # written to stdout it once reached the harness cut short.
+    with open(args.result, "w", encoding="utf-8") as out:
+        json.dump(result, out)
+    print("finished", flush=True)
 
 
 if __name__ == "__main__":

@@ -93,8 +93,11 @@ class Settings(ServiceSettings, PartitionSettings):
         description="bytes (KiB) a live-update client may leave untaken; beyond, it is closed "
         "and resumes from the last event it got",
     )
+    # 250 ms: at 10 events/s to 10,000 clients, 50 ms gave every event its own write
+    # (5.8 us of CPU per client-event, p99 75 ms), 250 ms two or three per write
+    # (3.0 us, p99 290 ms); a lone event is written at once either way (docs/gateway.md).
     sse_tick_ms: int = Field(
-        default=50,
+        default=250,
         ge=1,
         le=1000,
         description="live events that come within a tick of the last write are written "
