@@ -43,10 +43,17 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 60.0, other_ports: int = 3) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
+                if other_ports > 0 and "address already in use" in self.log_tail(4):
+                    # Another process (a test's redis-server, say) took the free port
+                    # between choosing it and binding it: start on another one.
+                    other_ports -= 1
+                    self.port = free_port()
+                    self.start()
+                    continue
                 raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
