@@ -197,18 +197,23 @@ class StreamHub:
                 if client.floor is not None:  # live since the batch began: not twice
                     own = resumed_frames(selected, client.floor)
                     own_framed = chunk(own) if own else b""
+                # Behind is what a client left of earlier writes, judged before this
+                # one: a tick's write may alone be larger than the bound (several
+                # big events), and a reader keeping up would be closed for it.
                 transport = client.transport
                 if transport is not None:
                     if transport.is_closing() or not own_framed:
                         continue
-                    transport.write(own_framed)
                     if transport.get_write_buffer_size() > bound:
                         behind.append(client)
+                        continue
+                    transport.write(own_framed)
                 elif client.outbox is not None and client.wake is not None and own:
-                    client.outbox += own
-                    client.wake.set()
                     if len(client.outbox) > bound:
                         behind.append(client)
+                        continue
+                    client.outbox += own
+                    client.wake.set()
         fresh, self._fresh = self._fresh, []
         for client in fresh:
             client.floor = None
