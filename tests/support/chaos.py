@@ -10,10 +10,10 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import httpx
 import redis as sync_redis
@@ -293,9 +293,8 @@ def quiet(redis_url: str, timeout: float = 180.0, settle: float = 1.0) -> float:
     raise AssertionError(f"the system did not go quiet within {timeout}s")
 
 
-def feed_uris(gateway: str, prefix: str) -> list[str]:
-    """Every uri the gateway's feed shows, walking all pages."""
-    uris: list[str] = []
+def feed_items(gateway: str) -> Iterator[dict[str, Any]]:
+    """Every item the gateway's feed shows, walking all pages."""
     cursor = None
     with httpx.Client(timeout=10) as client:
         while True:
@@ -303,10 +302,15 @@ def feed_uris(gateway: str, prefix: str) -> list[str]:
             if cursor:
                 params["cursor"] = cursor
             page = client.get(f"{gateway}/v1/feed", params=params).json()
-            uris += [item["uri"] for item in page["items"] if f":{prefix}:" in item["uri"]]
+            yield from page["items"]
             cursor = page["next_cursor"]
             if not cursor:
-                return uris
+                return
+
+
+def feed_uris(gateway: str, prefix: str) -> list[str]:
+    """Every uri of this run the gateway's feed shows."""
+    return [item["uri"] for item in feed_items(gateway) if f":{prefix}:" in item["uri"]]
 
 
 def check(pipeline: Pipeline, workload: Workload, report: Report) -> Report:

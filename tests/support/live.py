@@ -23,6 +23,7 @@ from shared.events import decode
 from shared.partitions import Partitions
 from shared.streams import PUBLISHED
 
+from tests.support.chaos import feed_items
 from tests.support.event_source import EventSource, Received
 from tests.support.services import TOKEN
 
@@ -32,20 +33,11 @@ View = dict[str, int]  # uri -> version of every item the page shows
 
 def feed_versions(gateway: str, prefix: str) -> View:
     """The items of this run the feed shows now, with their versions (every page)."""
-    shown: View = {}
-    cursor: str | None = None
-    with httpx.Client(timeout=10) as client:
-        while True:
-            params: dict[str, str | int] = {"limit": 100}
-            if cursor:
-                params["cursor"] = cursor
-            page = client.get(f"{gateway}/v1/feed", params=params).json()
-            for item in page["items"]:
-                if item["uri"].startswith(prefix):
-                    shown[item["uri"]] = int(item["version"])
-            cursor = page["next_cursor"]
-            if not cursor:
-                return shown
+    return {
+        item["uri"]: int(item["version"])
+        for item in feed_items(gateway)
+        if item["uri"].startswith(prefix)
+    }
 
 
 def published(redis_url: str, partitions: int, prefix: str) -> list[tuple[int, str, Key]]:
