@@ -92,24 +92,22 @@ class ReaderProcess:
             raise RuntimeError(f"the {self.kind} readers exited ({await self.process.wait()})")
         return line.decode()
 
-    async def connect(self, clients: int) -> None:
-        """Open `clients` more streams; back once they have all opened."""
+    async def _ask(self, command: str, answer: str, within_s: float) -> None:
+        """Send one command and wait for its one-line answer."""
         assert self.process.stdin is not None
-        self.process.stdin.write(f"connect {clients}\n".encode())
+        self.process.stdin.write(f"{command}\n".encode())
         await self.process.stdin.drain()
-        async with asyncio.timeout(180):
+        async with asyncio.timeout(within_s):
             said = await self.line()
-        if said.strip() != "connected":
+        if said.strip() != answer:
             raise RuntimeError(f"the {self.kind} readers said {said!r}")
 
+    async def connect(self, clients: int) -> None:
+        """Open `clients` more streams; back once they have all opened."""
+        await self._ask(f"connect {clients}", "connected", 180)
+
     async def finish(self, events: int) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(f"finish {events}\n".encode())
-        await self.process.stdin.drain()
-        async with asyncio.timeout(60):
-            said = await self.line()
-        if said.strip() != "finished":
-            raise RuntimeError(f"the {self.kind} readers said {said!r}")
+        await self._ask(f"finish {events}", "finished", 60)
         await self.process.wait()
         result: dict[str, Any] = json.loads(self.result.read_text(encoding="utf-8"))
         self.result.unlink()
