@@ -6,8 +6,9 @@ from __future__ import annotations
 from shared.items import PubStatus
 
 from tests.integration import test_gateway_api as api_tests
-from tests.integration.test_gateway_api import Env, redis_calls, tagged, uris
+from tests.integration.test_gateway_api import Env, tagged, uris
 from tests.support.builders import news_item
+from tests.support.redis_stats import redis_calls
 
 env = api_tests.env  # the same fixture: the gateway in-process over the test Redis
 
@@ -30,10 +31,10 @@ async def test_an_older_page_is_answered_from_memory_the_second_time(env: Env) -
         f"/?cursor={cursor}",
     ]
     first = [(await env.get(path)).content for path in paths]
-    before = await redis_calls(env.redis, "zrange", "mget", "get")
+    before = await redis_calls(env.redis)
     for _ in range(5):
         assert [(await env.get(path)).content for path in paths] == first
-    assert await redis_calls(env.redis, "zrange", "mget", "get") == before
+    assert await redis_calls(env.redis) == before
     assert uris(await env.get(paths[0])) == [f"urn:s:{i:02d}" for i in (6, 5, 4, 3, 2)]
 
 

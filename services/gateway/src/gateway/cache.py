@@ -49,13 +49,11 @@ class PageCache:
         self._clock = clock
         self.bytes = 0
         self.generation = 0
-        self.hits = 0  # pages answered from memory: what tests count
 
     def get(self, key: Hashable) -> Rendered | None:
         entry = self._entries.get(key)
         if entry is None or self._clock() >= entry[0]:
             return None
-        self.hits += 1
         if self._max > 1:
             self._entries.move_to_end(key)
         return entry[1]
