@@ -276,16 +276,23 @@ async def test_before_the_tail_has_started_a_stream_says_when_to_come_back(
     assert response.text == "retry: 3000\n\n"
 
 
-async def test_streams_beyond_the_cap_get_503_with_retry_after(
+async def test_streams_beyond_the_cap_are_told_when_to_come_back(
     redis: aioredis.Redis, redis_server: RedisServer
 ) -> None:
+    """Beyond the cap, not a 503 (a browser's EventSource would give up for good):
+    a 200 event stream naming the Retry-After delay, which then ends."""
+    turned_away = REGISTRY.get_sample_value("newsfeed_sse_turned_away_total") or 0.0
     async with live_gateway(redis, redis_server, sse_max_clients=2) as live:
         async with sse(live.url), sse(live.url):
             async with httpx.AsyncClient() as client:
                 refused = await client.get(f"{live.url}/v1/stream", timeout=5)
-            assert refused.status_code == 503
+            assert refused.status_code == 200
+            assert refused.headers["content-type"] == "text/event-stream; charset=utf-8"
+            assert refused.text == "retry: 5000\n\n"
             assert refused.headers["retry-after"] == "5"
-            assert "too many" in refused.json()["error"]
+            assert live.gateway.hub.active == 2
+            counted = REGISTRY.get_sample_value("newsfeed_sse_turned_away_total")
+            assert counted == turned_away + 1
         await until(lambda: live.gateway.hub.active == 0, timeout=5)
         assert REGISTRY.get_sample_value("newsfeed_sse_clients") == 0
         async with sse(live.url):

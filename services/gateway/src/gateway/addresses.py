@@ -25,7 +25,6 @@ from gateway.openapi import (
     Health,
     Operation,
     document,
-    error_response,
     feed_parameters,
     item_parameters,
     no_parameters,
@@ -142,14 +141,11 @@ STREAM = Address(
                 "(and `reset`: too much was missed, reload the feed). Each `id` is the "
                 "stream position (with one partition, the news.published entry id); `data` "
                 "is one line of JSON. While live updates cannot be served (the gateway "
-                "starting, its Redis away, the server stopping), a stream with only "
+                "starting, its Redis away, the server stopping, or this replica serving its "
+                "maximum of clients: then with `Retry-After`), a stream with only "
                 "`retry:` that ends: reconnect after that delay.",
             },
             **BAD,
-            503: {
-                **error_response("Too many live-update clients on this replica; see Retry-After"),
-                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-            },
         },
     ),
 )

@@ -111,7 +111,9 @@ class Settings(ServiceSettings, PartitionSettings):
     sse_send_timeout_s: float = Field(
         default=10.0, gt=0, description="a client that takes longer to accept a write is closed"
     )
-    sse_retry_after_s: int = Field(default=5, ge=1)
+    sse_retry_after_s: int = Field(
+        default=5, ge=1, description="reconnect delay told to clients beyond the cap"
+    )
 
 
 def published_streams() -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.observability.metrics import SSE_TURNED_AWAY
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,7 +17,7 @@ class LiveUpdates:
         self._tail = tail
         self._hub = hub
         self._errors = errors
-        self._retry = (("retry-after", str(retry_after_s)),)
+        self._retry_after_s = retry_after_s
 
     async def stream(self, request: Request) -> Response:
         try:
@@ -28,6 +29,11 @@ class LiveUpdates:
         if not self._tail.ready or self._tail.closing:
             return self._hub.come_back_later()
         if self._hub.full:
-            message = "too many live-update clients here; try again shortly"
-            return self._errors.answer(request, 503, message, headers=self._retry)
+            # Come back later, not a 503 (on which a browser gives up for good); the
+            # header says the same to clients that read it, and a balancer may send
+            # the reconnection to another replica.
+            SSE_TURNED_AWAY.inc()
+            answer = self._hub.come_back_later(self._retry_after_s * 1000)
+            answer.headers["retry-after"] = str(self._retry_after_s)
+            return answer
         return self._hub.open(facet, last)

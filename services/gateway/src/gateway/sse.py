@@ -136,14 +136,17 @@ class StreamHub:
     def clients(self) -> int:
         return sum(len(group) for group in self.groups.values()) + len(self.joining)
 
-    def come_back_later(self) -> Response:
+    def come_back_later(self, retry_ms: int | None = None) -> Response:
         """The answer while live updates cannot be served (the tail has not started,
-        say Redis is away, or the server is stopping): an event stream that only
-        names the reconnection delay, then ends. A browser's EventSource reconnects
-        after it with its Last-Event-ID; any answer but a 200 event stream (a 503)
-        would make it give up for good, and the page would stop being live."""
+        say Redis is away, the server is stopping, or this process has its
+        `max_clients`): an event stream that only names the reconnection delay
+        (`retry_ms`, default `limits.retry_ms`), then ends. A browser's EventSource
+        reconnects after it with its Last-Event-ID; any answer but a 200 event
+        stream (a 503) would make it give up for good, and the page would stop
+        being live."""
+        retry = self.limits.retry_ms if retry_ms is None else retry_ms
         return Response(
-            retry_frame(self.limits.retry_ms),
+            retry_frame(retry),
             headers={"cache-control": "no-store", **dict(API_HEADERS)},
             media_type=MEDIA_TYPE,
         )

@@ -59,6 +59,10 @@ SOURCE_FETCH_SECONDS = Histogram(
     "newsfeed_source_fetch_seconds", "Feed fetch time by source", ["source"]
 )
 SSE_CLIENTS = Gauge("newsfeed_sse_clients", "Server-sent-event clients connected")
+SSE_TURNED_AWAY = Counter(
+    "newsfeed_sse_turned_away_total",
+    "Live-update streams told to come back later: the per-process cap was reached",
+)
 
 
 async def refresh_stream_gauges(redis: aioredis.Redis) -> None:
