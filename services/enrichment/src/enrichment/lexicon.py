@@ -66,9 +66,6 @@ SPEECH_VERBS = words(
     """
 )
 
-# Third-person pronouns that can stand for the last person named.
-PRONOUNS = words("he she they він вона вони он она они")
-
 # Capitalized words that never begin or continue a person's name: sentence
 # openers, weekdays, months, demonyms, and the like.
 NOT_NAME = words(
@@ -194,11 +191,6 @@ def is_title(word: str) -> bool:
 @lru_cache(maxsize=16384)
 def is_speech_verb(word: str) -> bool:
     return bool(classify(word) & SPEECH)
-
-
-@lru_cache(maxsize=16384)
-def is_not_name(word: str) -> bool:
-    return bool(classify(word) & NOT_A_NAME)
 
 
 @lru_cache(maxsize=16384)

@@ -178,10 +178,6 @@ def _plain_word(word: str) -> bool:
     return word[-1].isalnum() and "_" not in word and "." not in word
 
 
-def _demonym(word: str) -> bool:
-    return word.lower().endswith(("ian", "ish", "ese", "ean", "can", "ench"))
-
-
 class _Text:
     """One text and its capitalized words, with what the passes have used."""
 
