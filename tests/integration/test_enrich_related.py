@@ -7,7 +7,6 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 from enrichment.handler import make_handler
-from enrichment.pipeline import run_pipeline
 from enrichment.stages import related
 from enrichment.stages.related import (
     SIGNATURES,
@@ -25,6 +24,7 @@ from shared.redis_client import Client
 from shared.streams import INGESTED
 
 from tests.support import builders
+from tests.support.enrichment import enrich, run_pipeline
 
 # Three reports of one story (a rewrite, a different outlet's version), and
 # two other stories on the same topic and in the same template.
@@ -160,7 +160,7 @@ async def test_keys_share_the_input_streams_hash_tag(redis: aioredis.Redis) -> N
 
 
 async def test_the_handler_runs_the_stage_on_each_batch(redis: aioredis.Redis) -> None:
-    handler = make_handler(stages=(related.build(redis),))
+    handler = make_handler(enrich, stages=(related.build(redis),))
     events = [
         make_event(EventType.ingested, "/tests", story(name), "c" * 32)
         for name in ("galuzin", "galuzin-rewrite", "odesa")

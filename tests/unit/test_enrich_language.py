@@ -25,6 +25,9 @@ PARAGRAPHS = {
 }
 
 
+LANGUAGE = language.build(EnrichmentConfig())
+
+
 def item(body: str, headline: str = "", **kw: Any) -> NewsItem:
     """An item whose body is `body`, one paragraph."""
     return builders.item(f"<p>{body}</p>", headline, uri="urn:newsfeed:test:language", **kw)
@@ -32,7 +35,7 @@ def item(body: str, headline: str = "", **kw: Any) -> NewsItem:
 
 @pytest.mark.parametrize("code", ["en", "uk", "ru"])
 def test_english_ukrainian_and_russian_are_told_apart_on_one_short_paragraph(code: str) -> None:
-    fields = language.enrich(item(PARAGRAPHS[code]))
+    fields = LANGUAGE.enrich(item(PARAGRAPHS[code]))
     assert fields["language"] == code
     assert fields["language_confidence"] >= 0.9
 
@@ -40,7 +43,7 @@ def test_english_ukrainian_and_russian_are_told_apart_on_one_short_paragraph(cod
 def test_names_do_not_sway_a_short_english_sample() -> None:
     headline = "Ukrainian journalist killed in drone strike in Donetsk Oblast"
     body = "A Ukrainian photojournalist, Andrii Kovalenko, was killed near Kramatorsk."
-    assert language.enrich(item(body, headline))["language"] == "en"
+    assert LANGUAGE.enrich(item(body, headline))["language"] == "en"
 
 
 @pytest.mark.parametrize(
@@ -58,20 +61,20 @@ def test_names_do_not_sway_a_short_english_sample() -> None:
     ],
 )
 def test_short_sentences_get_their_language(sentence: str, code: str) -> None:
-    assert language.enrich(item(sentence))["language"] == code
+    assert LANGUAGE.enrich(item(sentence))["language"] == code
 
 
 def test_a_short_cyrillic_sentence_without_clues_gets_no_guess() -> None:
-    assert language.enrich(item("Не уходи!")) == {}
+    assert LANGUAGE.enrich(item("Не уходи!")) == {}
 
 
 def test_an_item_that_states_its_language_keeps_it() -> None:
-    assert language.enrich(item(PARAGRAPHS["uk"], language="en")) == {}
+    assert LANGUAGE.enrich(item(PARAGRAPHS["uk"], language="en")) == {}
 
 
 def test_too_little_text_gets_no_language() -> None:
-    assert language.enrich(item("Kyiv.")) == {}
-    assert language.enrich(item("")) == {}
+    assert LANGUAGE.enrich(item("Kyiv.")) == {}
+    assert LANGUAGE.enrich(item("")) == {}
 
 
 def test_the_sample_is_lowercase_words_of_the_headline_and_body() -> None:
@@ -101,16 +104,18 @@ def rss():
         return int(f.read().split()[1]) * 4096
 from datetime import UTC, datetime
 from shared.items import NewsItem
+from enrichment.config import EnrichmentConfig
 from enrichment.enrichers import language
 before = rss()
 loaded = language.detector.cache_info().currsize
 start = time.perf_counter()
+detector = language.build(EnrichmentConfig())
 text = "Ukraine will not hold peace talks with Russia while troops remain on its land."
 uk = "Україна не вестиме мирних переговорів з Росією."
 for body in (text, uk, "Украина не будет вести переговоры."):
     at = datetime(2026, 1, 7, tzinfo=UTC)
     item = NewsItem(uri="urn:x", version=1, firstcreated=at, versioncreated=at, body_html=body)
-    language.enrich(item)
+    detector.enrich(item)
 print(json.dumps({"loaded_at_import": loaded, "seconds": time.perf_counter() - start,
                   "mb": (rss() - before) / 1e6}))
 """

@@ -22,12 +22,10 @@ from enrichment.handler import make_handler
 from enrichment.pipeline import (
     ENRICHERS,
     FAILURES,
-    PIPELINE,
     STAGES,
     Enricher,
     EnrichmentError,
     build_pipeline,
-    run_pipeline,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from shared.delivery import Done, Failed
@@ -36,6 +34,7 @@ from shared.items import ItemType, NewsItem
 from shared.service import Lifecycle
 
 from tests.support import builders
+from tests.support.enrichment import CONFIG, PIPELINE, enrich, run_pipeline
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_article.txt"
 HEADLINE = "Russia wants Ukraine to give up NATO and EU membership to start peace talks"
@@ -79,8 +78,10 @@ def test_the_pipeline_lists_every_enricher_once_in_order() -> None:
     assert [m.NAME for m in ENRICHERS] == names
     assert [m.NAME for m in STAGES] == ["related"]
     for module in ENRICHERS:
-        assert isinstance(module.VERSION, str)
-        assert callable(module.enrich)
+        assert isinstance(module.VERSION, str)  # type: ignore[attr-defined]
+        assert callable(module.build)
+    for enricher in PIPELINE:
+        assert callable(enricher.enrich)
 
 
 def test_the_seed_article_through_the_whole_pipeline() -> None:
@@ -140,7 +141,7 @@ def test_a_failing_enricher_leaves_its_fields_out_and_the_item_goes_on(
 def test_re_enriching_clears_failures_that_no_longer_happen() -> None:
     failed = run_pipeline(item(seed_html()), (*PIPELINE, failing("tagger")))
     assert failed.enrichment_failures == ("tagger",)
-    healthy = run_pipeline(failed, (*PIPELINE, cast(Enricher, kind)))
+    healthy = run_pipeline(failed, (*PIPELINE, kind.build(CONFIG)))
     assert healthy.enrichment_failures == ("tagger",)  # not in this pipeline: kept
     fixed = run_pipeline(failed, PIPELINE)
     assert fixed.enrichment_failures == ("tagger",)
@@ -169,7 +170,7 @@ async def test_only_the_item_whose_required_enricher_fails_is_dead_lettered(
         make_event(EventType.ingested, "/tests", item(f"<p>{body}</p>", uri=f"urn:t:{n}"), "a" * 32)
         for n, body in enumerate(["Kyiv", "poison", "Odesa"])
     ]
-    results = await make_handler()(events)
+    results = await make_handler(enrich)(events)
     assert isinstance(results[0], Done)
     assert isinstance(results[2], Done)
     assert isinstance(results[1], Failed)
@@ -199,13 +200,13 @@ def events(count: int) -> list[Any]:
 
 async def test_stages_run_on_the_batch_after_the_pure_pipeline() -> None:
     stage = Stage()
-    results = await make_handler(stages=(stage,))(events(3))
+    results = await make_handler(enrich, stages=(stage,))(events(3))
     assert stage.seen == [["urn:t:0", "urn:t:1", "urn:t:2"]]
     assert all(isinstance(r, Done) and r.emit[0].data.cluster == "c-1" for r in results)
 
 
 async def test_a_failing_stage_is_recorded_and_the_items_go_on() -> None:
-    results = await make_handler(stages=(Stage(RuntimeError("bug")),))(events(2))
+    results = await make_handler(enrich, stages=(Stage(RuntimeError("bug")),))(events(2))
     for result in results:
         assert isinstance(result, Done)
         assert result.emit[0].data.enrichment_failures == ("related",)
@@ -214,7 +215,7 @@ async def test_a_failing_stage_is_recorded_and_the_items_go_on() -> None:
 
 async def test_a_lost_redis_fails_the_batch_for_a_retry() -> None:
     with pytest.raises(RedisConnectionError):
-        await make_handler(stages=(Stage(RedisConnectionError("gone")),))(events(2))
+        await make_handler(enrich, stages=(Stage(RedisConnectionError("gone")),))(events(2))
 
 
 # -- determinism -------------------------------------------------------------------
@@ -230,8 +231,9 @@ def test_the_same_item_gives_the_same_result() -> None:
 def test_the_same_item_gives_the_same_result_in_another_process() -> None:
     """Nothing depends on hash order: two processes with different hash seeds agree."""
     script = (
-        "import sys; from shared.items import NewsItem; from enrichment.pipeline import "
-        "run_pipeline; print(run_pipeline(NewsItem.model_validate_json(sys.stdin.read()))"
+        "import sys; from shared.items import NewsItem; from enrichment.config import "
+        "EnrichmentConfig; from enrichment.pipeline import enrich_with; "
+        "print(enrich_with(EnrichmentConfig())(NewsItem.model_validate_json(sys.stdin.read()))"
         ".model_dump_json())"
     )
     source = item(seed_html(), source="kyiv-independent").model_dump_json()
@@ -270,7 +272,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert config.words_per_minute == (("en", 200), ("uk", 150))
     assert config.gazetteer_path == Path("/srv/newsroom.yaml")
     assert config.tag_rules_path == EnrichmentConfig().tag_rules_path
-    assert settings.cluster_settings().window_size == 100
+    assert settings.related.window_size == 100
     assert Settings().enrichment_config() == EnrichmentConfig(
         languages=("en", "uk", "ru"),
         words_per_minute=(("en", 200), ("uk", 150)),

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from enrichment.enrichers import language
 from enrichment.nlp import fold, sentences
-from enrichment.pipeline import run_pipeline
 from shared.items import NewsItem
 
 from tests.support import builders
+from tests.support.enrichment import CONFIG, run_pipeline
 
 LABELLED = Path(__file__).resolve().parents[1] / "fixtures" / "enrichment" / "labelled.yaml"
 KINDS = ("people", "organisations", "places")
@@ -147,12 +147,13 @@ def test_reading_time_accuracy(scores: dict[str, Score]) -> None:
 def test_language_accuracy_on_single_sentences() -> None:
     """Harder than whole items: each sentence of the bodies alone."""
     right = total = 0
+    detector = language.build(CONFIG)
     for entry in labelled():
         for sentence in sentences(entry["body"]):
             if len(sentence) < 40:
                 continue
             total += 1
-            found = language.enrich(as_item({**entry, "headline": "", "body": sentence}))
+            found = detector.enrich(as_item({**entry, "headline": "", "body": sentence}))
             right += found.get("language") == entry["language"]
     print(f"\nlanguage accuracy on {total} single sentences: {right / total:.3f}")
     assert right / total >= MIN_LANGUAGE_ACCURACY

@@ -13,6 +13,10 @@ from shared.items import Entity, ItemType, NewsItem, Quote, Rendition
 
 from tests.support import builders
 
+CONFIG = EnrichmentConfig()
+TEXT, ENTITIES, SUBJECTS, QUOTES, KIND = (
+    module.build(CONFIG) for module in (text, entities, subjects, quotes, kind)
+)
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_article.txt"
 
 
@@ -21,12 +25,12 @@ def item(body: str, headline: str = "", **kw: Any) -> NewsItem:
     news = builders.item(
         builders.paragraphs(body), headline, uri="urn:newsfeed:test:subjects", **kw
     )
-    news = news.model_copy(update=text.enrich(news))
-    return news.model_copy(update=entities.enrich(news))
+    news = news.model_copy(update=TEXT.enrich(news))
+    return news.model_copy(update=ENTITIES.enrich(news))
 
 
 def tags(news: NewsItem, tagger: SubjectTagger | None = None) -> dict[str, Entity]:
-    fields = (tagger or subjects._DEFAULT).enrich(news)
+    fields = (tagger or SUBJECTS).enrich(news)
     return {s.name: s for s in fields["subjects"]}
 
 
@@ -50,7 +54,7 @@ def tagger(tmp_path: Path) -> SubjectTagger:
 
     path = tmp_path / "tags.yaml"
     path.write_text(yaml.safe_dump(RULES, allow_unicode=True), encoding="utf-8")
-    return SubjectTagger(EnrichmentConfig(tag_rules_path=path))
+    return subjects.build(EnrichmentConfig(tag_rules_path=path))
 
 
 # -- subjects ----------------------------------------------------------------------
@@ -120,7 +124,7 @@ def test_too_short_a_wildcard_is_refused() -> None:
 
 def test_the_seed_articles_quotes_have_their_speakers() -> None:
     news = item(SEED.read_text(encoding="utf-8"))
-    found = quotes.enrich(news)["quotes"]
+    found = QUOTES.enrich(news)["quotes"]
     assert Quote(text="comprehensive, just and durable peace", speaker="Mikhail Galuzin") in found
     terms = [q for q in found if q.text.startswith("Restoration of territorial integrity")]
     assert terms == [
@@ -158,12 +162,12 @@ def test_the_seed_articles_quotes_have_their_speakers() -> None:
     ],
 )
 def test_speakers_are_named_where_the_text_says_who_spoke(body: str, speaker: str | None) -> None:
-    (quote,) = quotes.enrich(item(body))["quotes"]
+    (quote,) = QUOTES.enrich(item(body))["quotes"]
     assert quote.speaker == speaker
 
 
 def test_an_item_without_quotation_marks_has_no_quotes() -> None:
-    assert quotes.enrich(item("Zelensky met Putin.")) == {"quotes": ()}
+    assert QUOTES.enrich(item("Zelensky met Putin.")) == {"quotes": ()}
 
 
 # -- kind --------------------------------------------------------------------------
@@ -171,7 +175,7 @@ def test_an_item_without_quotation_marks_has_no_quotes() -> None:
 
 def test_a_video_rendition_or_player_makes_an_item_a_video() -> None:
     plain = builders.item(uri="urn:x")
-    assert kind.enrich(plain) == {}
+    assert KIND.enrich(plain) == {}
     mp4 = plain.model_copy(
         update={
             "renditions": {
@@ -179,15 +183,15 @@ def test_a_video_rendition_or_player_makes_an_item_a_video() -> None:
             }
         }
     )
-    assert kind.enrich(mp4) == {"type": ItemType.video}
+    assert KIND.enrich(mp4) == {"type": ItemType.video}
     page = plain.model_copy(
         update={"renditions": {"main": Rendition(href="https://vimeo.com/76979871")}}
     )
-    assert kind.enrich(page) == {"type": ItemType.video}
+    assert KIND.enrich(page) == {"type": ItemType.video}
     embed = plain.model_copy(
         update={"body_html": '<iframe src="https://player.vimeo.com/video/1"></iframe>'}
     )
-    assert kind.enrich(embed) == {"type": ItemType.video}
+    assert KIND.enrich(embed) == {"type": ItemType.video}
 
 
 def test_a_typed_item_keeps_its_type() -> None:
@@ -198,4 +202,4 @@ def test_a_typed_item_keeps_its_type() -> None:
             "clip": Rendition(href="https://cdn.example.org/a.mp4", contenttype="video/mp4")
         },
     )
-    assert kind.enrich(picture) == {}
+    assert KIND.enrich(picture) == {}

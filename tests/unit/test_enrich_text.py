@@ -14,6 +14,8 @@ from shared.items import STORED_BODY_MAX, TextStats
 
 from tests.support import builders
 
+CONFIG = EnrichmentConfig()
+SANITIZE, TEXT, READING_TIME = (m.build(CONFIG) for m in (sanitize, text, reading_time))
 YOUTUBE = "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"
 VIMEO = "https://player.vimeo.com/video/76979871"
 
@@ -80,7 +82,7 @@ def test_a_body_that_outgrows_the_stored_limit_fails_loudly() -> None:
     # even all escaped), but from any producer writing a stored-size body.
     body = "<p>" + "&" * (STORED_BODY_MAX // 4) + "</p>"
     with pytest.raises(ValueError, match="over"):
-        sanitize.enrich(item(body))
+        SANITIZE.enrich(item(body))
 
 
 def test_sanitize_is_required() -> None:
@@ -95,7 +97,7 @@ def test_table_cells_are_separated_and_rows_are_lines() -> None:
         "<table><tr><th>City</th><th>Status</th></tr><tr><td>Kyiv</td><td>Odesa</td></tr></table>"
     )
     assert plain_text(body) == "City Status\nKyiv Odesa"
-    assert text.enrich(item(body))["text"].word_count == 4
+    assert TEXT.enrich(item(body))["text"].word_count == 4
 
 
 def test_non_breaking_spaces_and_tabs_collapse() -> None:
@@ -140,11 +142,11 @@ def test_abbreviations_do_not_end_sentences() -> None:
 
 def test_text_sets_a_description_only_when_the_item_has_none() -> None:
     body = "<p>Zelensky met Christodoulides. They discussed sanctions.</p>"
-    assert text.enrich(item(body))["description_text"] == (
+    assert TEXT.enrich(item(body))["description_text"] == (
         "Zelensky met Christodoulides. They discussed sanctions."
     )
-    assert "description_text" not in text.enrich(item(body, description_text="Given."))
-    assert "description_text" not in text.enrich(item(""))
+    assert "description_text" not in TEXT.enrich(item(body, description_text="Given."))
+    assert "description_text" not in TEXT.enrich(item(""))
 
 
 def test_the_excerpt_length_is_a_setting() -> None:
@@ -187,7 +189,7 @@ def test_reading_time_is_at_least_one_minute_for_any_words() -> None:
 def test_reading_time_of_an_item() -> None:
     body = "<p>" + "word " * 460 + "</p>"
     enriched = item(body)
-    enriched = enriched.model_copy(update=text.enrich(enriched))
-    assert reading_time.enrich(enriched) == {"reading_time_minutes": 2}
+    enriched = enriched.model_copy(update=TEXT.enrich(enriched))
+    assert READING_TIME.enrich(enriched) == {"reading_time_minutes": 2}
     ukrainian = enriched.model_copy(update={"language": "uk"})
-    assert reading_time.enrich(ukrainian) == {"reading_time_minutes": 3}
+    assert READING_TIME.enrich(ukrainian) == {"reading_time_minutes": 3}

@@ -8,19 +8,23 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from enrichment.config import EnrichmentConfig
 from enrichment.enrichers import reading_time, sanitize, text
 from enrichment.enrichers.sanitize import clean
 from enrichment.enrichers.text import plain_text
 from enrichment.handler import SOURCE, make_handler
-from enrichment.pipeline import PIPELINE, Enricher, run_pipeline
+from enrichment.pipeline import Enricher
 from shared.delivery import Done, Failed
 from shared.events import EventType, decode, encode, make_event
 from shared.items import BODY_MAX, NewsItem
 
 from tests.support import builders
+from tests.support.enrichment import PIPELINE, run_pipeline
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_article.txt"
 REL = 'rel="noopener noreferrer nofollow"'
+CONFIG = EnrichmentConfig()
+SANITIZE, TEXT, READING_TIME = (m.build(CONFIG) for m in (sanitize, text, reading_time))
 
 
 item = partial(
@@ -107,7 +111,7 @@ def test_sanitize_keeps_ordinary_article_markup() -> None:
 
 
 def test_sanitize_enricher_sets_only_body_html() -> None:
-    fields = sanitize.enrich(item("<p>Kyiv<script>x()</script></p>"))
+    fields = SANITIZE.enrich(item("<p>Kyiv<script>x()</script></p>"))
     assert fields == {"body_html": "<p>Kyiv</p>"}
 
 
@@ -151,12 +155,12 @@ def test_plain_text_of_an_empty_body_is_empty() -> None:
     ],
 )
 def test_word_count(body: str, words: int) -> None:
-    stats = text.enrich(item(body))["text"]
+    stats = TEXT.enrich(item(body))["text"]
     assert stats.word_count == words
 
 
 def test_text_stats_count_characters_of_the_plain_text() -> None:
-    stats = text.enrich(item("<p>Kyiv</p><p>Odesa</p>"))["text"]
+    stats = TEXT.enrich(item("<p>Kyiv</p><p>Odesa</p>"))["text"]
     assert stats.body_text == "Kyiv\nOdesa"
     assert stats.char_count == len("Kyiv\nOdesa")
 
@@ -165,7 +169,7 @@ def test_table_cells_do_not_run_together() -> None:
     sanitized = clean(
         "<table><tr><th>City</th><th>Status</th></tr><tr><td>Kyiv</td><td>Odesa</td></tr></table>"
     )
-    stats = text.enrich(item(sanitized))["text"]
+    stats = TEXT.enrich(item(sanitized))["text"]
     assert "KyivOdesa" not in stats.body_text
     assert stats.word_count == 4
 
@@ -182,7 +186,7 @@ def test_reading_time_rounds_up_to_whole_minutes(words: int, minutes: int) -> No
 
 
 def test_reading_time_of_an_item_without_text_stats_is_zero() -> None:
-    assert reading_time.enrich(item("<p>not counted yet</p>")) == {"reading_time_minutes": 0}
+    assert READING_TIME.enrich(item("<p>not counted yet</p>")) == {"reading_time_minutes": 0}
 
 
 # -- the pipeline ----------------------------------------------------------------
@@ -326,6 +330,6 @@ async def test_handler_fails_only_the_item_whose_enrichment_raises() -> None:
 
 async def test_default_handler_runs_the_pipeline() -> None:
     event = make_event(EventType.ingested, "/newsfeed/ingest", item(seed_body_html()), "a" * 32)
-    (result,) = await make_handler()([event])
+    (result,) = await make_handler(run_pipeline)([event])
     assert isinstance(result, Done)
     assert result.emit[0].data == run_pipeline(event.data)

@@ -287,9 +287,10 @@ def test_the_largest_body_ingest_takes_sanitizes_within_the_stored_limit(unit: s
     """A body_html at the submission limit, made of markup the sanitizer lengthens,
     is still one enrichment can store (a 200,000-character body of "<a>" once
     sanitized to 2.8 million characters and was dead-lettered for good)."""
-    from enrichment.enrichers.sanitize import enrich as sanitize
+    from enrichment.config import EnrichmentConfig
+    from enrichment.enrichers import sanitize
     from shared.items import BODY_MAX
 
     body = (unit * (BODY_MAX // len(unit) + 1))[:BODY_MAX]
     item = news_item("urn:x", body_html=body)
-    assert len(sanitize(item)["body_html"]) <= STORED_BODY_MAX
+    assert len(sanitize.build(EnrichmentConfig()).enrich(item)["body_html"]) <= STORED_BODY_MAX

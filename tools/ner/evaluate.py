@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from enrichment import ner
-from enrichment.config import DEFAULT_CONFIG
+from enrichment.config import EnrichmentConfig
 from enrichment.enrichers import entities, text
 from enrichment.gazetteer import key_of, load
 from enrichment.nlp import fold
@@ -103,7 +103,7 @@ def canonical(name: str, kind: str) -> str:
     """The gazetteer's name for a name it knows as the same kind ("U.S." ->
     "United States"): the enricher reports canonical names, so the annotated
     names are put in the same form before comparing."""
-    keys = load(DEFAULT_CONFIG).keys
+    keys = load(EnrichmentConfig()).keys
     entry = keys.get(key_of(name))
     if entry is None and name.isupper():
         entry = keys.get(key_of(name.title()))  # as the enricher reads capitals
@@ -147,24 +147,21 @@ class Score:
 
 
 def enrich(item: NewsItem, finder: entities.EntityEnricher) -> dict[str, set[str]]:
-    item = item.model_copy(update=text.enrich(item))
+    item = item.model_copy(update=text.build(finder.config).enrich(item))
     found = finder.enrich(item)
     return {kind: {key(e.name) for e in found[kind]} for kind in KINDS.values()}
 
 
-@dataclass(frozen=True)
 class _OtherModel(entities.EntityEnricher):
     """The entities enricher with a model file other than the shipped one
     (a candidate being compared on the development part)."""
 
-    path: Path | None = None
+    def __init__(self, config: EnrichmentConfig, path: Path) -> None:
+        super().__init__(config)
+        self.path = path
 
-    def finder(self) -> entities.EntityFinder:
-        if not self._finder:
-            assert self.path is not None
-            tagger = ner.Model.load(self.path)
-            self._finder.append(entities.EntityFinder(load(self.config), tagger))
-        return self._finder[0]
+    def tagger(self) -> ner.Model:
+        return ner.Model.load(self.path)
 
 
 def evaluate(
@@ -174,9 +171,9 @@ def evaluate(
     model: Path | None = None,
 ) -> tuple[Score, float]:
     finder = (
-        entities.build(entities.DEFAULT_CONFIG)
+        entities.build(EnrichmentConfig())
         if model is None
-        else _OtherModel(entities.DEFAULT_CONFIG, path=model)
+        else _OtherModel(EnrichmentConfig(), path=model)
     )
     score = Score()
     cpu = 0

@@ -18,14 +18,17 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from enrichment.config import EnrichmentConfig
 from enrichment.enrichers import language, text
+from enrichment.pipeline import Enricher
 from shared.items import NewsItem
 
 AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
 BUCKETS = ((0, 40, "<40"), (40, 80, "40-80"), (80, 10**9, ">=80"))
 
 
-def detect(sentence: str) -> str | None:
+def detect(sentence: str, enrichers: tuple[Enricher, Enricher]) -> str | None:
+    """The language `enrichers` (text, then language) give a one-sentence item."""
     item = NewsItem(
         uri="urn:newsfeed:eval:language",
         version=1,
@@ -33,8 +36,9 @@ def detect(sentence: str) -> str | None:
         versioncreated=AT,
         body_html=f"<p>{html.escape(sentence, quote=False)}</p>",
     )
-    item = item.model_copy(update=text.enrich(item))
-    return language.enrich(item).get("language")
+    for enricher in enrichers:
+        item = item.model_copy(update=enricher.enrich(item))
+    return item.language
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sets", nargs="+", help="code=path")
     parser.add_argument("--limit", type=int, default=1000)
     args = parser.parse_args(argv)
+    config = EnrichmentConfig()
+    enrichers = (text.build(config), language.build(config))
     for spec in args.sets:
         code, path = spec.split("=", 1)
         lines = [s.strip() for s in Path(path).read_text(encoding="utf-8").splitlines()]
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         answers: Counter[str] = Counter()
         by_length: dict[str, list[int]] = {label: [0, 0] for *_, label in BUCKETS}
         for sentence in sentences:
-            got = detect(sentence) or "none"
+            got = detect(sentence, enrichers) or "none"
             answers[got] += 1
             for low, high, label in BUCKETS:
                 if low <= len(sentence) < high:

@@ -23,9 +23,17 @@ from starlette.routing import Route
 
 from enrichment import config as defaults
 from enrichment.config import EnrichmentConfig
-from enrichment.handler import Stage, make_handler
-from enrichment.pipeline import ALL, FAILURES, enrich_with, resolve_disabled, switchable
-from enrichment.stages import related
+from enrichment.handler import make_handler
+from enrichment.pipeline import (
+    ALL,
+    FAILURES,
+    STAGES,
+    Stage,
+    enrich_with,
+    resolve_disabled,
+    switchable,
+)
+from enrichment.stages.related import ClusterSettings
 
 log = logging.getLogger("newsfeed.enrichment")
 
@@ -125,8 +133,9 @@ class Settings(ServiceSettings, DeliverySettings):
             disabled=tuple(self.enrich_disabled),
         )
 
-    def cluster_settings(self) -> related.ClusterSettings:
-        return related.ClusterSettings(
+    @property
+    def related(self) -> ClusterSettings:
+        return ClusterSettings(
             window_size=self.related_window_size,
             window_seconds=self.related_window_seconds,
             max_distance=self.related_max_distance,
@@ -152,9 +161,13 @@ def freeze_after_first_batch(handler: Handler) -> Handler:
 
 
 def build_stages(redis: Redis, settings: Settings) -> tuple[Stage, ...]:
-    if related.NAME in settings.enrich_disabled:
-        return ()
-    return (related.build(redis, settings.cluster_settings()),)
+    """The stages of STAGES not switched off, each built with its own
+    settings: the field named after it (`related`: NEWSFEED_RELATED_*)."""
+    return tuple(
+        stage.build(redis, getattr(settings, stage.NAME))
+        for stage in STAGES
+        if stage.NAME not in settings.enrich_disabled
+    )
 
 
 def make_worker(redis: Redis, settings: Settings, handler: Handler, consumer: str) -> StreamWorker:

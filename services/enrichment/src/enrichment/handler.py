@@ -11,8 +11,7 @@ layer retries.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -20,17 +19,11 @@ from shared.delivery import Done, Failed, Handler, Result
 from shared.events import Event, EventType, follow
 from shared.items import NewsItem
 
-from enrichment.pipeline import FAILURES, EnrichFn, run_pipeline
+from enrichment.pipeline import FAILURES, EnrichFn, Stage
 
 SOURCE = "/newsfeed/enrichment"
 
 log = logging.getLogger("newsfeed.enrichment")
-
-
-class Stage(Protocol):
-    NAME: str
-
-    def run(self, items: Sequence[NewsItem]) -> Awaitable[list[NewsItem]]: ...
 
 
 def _failed(items: Sequence[NewsItem], name: str) -> list[NewsItem]:
@@ -68,7 +61,7 @@ async def run_stages(items: list[NewsItem], stages: Sequence[Stage]) -> list[New
     return items
 
 
-def make_handler(enrich: EnrichFn = run_pipeline, stages: Sequence[Stage] = ()) -> Handler:
+def make_handler(enrich: EnrichFn, stages: Sequence[Stage] = ()) -> Handler:
     async def handle(events: Sequence[Event]) -> list[Result]:
         results: list[Result | None] = []
         enriched: list[tuple[int, Event, NewsItem]] = []

@@ -1,10 +1,14 @@
-"""The enrichment pipeline, as data: adding an enricher is a file and a line here.
+"""The enrichment pipeline, as data: two tuples of plug-in modules.
 
-`ENRICHERS` lists the pure enrichers in the order they run: each is a module
-with `NAME`, `VERSION` and `enrich(item) -> dict` of the fields it sets, and
-optionally `build(config)` returning a configured enricher of the same shape.
-`STAGES` lists what runs after them on the whole batch and needs I/O (the
-related-stories clustering in Redis); the handler runs those.
+`ENRICHERS` lists the pure enrichers in the order they run. Each is a module
+with `NAME` and `build(config) -> Enricher`: an object with `NAME`, `VERSION`
+and `enrich(item) -> dict` of the fields it sets. A module may also have
+`REQUIRED` (see below) and `SWITCHES` (parts of it that can be switched off
+alone). `STAGES` lists what runs after them on the whole batch and needs I/O
+(the related-stories clustering in Redis): modules with `NAME` and
+`build(redis, settings) -> Stage` (see enrichment.stages). Nothing is built
+here: app.py builds both once, at start (tests and the benchmark build their
+own with `build_pipeline`).
 
 Promises:
 
@@ -28,13 +32,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
-from types import ModuleType
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from redis.asyncio import Redis
 from shared.items import NewsItem
 
-from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.config import EnrichmentConfig
 from enrichment.enrichers import (
     entities,
     kind,
@@ -61,10 +65,32 @@ class Enricher(Protocol):
     def enrich(self, item: NewsItem) -> dict[str, Any]: ...
 
 
+class Stage(Protocol):
+    NAME: str
+
+    def run(self, items: Sequence[NewsItem]) -> Awaitable[list[NewsItem]]: ...
+
+
+class EnricherModule(Protocol):
+    """What ENRICHERS lists (optional: REQUIRED, SWITCHES)."""
+
+    NAME: str
+
+    def build(self, config: EnrichmentConfig) -> Enricher: ...
+
+
+class StageModule(Protocol):
+    """What STAGES lists: `settings` are the stage's own (app.build_stages)."""
+
+    NAME: str
+
+    def build(self, redis: Redis, settings: Any) -> Stage: ...
+
+
 # Order matters: text reads the sanitized body; language reads the text;
 # reading time reads the text and the language; subjects read the entities;
 # quotes read the people; kind reads the sanitized body.
-ENRICHERS: tuple[ModuleType, ...] = (
+ENRICHERS: tuple[EnricherModule, ...] = (
     sanitize,
     text,
     language,
@@ -76,7 +102,7 @@ ENRICHERS: tuple[ModuleType, ...] = (
 )
 
 # Batch stages after the pure pipeline, in order (see enrichment.stages).
-STAGES: tuple[ModuleType, ...] = (related,)
+STAGES: tuple[StageModule, ...] = (related,)
 
 
 ALL = "all"
@@ -87,7 +113,8 @@ def switchable() -> tuple[str, ...]:
     ones, and every stage, in the order they run; after an enricher, the parts
     of it that can be switched off alone (its `SWITCHES`: "entity_model")."""
     names: list[str] = []
-    for module in (*ENRICHERS, *STAGES):
+    modules: tuple[EnricherModule | StageModule, ...] = (*ENRICHERS, *STAGES)
+    for module in modules:
         if not getattr(module, "REQUIRED", False):
             names += [module.NAME, *getattr(module, "SWITCHES", ())]
     return tuple(names)
@@ -114,20 +141,11 @@ def resolve_disabled(names: Iterable[str]) -> tuple[str, ...]:
     return allowed if ALL in requested else tuple(n for n in allowed if n in requested)
 
 
-def build_pipeline(config: EnrichmentConfig = DEFAULT_CONFIG) -> tuple[Enricher, ...]:
-    """The enrichers of ENRICHERS that are not switched off, configured:
-    `module.build(config)` where a module has one, the module itself otherwise."""
+def build_pipeline(config: EnrichmentConfig) -> tuple[Enricher, ...]:
+    """The enrichers of ENRICHERS that are not switched off, each built from `config`."""
     disabled = resolve_disabled(config.disabled)  # never the sanitizer, whoever built config
-    built: list[Enricher] = []
-    for module in ENRICHERS:
-        if module.NAME in disabled:
-            continue
-        builder: Callable[[EnrichmentConfig], Enricher] | None = getattr(module, "build", None)
-        built.append(builder(config) if builder is not None else module)
-    return tuple(built)
+    return tuple(module.build(config) for module in ENRICHERS if module.NAME not in disabled)
 
-
-PIPELINE: tuple[Enricher, ...] = build_pipeline()
 
 # Failures per enricher since the process started (also logged one by one).
 FAILURES: Counter[str] = Counter()
@@ -141,7 +159,7 @@ def is_required(enricher: Enricher) -> bool:
     return bool(getattr(enricher, "REQUIRED", False))
 
 
-def run_pipeline(item: NewsItem, pipeline: tuple[Enricher, ...] = PIPELINE) -> NewsItem:
+def run_pipeline(item: NewsItem, pipeline: tuple[Enricher, ...]) -> NewsItem:
     """Apply each enricher in turn. One enricher failing leaves its fields out
     and is recorded on the item; the item still goes on."""
     provenance = dict(item.enrichment)

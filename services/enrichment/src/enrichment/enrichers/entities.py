@@ -34,7 +34,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import accumulate, pairwise
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 from shared.items import Entity, NewsItem
 
 from enrichment import lexicon, ner
-from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.config import EnrichmentConfig
 from enrichment.gazetteer import (
     CITY,
     Entry,
@@ -253,18 +253,17 @@ class _Text:
 class EntityFinder:
     gazetteer: Gazetteer
     tagger: ner.Model | None = None
-    # Names that start with a lowercase word ("von der Leyen"): those words.
-    lower_first: tuple[str, ...] = field(init=False)
     _memo: dict[str, tuple[str, Entry | None, frozenset[str] | None]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
-    def __post_init__(self) -> None:
-        # Only the newsroom's own: the world's lowercase names are noise ("the ...").
+    @cached_property
+    def lower_first(self) -> tuple[str, ...]:
+        """Names that start with a lowercase word ("von der Leyen"): those words.
+        Only the newsroom's own: the world's lowercase names are noise ("the ...")."""
         keys = self.gazetteer.keys.items()
         firsts = {key.split(" ", 1)[0] for key, entry in keys if not entry.world}
-        lower = tuple(sorted(w for w in firsts if not w[:1].isupper()))
-        object.__setattr__(self, "lower_first", lower)
+        return tuple(sorted(w for w in firsts if not w[:1].isupper()))
 
     # -- pass 1: gazetteers --------------------------------------------------
 
@@ -1085,46 +1084,35 @@ def merged(upstream: Sequence[Entity], ours: list[Entity]) -> tuple[Entity, ...]
     return tuple(kept + [e for e in ours if fold(e.name) not in names])
 
 
-_FINDERS: dict[tuple[EnrichmentConfig, bool, bool], EntityFinder] = {}
-
-
-def finder(config: EnrichmentConfig, world: bool = True, statistical: bool = True) -> EntityFinder:
-    """The finder for `config`, with its gazetteer (and the model, unless
-    `statistical` is off) loaded on first use."""
-    found = _FINDERS.get((config, world, statistical))
-    if found is None:
-        tagger = ner.model() if statistical else None
-        found = _FINDERS[(config, world, statistical)] = EntityFinder(load(config, world), tagger)
-    return found
-
-
-@dataclass(frozen=True)
 class EntityEnricher:
-    config: EnrichmentConfig
-    world: bool = True
-    statistical: bool = True
-    NAME: str = NAME
-    VERSION: str = field(init=False)
-    _finder: list[EntityFinder] = field(default_factory=list, init=False, repr=False, compare=False)
+    """The three passes with the gazetteer for `config` (the world's too,
+    unless `world` is off) and the statistical model (unless `statistical`
+    is off); both load on the first item, not at start."""
 
-    def __post_init__(self) -> None:
-        version = f"{VERSION}+{fingerprint_of(self.config, self.world)}"
-        if self.statistical:
-            version += f".{ner.fingerprint()}"
-        object.__setattr__(self, "VERSION", version)
+    NAME = NAME
 
+    def __init__(
+        self, config: EnrichmentConfig, world: bool = True, statistical: bool = True
+    ) -> None:
+        self.config = config
+        self.world = world
+        self.statistical = statistical
+        version = f"{VERSION}+{fingerprint_of(config, world)}"
+        self.VERSION = f"{version}.{ner.fingerprint()}" if statistical else version
+
+    def tagger(self) -> ner.Model | None:
+        return ner.model() if self.statistical else None
+
+    @cached_property
     def finder(self) -> EntityFinder:
-        """Built on first use (the gazetteer and the model load then), then kept."""
-        if not self._finder:
-            self._finder.append(finder(self.config, self.world, self.statistical))
-        return self._finder[0]
+        return EntityFinder(load(self.config, self.world), self.tagger())
 
     def enrich(self, item: NewsItem) -> dict[str, Any]:
         body = item.text.body_text[: self.config.analysis_max_chars] if item.text else ""
         headline = item.headline.strip()
         text = f"{headline}\n{body}" if headline else body
         body_from = len(headline) + 1 if headline else 0
-        entities = to_entities(self.finder().find(text, body_from), body_from)
+        entities = to_entities(self.finder.find(text, body_from), body_from)
         return {
             field_name: merged(getattr(item, field_name), entities[kind])
             for kind, field_name in FIELDS.items()
@@ -1133,10 +1121,3 @@ class EntityEnricher:
 
 def build(config: EnrichmentConfig) -> EntityEnricher:
     return EntityEnricher(config, statistical=MODEL_SWITCH not in config.disabled)
-
-
-_DEFAULT = EntityEnricher(DEFAULT_CONFIG)
-
-
-def enrich(item: NewsItem) -> dict[str, Any]:
-    return _DEFAULT.enrich(item)

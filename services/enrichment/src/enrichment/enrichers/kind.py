@@ -8,9 +8,12 @@ as something other than text (picture, audio, video) keeps its type.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from shared.items import ItemType, NewsItem
+
+from enrichment.config import EnrichmentConfig
 
 NAME = "kind"
 VERSION = "1"
@@ -38,7 +41,16 @@ def has_video(item: NewsItem) -> bool:
     return "<iframe " in item.body_html
 
 
-def enrich(item: NewsItem) -> dict[str, Any]:
-    if item.type is ItemType.text and has_video(item):
-        return {"type": ItemType.video}
-    return {}
+@dataclass(frozen=True)
+class Kind:
+    NAME: str = NAME
+    VERSION: str = VERSION
+
+    def enrich(self, item: NewsItem) -> dict[str, Any]:
+        if item.type is ItemType.text and has_video(item):
+            return {"type": ItemType.video}
+        return {}
+
+
+def build(config: EnrichmentConfig) -> Kind:
+    return Kind()  # nothing to configure

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.items import NewsItem
 
-from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.config import EnrichmentConfig
 from enrichment.enrichers.text import plain_text
 from enrichment.nlp import word_list, words
 
@@ -187,10 +187,3 @@ def build(config: EnrichmentConfig) -> LanguageEnricher:
     if unknown:
         raise ValueError(f"unknown language codes for detection: {unknown}")
     return LanguageEnricher(config)
-
-
-_DEFAULT = LanguageEnricher(DEFAULT_CONFIG)
-
-
-def enrich(item: NewsItem) -> dict[str, Any]:
-    return _DEFAULT.enrich(item)

@@ -27,9 +27,9 @@ from typing import Any
 from shared.items import NewsItem, Quote
 
 from enrichment import lexicon
-from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
-from enrichment.enrichers import entities
+from enrichment.config import EnrichmentConfig
 from enrichment.gazetteer import cached_key_of as key_of
+from enrichment.gazetteer import load
 from enrichment.nlp import UPPER, norm
 
 NAME = "quotes"
@@ -139,7 +139,7 @@ class _Resolver:
     """Turns names in the text into the names of the item's people."""
 
     def __init__(self, config: EnrichmentConfig, people: list[str], text: str) -> None:
-        self.finder = entities.finder(config)
+        self.gazetteer = load(config)
         self.text = text
         self.people = people
         self.by_word: dict[str, str] = {}
@@ -174,7 +174,7 @@ class _Resolver:
         person = self.by_word.get(norm(candidate)) or self.by_word.get(key)
         if person:
             return person
-        entry = self.finder.gazetteer.keys.get(key)
+        entry = self.gazetteer.keys.get(key)
         if entry is not None and entry.kind == "person":
             return entry.name
         return None
@@ -214,10 +214,3 @@ class _Resolver:
 
 def build(config: EnrichmentConfig) -> QuoteFinder:
     return QuoteFinder(config)
-
-
-_DEFAULT = QuoteFinder(DEFAULT_CONFIG)
-
-
-def enrich(item: NewsItem) -> dict[str, Any]:
-    return _DEFAULT.enrich(item)

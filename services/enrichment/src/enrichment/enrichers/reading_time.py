@@ -9,12 +9,12 @@ It reads what `text` computed: an item without text stats gets 0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared.items import NewsItem
 
-from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.config import EnrichmentConfig
 from enrichment.enrichers.text import word_count
 from enrichment.nlp import cjk_count, has_cjk, without_cjk
 
@@ -36,24 +36,22 @@ def primary_subtag(language: str | None) -> str:
 
 @dataclass(frozen=True)
 class ReadingTime:
-    config: EnrichmentConfig
+    # language (primary subtag) -> reading speed
+    words_per_minute: dict[str, int]
+    default_words_per_minute: int
+    chars_per_minute: dict[str, int]
+    default_chars_per_minute: int
     NAME: str = NAME
     VERSION: str = VERSION
-    _wpm: dict[str, int] = field(init=False, repr=False, compare=False)
-    _cpm: dict[str, int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_wpm", dict(self.config.words_per_minute))
-        object.__setattr__(self, "_cpm", dict(self.config.chars_per_minute))
 
     def estimate(self, body_text: str, words: int, language: str | None) -> int:
         lang = primary_subtag(language)
-        wpm = self._wpm.get(lang, self.config.default_words_per_minute)
+        wpm = self.words_per_minute.get(lang, self.default_words_per_minute)
         if not has_cjk(body_text):
             return minutes(words, wpm)
         characters = cjk_count(body_text)
         other_words = word_count(without_cjk(body_text))
-        cpm = self._cpm.get(lang, self.config.default_chars_per_minute)
+        cpm = self.chars_per_minute.get(lang, self.default_chars_per_minute)
         if characters + other_words == 0:
             return 0
         return max(1, math.ceil(characters / cpm + other_words / wpm))
@@ -69,11 +67,9 @@ class ReadingTime:
 
 
 def build(config: EnrichmentConfig) -> ReadingTime:
-    return ReadingTime(config)
-
-
-_DEFAULT = ReadingTime(DEFAULT_CONFIG)
-
-
-def enrich(item: NewsItem) -> dict[str, Any]:
-    return _DEFAULT.enrich(item)
+    return ReadingTime(
+        dict(config.words_per_minute),
+        config.default_words_per_minute,
+        dict(config.chars_per_minute),
+        config.default_chars_per_minute,
+    )

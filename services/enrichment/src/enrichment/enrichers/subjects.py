@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from shared.items import Entity, NewsItem
 
-from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.config import EnrichmentConfig
 from enrichment.nlp import fold, slug, word_list
 
 NAME = "subjects"
@@ -243,19 +243,17 @@ def _subject(name: str, uri: str | None, relevance: float, creator: str) -> Enti
 
 @dataclass(frozen=True)
 class SubjectTagger:
-    config: EnrichmentConfig
+    rules: Rules
+    analysis_max_chars: int
     NAME: str = NAME
-    VERSION: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "VERSION", f"{VERSION}+{self.rules().fingerprint}")
-
-    def rules(self) -> Rules:
-        return load(self.config.tag_rules_path)
+    @property
+    def VERSION(self) -> str:
+        return f"{VERSION}+{self.rules.fingerprint}"
 
     def enrich(self, item: NewsItem) -> dict[str, Any]:
-        rules = self.rules()
-        body = item.text.body_text[: self.config.analysis_max_chars] if item.text else ""
+        rules = self.rules
+        body = item.text.body_text[: self.analysis_max_chars] if item.text else ""
         in_body = hits(rules, body)
         in_headline = hits(rules, item.headline)
         # Plain dict arithmetic: Counter's + and += run Python code per key.
@@ -285,11 +283,4 @@ class SubjectTagger:
 
 
 def build(config: EnrichmentConfig) -> SubjectTagger:
-    return SubjectTagger(config)
-
-
-_DEFAULT = SubjectTagger(DEFAULT_CONFIG)
-
-
-def enrich(item: NewsItem) -> dict[str, Any]:
-    return _DEFAULT.enrich(item)
+    return SubjectTagger(load(config.tag_rules_path), config.analysis_max_chars)

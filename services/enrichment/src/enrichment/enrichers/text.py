@@ -14,7 +14,7 @@ from typing import Any
 from shared.items import NewsItem, TextStats
 from shared.text import html_to_lines
 
-from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
+from enrichment.config import EnrichmentConfig
 from enrichment.nlp import sentence_spans, word_list
 
 NAME = "text"
@@ -66,10 +66,3 @@ class TextEnricher:
 
 def build(config: EnrichmentConfig) -> TextEnricher:
     return TextEnricher(config)
-
-
-_DEFAULT = TextEnricher(DEFAULT_CONFIG)
-
-
-def enrich(item: NewsItem) -> dict[str, Any]:
-    return _DEFAULT.enrich(item)
