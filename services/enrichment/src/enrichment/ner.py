@@ -25,8 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
+from itertools import compress
 from operator import itemgetter
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -160,6 +162,16 @@ class Features:
 _FEATURES = Features()
 _START = (("-1w=<s>",), ("-2w=<s>",))
 _END = (("+1w=</s>",), ("+2w=</s>",))
+# A token's first character ("" for none), taken in C by `map`.
+_HEAD = itemgetter(slice(0, 1))
+# A token after one of these opens a sentence (feature "first").
+_BREAKS = _SENTENCE_END | _OPENERS
+# Rows before the line a run's window starts with, by the run's first token
+# (0, 1), and rows after the line it ends with, by how many it lacks.
+_BEFORE = ((0, 0), (0,))
+_AFTER = ((), (1,), (1, 1))
+# Two flags as numbered 0 to 3 (1: the first, 2: the second), as columns.
+_FLAG_CODES = np.array([[False, False], [True, False], [False, True], [True, True]])
 
 
 def features(
@@ -194,7 +206,16 @@ def features(
 
 def is_shouting(tokens: Sequence[str]) -> bool:
     """Three in four words in capitals (a wire headline, a dateline)."""
-    letters = [t for t in tokens if t[:1].isalpha()]
+    return _is_shouting(tokens, list(map(_HEAD, tokens)))
+
+
+def _is_shouting(tokens: Sequence[str], heads: list[str]) -> bool:
+    """`is_shouting`, given the tokens' first characters."""
+    if len(tokens) < 4 * sum(map(str.islower, heads)):
+        # More than a quarter of the tokens are words in lowercase (the usual
+        # line), so fewer than three in four words can be in capitals.
+        return False
+    letters = list(compress(tokens, map(str.isalpha, heads)))
     return len(letters) >= 2 and sum(map(str.isupper, letters)) * 4 >= len(letters) * 3
 
 
@@ -266,15 +287,30 @@ class Model:
         ]
         self._first = np.array(self._sum(("first",)))
         self._shouting = np.array(self._sum(("shouting",)))
+        # What a token's flags add to its scores, per flag code (1: it opens
+        # a sentence, 2: its line shouts; see `names`).
+        self._flagged = _FLAG_CODES[:, :1] * self._first + _FLAG_CODES[:, 1:] * self._shouting
         # Rows 0 and 1 stand for "before the line" and "after the line".
         self._tables = np.zeros((5, _CACHE_MAX + 2, size))
         self._tables[1, 0], self._tables[3, 0] = self._sum(_START[0]), self._sum(_START[1])
         self._tables[2, 1], self._tables[4, 1] = self._sum(_END[0]), self._sum(_END[1])
         self._rows: dict[str, int] = {}
-        # Scores of one token between two O: the transitions in and out.
+        # Scores of one token between two O: the transitions in and out,
+        # less the one that is not there per side code (1: the token starts
+        # its line, 2: it ends it).
         self._into = np.array(self.transitions[self.outside])
         self._out = np.array([row[self.outside] for row in self.transitions])
         self._around = self._into + self._out
+        self._sides = _FLAG_CODES[:, :1] * self._into + _FLAG_CODES[:, 1:] * self._out
+        # For the Viterbi in Python: the transitions into each label, in and
+        # out of O, and each set of labels as a bit mask and as their indices.
+        self._columns = [list(column) for column in zip(*self.transitions, strict=True)]
+        self._into_list = list(self.transitions[self.outside])
+        self._out_list = [row[self.outside] for row in self.transitions]
+        self._bits = 1 << np.arange(size)
+        self._subsets = [
+            tuple(k for k in range(size) if bits >> k & 1) for bits in range(1 << size)
+        ]
 
     def _sum(self, feats: Sequence[str]) -> Vector:
         total = list(self._zero)
@@ -316,42 +352,57 @@ class Model:
         CoNLL-2003 development part this found the same names as decoding
         every token)."""
         runs: list[tuple[int, int, int]] = []  # sentence, first, last + 1
+        # Per table, the row of each token to decode; per token, 1 if it
+        # opens a sentence plus 2 if its line shouts (`_flagged`).
         columns: list[list[int]] = [[], [], [], [], []]
-        flags: list[tuple[bool, bool]] = []
+        flags: list[int | bool] = []
+        known = self._rows.get
+        row = self.row
         for number, tokens in enumerate(sentences):
-            capitals = [i for i, t in enumerate(tokens) if t[:1].isupper()]
+            # Tests of every token run as C loops (map, compress) over their
+            # first characters: most tokens are lowercase words no run needs.
+            heads = list(map(_HEAD, tokens))
+            capitals = list(compress(range(len(tokens)), map(str.isupper, heads)))
             if not capitals:
                 continue
             loud = shouting[number] if shouting is not None else None
-            loud = is_shouting(tokens) if loud is None else loud
+            if loud is None:
+                loud = _is_shouting(tokens, heads)
+            shouts = 2 if loud else 0
             count = len(tokens)
-            # Each token's row, two places on: rows 0 before the line, 1 after
-            # it, -1 for tokens no run looks at.
-            padded = [0, 0] + [-1] * count + [1, 1]
-            row = self.row
             first = last = capitals[0]
             for i in [*capitals[1:], -1]:
                 if (
                     i >= 0
                     and i - last <= GAP + 1
-                    and (i == last + 1 or not any(t[:1].isdigit() for t in tokens[last + 1 : i]))
+                    and (i == last + 1 or not any(map(str.isdigit, heads[last + 1 : i])))
                 ):
                     last = i  # not across a number: "Barnsley 1 Bournemouth 0"
                     continue
                 runs.append((number, first, last + 1))
-                for j in range(max(0, first - 2), min(count, last + 3)):
-                    if padded[j + 2] < 0:
-                        padded[j + 2] = row(tokens[j])
-                end = last + 3
-                columns[0] += padded[first + 2 : end]
-                columns[1] += padded[first + 1 : end - 1]
-                columns[2] += padded[first + 3 : end + 1]
-                columns[3] += padded[first : end - 2]
-                columns[4] += padded[first + 4 : end + 2]
-                flags += [
-                    (j == 0 or tokens[j - 1] in _SENTENCE_END or tokens[j - 1] in _OPENERS, loud)
-                    for j in range(first, last + 1)
-                ]
+                # The rows of the run's tokens and of two tokens either side
+                # (0 before the line, 1 after it).
+                near = tokens[max(0, first - 2) : last + 3]
+                seen = list(map(known, near))
+                window = (
+                    [r or row(t) for r, t in zip(seen, near, strict=True)]
+                    if None in seen
+                    else cast("list[int]", seen)
+                )
+                if first < 2:
+                    window[:0] = _BEFORE[first]
+                if last + 3 > count:
+                    window += _AFTER[last + 3 - count]
+                size = last + 1 - first
+                columns[0] += window[2 : size + 2]
+                columns[1] += window[1 : size + 1]
+                columns[2] += window[3 : size + 3]
+                columns[3] += window[:size]
+                columns[4] += window[4:]
+                opens = list(map(_BREAKS.__contains__, tokens[max(0, first - 1) : last]))
+                if first == 0:
+                    opens.insert(0, True)
+                flags += [shouts + o for o in opens] if shouts else opens
                 first = last = i
         found: list[list[tuple[str, int, int]]] = [[] for _ in sentences]
         if not runs:
@@ -364,71 +415,101 @@ class Model:
             + tables[3, columns[3]]
             + tables[4, columns[4]]
         )
-        opening = np.array(flags)
-        scores += opening[:, :1] * self._first + opening[:, 1:] * self._shouting
+        scores += self._flagged[np.array(flags, dtype=np.intp)]
         # A run of one token (most runs: "The", "Monday", "Kyiv") between two
         # O needs no Viterbi: its best label with the transitions in and out.
-        sizes = np.array([last - first for _, first, last in runs])
-        ends = np.cumsum(sizes)
-        singles = np.flatnonzero(sizes == 1)
-        lone = scores[ends[singles] - 1] + self._around
-        starts = np.array([runs[k][1] == 0 for k in singles])
-        ends_line = np.array([runs[k][2] == len(sentences[runs[k][0]]) for k in singles])
-        if singles.size:
-            lone -= starts[:, None] * self._into + ends_line[:, None] * self._out
-        best = lone.argmax(axis=1).tolist() if singles.size else []
-        labels = self.labels
-        for k, label in zip(singles.tolist(), best, strict=True):
-            if label != self.outside:
-                number, first, _ = runs[k]
-                found[number].append((labels[label][2:], first, first + 1))
-        emissions: list[Vector] = scores.tolist()
+        singles: list[int] = []  # runs of one token
+        rows: list[int] = []  # their rows in scores
+        sides: list[int] = []  # 1 if it starts its line, plus 2 if it ends it
+        longer: list[int] = []  # the other runs
+        starts: list[int] = []  # the row in scores of each run's first token
         at = 0
-        for number, first, last in runs:
-            at += last - first
+        for k, (number, first, last) in enumerate(runs):
+            starts.append(at)
             if last - first == 1:
-                continue
-            path = self._viterbi(
-                emissions[at - (last - first) : at], first == 0, last == len(sentences[number])
-            )
-            found[number] += [(kind, first + a, first + b) for kind, a, b in decode(path)]
+                singles.append(k)
+                rows.append(at)
+                sides.append((first == 0) + 2 * (last == len(sentences[number])))
+            else:
+                longer.append(k)
+            at += last - first
+        labels = self.labels
+        outside = self.outside
+        if singles:
+            lone = scores[rows] + self._around
+            lone -= self._sides[sides]
+            for k, label in zip(singles, lone.argmax(axis=1).tolist(), strict=True):
+                if label != outside:
+                    number, first, _ = runs[k]
+                    found[number].append((labels[label][2:], first, first + 1))
+        if longer:
+            # The labels worth following at each token: within BEAM of its best.
+            alive = scores >= scores.max(axis=1, keepdims=True) - BEAM
+            targets = [self._subsets[bits] for bits in (alive @ self._bits).tolist()]
+            emissions: list[Vector] = scores.tolist()
+            for k in longer:
+                number, first, last = runs[k]
+                begin = starts[k]
+                end = begin + last - first
+                path = self._viterbi(
+                    emissions[begin:end],
+                    targets[begin:end],
+                    first == 0,
+                    last == len(sentences[number]),
+                )
+                found[number] += [(kind, first + a, first + b) for kind, a, b in decode(path)]
         for names in found:
             names.sort(key=_FIRST)
         return found
 
-    def _viterbi(self, emissions: list[Vector], starts: bool, ends: bool) -> list[str]:
+    def _viterbi(
+        self, emissions: list[Vector], targets: list[tuple[int, ...]], starts: bool, ends: bool
+    ) -> list[str]:
         """The best labels of a run of tokens, as CRFsuite's Viterbi finds
         them, with O before it (unless it `starts` the sentence) and after it
-        (unless it `ends` it); labels far behind a token's best are not
-        followed."""
+        (unless it `ends` it); labels far behind a token's best (those not in
+        its `targets`) are not followed."""
         size = len(self.labels)
-        outside = self.outside
-        trans = self.transitions
-        into = trans[outside]
-        labels = range(size)
+        columns = self._columns
         emission = emissions[0]
         # The first token of a sentence has no transition score in CRFsuite.
-        score = emission if starts else [into[k] + emission[k] for k in labels]
+        score = (
+            emission if starts else [a + b for a, b in zip(self._into_list, emission, strict=True)]
+        )
         back: list[list[int]] = []
-        alive = _alive(score)
-        for emission in emissions[1:]:
+        floor = max(score) - BEAM
+        alive = [k for k, v in enumerate(score) if v >= floor]
+        for emission, live in zip(emissions[1:], targets[1:], strict=True):
+            # Labels not `live` keep the score _DEAD and are never alive.
             step = [0] * size
             new = [_DEAD] * size
-            for k in _alive(emission):
+            if len(alive) == 1:
                 best = alive[0]
-                best_score = score[best] + trans[best][k]
-                for m in alive[1:]:
-                    candidate = score[m] + trans[m][k]
-                    if candidate > best_score:
-                        best, best_score = m, candidate
-                step[k] = best
-                new[k] = best_score + emission[k]
+                best_score = score[best]
+                for k in live:
+                    step[k] = best
+                    new[k] = best_score + columns[k][best] + emission[k]
+            else:
+                for k in live:
+                    column = columns[k]
+                    best = alive[0]
+                    best_score = score[best] + column[best]
+                    for m in alive[1:]:
+                        candidate = score[m] + column[m]
+                        if candidate > best_score:
+                            best, best_score = m, candidate
+                    step[k] = best
+                    new[k] = best_score + emission[k]
             back.append(step)
             score = new
-            alive = _alive(score)
+            if len(live) == 1:
+                alive = list(live)
+            else:
+                floor = max([score[k] for k in live]) - BEAM
+                alive = [k for k in live if score[k] >= floor]
         if not ends:
-            score = [score[k] + trans[k][outside] for k in labels]
-        k = max(labels, key=score.__getitem__)
+            score = [a + b for a, b in zip(score, self._out_list, strict=True)]
+        k = max(range(size), key=score.__getitem__)
         path = [k]
         for step in reversed(back):
             k = step[k]
@@ -460,12 +541,6 @@ class Model:
 
 _DEAD = -1e30
 _FIRST = itemgetter(1)
-
-
-def _alive(scores: Vector) -> list[int]:
-    """Labels within `BEAM` of the best score."""
-    floor = max(scores) - BEAM
-    return [k for k, v in enumerate(scores) if v >= floor]
 
 
 @lru_cache(maxsize=1)
