@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from enrichment import config as defaults
+from enrichment.bench import typical_item
 from enrichment.config import EnrichmentConfig
 from enrichment.handler import make_handler
 from enrichment.pipeline import (
@@ -187,12 +188,12 @@ def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     redis = connect(settings.redis_url, client_name="enrichment")
     if settings.enrich_disabled:
         log.warning("enrichers switched off: %s", ", ".join(settings.enrich_disabled))
-    handler = freeze_after_first_batch(
-        make_handler(
-            enrich_with(settings.enrichment_config()),
-            stages=build_stages(redis, settings),
-        )
-    )
+    enrich = enrich_with(settings.enrichment_config())
+    # The gazetteers, the English model and the language detector load on first
+    # use (about a second): one item now loads them before the service can
+    # report ready, instead of the first items waiting for them.
+    enrich(typical_item())
+    handler = freeze_after_first_batch(make_handler(enrich, stages=build_stages(redis, settings)))
     worker = make_worker(redis, settings, handler, consumer_name("enrichment"))
     app = worker_app(worker, lifecycle, "enrichment")
 
