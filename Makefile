@@ -95,7 +95,7 @@ test: setup redis-server browser lint ## setup, redis-server, chromium, lint, th
 # Ctrl-C stops it all. RUN_ARGS go to tools/run_local.py (--fresh, --no-demo, --run-dir DIR).
 RUN_ARGS ?=
 run: setup ## start Redis and the four services locally, load demo items, restart what exits
-	$(UV) run python tools/run_local.py $(RUN_ARGS)
+	$(UV) run python -m tools.run_local $(RUN_ARGS)
 
 # asyncapi: docs/asyncapi.json from FastStream's generator over the services'
 # subscribers and publishers (tools/asyncapi.py); a unit test checks it is current.

@@ -43,8 +43,7 @@ from shared.redis_client import Client, connect, get_many
 
 from bench.fill import Filler, templates
 from bench.stats import distribution, ratio
-from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import RedisServer
+from tools.devstack import RedisCluster, RedisServer
 
 LAYOUTS = (1, 16)
 PAGE = 20

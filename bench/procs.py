@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.support.redis_server import RedisServer, free_port
+from tools.devstack import RedisServer, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a local test stack's

@@ -41,7 +41,7 @@ from bench.fill import enrichment_pipeline  # noqa: E402
 from bench.items import corpus, news_item  # noqa: E402
 from bench.procs import cpu_seconds  # noqa: E402
 from bench.stats import median  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from tools.devstack import RedisServer  # noqa: E402
 
 
 def enriched_items(count: int) -> list[NewsItem]:

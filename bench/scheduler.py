@@ -32,8 +32,8 @@ from shared.partitions import Partitions
 from shared.redis_client import connect
 
 from tests.support.feed_server import FeedServer, Item, Route, rss
-from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
+from tools.devstack import RedisServer
 
 
 async def _run(

@@ -9,8 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from shared.redis_client import Client, connect
 
-from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import RedisServer
+from tools.devstack import RedisCluster, RedisServer
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

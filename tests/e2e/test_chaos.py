@@ -34,10 +34,9 @@ from tests.support.chaos import (
     quiet,
 )
 from tests.support.flow import Comparison, ModeFigures, RoundFigures, run_round
-from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import RedisServer
 from tests.support.services import Pipeline
 from tests.support.streams import stream
+from tools.devstack import RedisCluster, RedisServer
 
 POISON = {"NEWSFEED_FAULT_POISON_PATTERN": ":poison-"}
 FAST_RECOVERY = {

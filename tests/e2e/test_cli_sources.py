@@ -10,8 +10,8 @@ import pytest
 from newsfeed_cli.main import app
 from typer.testing import CliRunner
 
-from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import TOKEN, Pipeline
+from tools.devstack import RedisServer, free_port
 
 runner = CliRunner()
 

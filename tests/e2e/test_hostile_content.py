@@ -15,9 +15,9 @@ import lxml.etree
 import lxml.html
 import pytest
 
-from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
 from tests.support.waiting import poll
+from tools.devstack import RedisServer
 
 CORPUS = [
     "<script>alert('script')</script>",

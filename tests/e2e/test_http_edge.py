@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import Pipeline
+from tools.devstack import RedisServer, free_port
 
 HEAD_TIMEOUT_S = 2.0
 MAX_HEADER_BYTES = 32_768

@@ -20,10 +20,10 @@ import redis as sync_redis
 from shared.streams import INGESTED
 
 from tests.support.feed_server import FeedServer, Route, fixture
-from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
 from tests.support.streams import stream
 from tests.support.waiting import poll
+from tools.devstack import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, settings
 from ingest.app import Settings, build
 from shared.streams import INGESTED
 
-from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
 from tests.support.streams import stream
+from tools.devstack import RedisServer
 
 
 async def _served_document() -> dict[str, Any]:

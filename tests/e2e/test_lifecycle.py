@@ -11,10 +11,10 @@ import redis as sync_redis
 from shared.service import EXIT_FATAL
 from shared.streams import ENRICHMENT_IN, PUBLICATION_IN
 
-from tests.support.redis_server import RedisServer
 from tests.support.services import Pipeline
 from tests.support.streams import stream
 from tests.support.waiting import poll
+from tools.devstack import RedisServer
 
 
 @pytest.fixture

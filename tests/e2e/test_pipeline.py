@@ -21,12 +21,11 @@ from newsfeed_cli.main import app as cli
 from shared.streams import INGESTED, PUBLISHED, ROUTES
 from typer.testing import CliRunner
 
-from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import RedisServer
 from tests.support.services import TOKEN, Pipeline
 from tests.support.sse import SSE, Event, sse
 from tests.support.streams import stream_length, sync_client
 from tests.support.waiting import poll
+from tools.devstack import RedisCluster, RedisServer
 
 # Enrichment fails every entry whose subject matches, as a bug would; the
 # dead-letter test restarts it without (the fix deployed).

@@ -25,13 +25,11 @@ import pytest
 from shared.streams import ROUTES
 
 from tests.support.chaos import Workload, feed_uris
-from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import free_port
 from tests.support.services import TOKEN
 from tests.support.waiting import poll
+from tools.devstack import RedisCluster, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-RUN_LOCAL = REPO / "tools" / "run_local.py"
 DEMO = REPO / "demo" / "items.json"
 SERVICES = ("gateway", "ingest", "enrichment", "publication")
 CRASH_LIMIT = 5  # tools/run_local.py: the 5th exit within a minute stops the stack
@@ -119,7 +117,7 @@ def launch(
     if redis_url is not None:
         env["NEWSFEED_REDIS_URL"] = redis_url
     run_args = ["--run-dir", str(workdir / ".run"), *args]
-    argv = [sys.executable, str(RUN_LOCAL), *run_args]
+    argv = [sys.executable, "-m", "tools.run_local", *run_args]
     if via_make:
         argv = ["make", "--no-print-directory", "run", f"RUN_ARGS={shlex.join(run_args)}"]
     with (workdir / "launcher.out").open("wb") as out:

@@ -22,9 +22,9 @@ from shared.streams import ENRICHED, INGESTED, PUBLICATION_IN, PUBLISHED, ROUTES
 
 from tests.support.builders import event_for, news_item
 from tests.support.ingest_app import ingest_client
-from tests.support.redis_server import RedisServer
 from tests.support.streams import stream
 from tests.support.waiting import until
+from tools.devstack import RedisServer
 
 TOKEN = "replica-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -27,8 +27,8 @@ from shared.streams import ENRICHED, INGESTED, PUBLICATION_IN, PUBLISHED, ROUTES
 
 from tests.support.builders import event_for, news_item
 from tests.support.ingest_app import ingest_client
-from tests.support.redis_cluster import ClusterNode, RedisCluster
 from tests.support.waiting import until
+from tools.devstack import ClusterNode, RedisCluster
 
 TOKEN = "replica-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

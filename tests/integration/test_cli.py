@@ -22,8 +22,8 @@ from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED, ROUTES
 from typer.testing import CliRunner
 
 from tests.support.builders import event_for, news_item
-from tests.support.redis_server import RedisServer, free_port
 from tests.support.streams import stream
+from tools.devstack import RedisServer, free_port
 
 runner = CliRunner()
 

@@ -24,9 +24,9 @@ from shared.settings import DeliverySettings
 from shared.streams import DEAD_LETTER, ENRICHED, PUBLICATION_IN, PUBLISHED, ROUTES, Route
 
 from tests.support.builders import event_for, news_item
-from tests.support.redis_server import RedisServer
 from tests.support.streams import ONE, stream
 from tests.support.waiting import until
+from tools.devstack import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 # With one partition (the default), each stage's stream is its partition 0.

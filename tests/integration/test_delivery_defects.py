@@ -18,9 +18,9 @@ from shared.settings import DeliverySettings
 from shared.streams import ENRICHED, PUBLICATION_IN, ROUTES
 
 from tests.support.builders import event_for, news_item
-from tests.support.redis_server import RedisServer, free_port
 from tests.support.streams import ONE, stream
 from tests.support.waiting import until
+from tools.devstack import RedisServer, free_port
 
 ENRICHED_0 = stream(ENRICHED)
 FAST = DeliverySettings(

@@ -37,11 +37,11 @@ from shared.streams import PUBLISHED
 from starlette.applications import Starlette
 
 from tests.support.builders import event_for, news_item
-from tests.support.redis_server import RedisServer
 from tests.support.redis_stats import redis_calls
 from tests.support.streams import stream
 from tests.support.waiting import until
 from tests.unit.test_gateway_renderers import assert_valid, validator
+from tools.devstack import RedisServer
 
 PAGE = 5
 

@@ -28,8 +28,8 @@ from shared.redis_client import connect
 from shared.service import Lifecycle
 
 from tests.support.builders import BASE_TIME, event_for, news_item
-from tests.support.redis_server import RedisServer, free_port
 from tests.support.waiting import poll
+from tools.devstack import RedisServer, free_port
 
 
 async def _served_document() -> dict[str, Any]:

@@ -32,11 +32,11 @@ from shared.streams import PUBLISHED
 from starlette.applications import Starlette
 
 from tests.support.builders import event_for, news_item
-from tests.support.redis_server import RedisServer, free_port
 from tests.support.redis_stats import redis_calls
 from tests.support.sse import sse
 from tests.support.streams import stream
 from tests.support.waiting import until
+from tools.devstack import RedisServer, free_port
 
 PUBLISHED_0 = stream(PUBLISHED)
 

@@ -15,8 +15,8 @@ from shared.events import decode
 from shared.streams import INGESTED
 
 from tests.support.ingest_app import ingest_client
-from tests.support.redis_server import RedisServer
 from tests.support.streams import stream
+from tools.devstack import RedisServer
 
 TOKEN = "batch-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -13,8 +13,8 @@ from shared.delivery.deadletter import dead_letter_fields
 from shared.streams import DEAD_LETTER
 
 from tests.support.ingest_app import ingest_client
-from tests.support.redis_server import RedisServer
 from tests.support.streams import stream
+from tools.devstack import RedisServer
 
 TOKEN = "deadletters-api-token-0123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -13,7 +13,7 @@ from ingest.fetch import Fetcher, FetchFailed, FetchPolicy
 from ingest.netguard import AddressPolicy
 
 from tests.support.feed_server import FeedServer, Route, fixture
-from tests.support.redis_server import free_port
+from tools.devstack import free_port
 
 LOCAL = "127.0.0.1,localhost"
 POLICY = FetchPolicy(

@@ -25,8 +25,8 @@ from shared.streams import INGESTED
 from tests.support.corpus import CorpusFeed, corpus_feeds
 from tests.support.ingest_app import ingest_client
 from tests.support.poll_rig import Repolled, repoll
-from tests.support.redis_server import RedisServer
 from tests.support.streams import stream
+from tools.devstack import RedisServer
 
 BASE = "https://pod.example.org/feed.xml"
 NINJS_SCHEMA = (

@@ -19,8 +19,8 @@ from ingest.sources import ManagedBy, SourceConfig
 
 from tests.support.feed_server import FeedServer, Route, fixture
 from tests.support.ingest_app import ingest_client
-from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
+from tools.devstack import RedisServer
 
 TOKEN = "sources-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -31,7 +31,7 @@ from shared.redis_client import Client, connect, with_bytes_replies
 from shared.streams import PUBLISHED
 
 from tests.support.builders import event_for, news_item
-from tests.support.redis_cluster import RedisCluster
+from tools.devstack import RedisCluster
 
 PARTITIONS = Partitions(16)
 KEYS = ReadModelKeys(PARTITIONS)

@@ -7,8 +7,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from shared.redis_client import connect, get_many, with_bytes_replies
 
-from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import RedisServer
+from tools.devstack import RedisCluster, RedisServer
 
 
 async def test_any_node_of_a_cluster_gives_a_cluster_client(redis_cluster: RedisCluster) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-from tests.support.redis_cluster import RedisCluster
+from tools.devstack import RedisCluster
 
 
 async def test_a_write_replicated_before_its_primary_dies_is_read_back_after_the_failover(

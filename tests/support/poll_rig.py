@@ -163,7 +163,7 @@ async def _identities(
 
 
 async def _main(folders: list[str]) -> int:
-    from tests.support.redis_server import RedisServer
+    from tools.devstack import RedisServer
 
     totals: Counter[str] = Counter()
     problems: list[str] = []

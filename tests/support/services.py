@@ -14,7 +14,7 @@ import httpx
 from shared.partitions import Partitions
 from shared.settings import DEFAULT_PARTITIONS
 
-from tests.support.redis_server import free_port
+from tools.devstack import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("ingest", "enrichment", "publication", "gateway")

@@ -4,8 +4,9 @@
 truthy result of a check, or fail at the deadline saying what was awaited.
 A test sleeps only to let time pass on purpose (a span in which nothing may
 happen, a stand-in's simulated slowness), and says why where it does.
-Starting a process (redis_server.py, services.py) waits for it in its start,
-which raises RuntimeError: a start that fails is not the test's assertion.
+Starting a process waits for it with tools.devstack (RedisServer.start,
+ServiceProcess.wait_ready), which raises LaunchError, a RuntimeError: a start
+that fails is not the test's assertion.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A Redis Cluster of the tests' own: six redis-server processes, no Docker.
+"""A Redis Cluster of our own: six redis-server processes, no Docker.
 
 Three primaries and three replicas in cluster mode on free ports below 55535
 (each node's cluster bus listens on its port + 10000), created with
@@ -16,7 +16,6 @@ in about three to four seconds. Every wait polls with a deadline.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,35 +23,24 @@ from pathlib import Path
 import redis
 from redis.crc import key_slot
 
-from tests.support.redis_server import RedisServer
-from tests.support.waiting import poll
+from tools.devstack.processes import free_port, port_is_free, stop_all, wait_until
+from tools.devstack.redis_server import REDIS_STOP_S, RedisServer, find_redis_cli
 
 # The cluster bus is the node's port + 10000, so the port must leave room for it.
 _BUS_OFFSET = 10_000
 _PORT_CEILING = 65_535 - _BUS_OFFSET
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def free_cluster_port(taken: set[int]) -> int:
     """A free port below 55535 whose bus port (+10000) is free too."""
     for _ in range(1000):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+        port = free_port()
         if port >= _PORT_CEILING:
             # The kernel's ephemeral range starts at 32768: fold it down below the ceiling.
             port = 20_000 + port % (_PORT_CEILING - 20_000)
         if port in taken or port + _BUS_OFFSET in taken:
             continue
-        if _port_is_free(port) and _port_is_free(port + _BUS_OFFSET):
+        if port_is_free(port) and port_is_free(port + _BUS_OFFSET):
             return port
     raise RuntimeError("no free port pair for a cluster node")
 
@@ -82,7 +70,7 @@ class ClusterNode:
 
     @property
     def alive(self) -> bool:
-        return self.server.process is not None and self.server.process.poll() is None
+        return self.server.alive()
 
     def client(self) -> redis.Redis:
         return redis.Redis(
@@ -162,9 +150,9 @@ class RedisCluster:
                 taken |= {node.server.port, node.server.port + _BUS_OFFSET}
 
     def _create(self) -> None:
-        subprocess.run(
+        subprocess.run(  # noqa: S603 - argv built here, no shell
             [
-                "redis-cli",
+                find_redis_cli(),
                 "--cluster",
                 "create",
                 *(node.address for node in self.nodes),
@@ -178,8 +166,7 @@ class RedisCluster:
         )
 
     def stop(self) -> None:
-        for node in self.nodes:
-            node.server.stop()
+        stop_all([node.server for node in self.nodes], REDIS_STOP_S)
 
     # -- addresses ------------------------------------------------------------------
 
@@ -263,12 +250,11 @@ class RedisCluster:
                 return None
             return primary
 
-        new_primary = poll(
+        new_primary = wait_until(
             promoted,
             timeout,
-            0.05,
+            f"a replica takes over from {old_primary.address}",
             ignoring=NOT_YET,
-            failure=f"a replica takes over from {old_primary.address}",
         )
         self.wait_healthy(timeout, require_all=False)
         return new_primary
@@ -309,7 +295,7 @@ class RedisCluster:
                     return False
             return True
 
-        poll(healthy, timeout, 0.05, ignoring=NOT_YET, failure="the cluster is not healthy")
+        wait_until(healthy, timeout, "the cluster is healthy", ignoring=NOT_YET)
 
     def _sees_every_replica(self, node: ClusterNode) -> bool:
         """Whether `node`'s CLUSTER SLOTS lists each range's replicas (gossip has
