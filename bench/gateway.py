@@ -102,11 +102,11 @@ def gateway_run(
     with Stack(workdir, aof=False).start_redis() as stack:
         info = asyncio.run(_fill(stack.redis_url, items))
         gateway = stack.spawn("gateway")
-        gateway.wait_http()
+        gateway.wait_ready()
         uncached = stack.spawn(
             "gateway_uncached", "gateway", env={"NEWSFEED_OLDER_CACHE_ENTRIES": "0"}
         )
-        uncached.wait_http()
+        uncached.wait_ready()
         deep = asyncio.run(_cursor(stack.redis_url, KEYS.feed(FEED_ALL, 0)))
         endpoints = {
             "hot": f"{gateway.url}/v1/feed",
@@ -150,7 +150,7 @@ def gateway_run(
                 stack.redis_url,
             ),
         )
-        bare.wait_http("/healthz")
+        bare.wait_ready("/healthz")
         endpoints["bare_hot"] = f"{bare.url}/page"
         endpoints["bare_redis2"] = f"{bare.url}/redis2?cursor={quote(decode_cursor(deep))}"
         for url in endpoints.values():  # every one answers, and the caches are warm

@@ -92,7 +92,7 @@ def latency_run(
     with Stack(workdir, aof=aof).start_redis() as stack:
         start_workers(stack, "configured")
         ingest = stack.spawn("ingest")
-        ingest.wait_http()
+        ingest.wait_ready()
         time.sleep(1.0)
         url = f"{ingest.url}/v1/items"
         result = asyncio.run(

@@ -339,7 +339,7 @@ def start_workers(stack: Stack, enrichment: str) -> None:
     stack.spawn("publication")
     stack.spawn("gateway")
     for name in ("enrichment", "publication", "gateway"):
-        stack.procs[name].wait_http()
+        stack.procs[name].wait_ready()
 
 
 def transport_run(
@@ -442,7 +442,7 @@ def e2e_run(
         r = stack.redis
         start_workers(stack, "configured")
         ingest = stack.spawn("ingest")
-        ingest.wait_http()
+        ingest.wait_ready()
         path, bodies = submission_bodies(submissions, batch)
         requests = post_requests(f"{ingest.url}{path}", TOKEN, bodies)
         time.sleep(1.0)

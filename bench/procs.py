@@ -1,8 +1,8 @@
 """Processes of a measured run: its own redis-server, the services, CPU accounting.
 
-Each measured thing gets a `Stack`: a fresh redis-server on a free port
-(tests.support.redis_server, never the machine's 6379) and the processes it
-needs, each `python -m <module>` with NEWSFEED_* settings. CPU time is read
+Each measured thing gets a `Stack`: a fresh redis-server on a free port (never
+the machine's 6379) and the processes it needs, each `python -m <module>` with
+NEWSFEED_* settings, both started by tools.devstack. CPU time is read
 from /proc/<pid>/stat (user + system time of all the process's threads and
 of its reaped children, such as Redis's AOF rewrite) before and after the
 measured window.
@@ -11,21 +11,18 @@ measured window.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import redis
 
-from tools.devstack import RedisServer, free_port
+from tools.devstack import RedisServer, ServiceProcess, free_port, stop_all
 
-REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a local test stack's
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SERVICE_STOP_S = 20.0
 
 
 def parse_stat_times(stat: str) -> tuple[int, int]:
@@ -84,72 +81,6 @@ def self_cpu_seconds() -> float:
 
 
 @dataclass
-class Proc:
-    """One process the harness started: `python -m module`, logging to a file."""
-
-    name: str
-    module: str
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    args: tuple[str, ...] = ()
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self) -> Proc:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", self.module, *self.args],
-            cwd=REPO,
-            env={**os.environ, **self.env, "NEWSFEED_PORT": str(self.port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        return self
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def wait_http(self, path: str = "/readyz", timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}{path}", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-    def log_tail(self, lines: int = 25) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-@dataclass
 class Stack:
     """A redis-server of its own plus the processes of one measured run."""
 
@@ -158,7 +89,7 @@ class Stack:
     log_level: str = "WARNING"
     partitions: int | None = None  # NEWSFEED_PARTITIONS of the services (None: their default)
     redis_server: RedisServer | None = None
-    procs: dict[str, Proc] = field(default_factory=dict)
+    procs: dict[str, ServiceProcess] = field(default_factory=dict)
     _client: redis.Redis | None = None
 
     def start_redis(self) -> Stack:
@@ -194,12 +125,13 @@ class Stack:
         module: str | None = None,
         env: Mapping[str, str] | None = None,
         args: tuple[str, ...] = (),
-    ) -> Proc:
-        proc = Proc(
-            name=name,
-            module=module or name,
-            env={**self.base_env(), **(env or {})},
-            log_path=self.workdir / f"{name}.log",
+    ) -> ServiceProcess:
+        proc = ServiceProcess(
+            name,
+            free_port(),
+            {**self.base_env(), **(env or {})},
+            self.workdir / f"{name}.log",
+            module=module,
             args=args,
         )
         self.procs[name] = proc.start()
@@ -207,19 +139,16 @@ class Stack:
 
     def pids(self) -> dict[str, int]:
         assert self.redis_server is not None
-        assert self.redis_server.process is not None
         pids = {name: proc.pid for name, proc in self.procs.items()}
-        pids["redis"] = self.redis_server.process.pid
+        pids["redis"] = self.redis_server.pid
         return pids
 
     def check_alive(self) -> None:
         for proc in self.procs.values():
-            if not proc.alive():
-                raise RuntimeError(f"{proc.name} died:\n{proc.log_tail()}")
+            proc.check_alive()
 
     def stop(self) -> None:
-        for proc in reversed(list(self.procs.values())):
-            proc.stop()
+        stop_all(self.procs.values(), SERVICE_STOP_S)
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -46,10 +46,9 @@ from shared.readmodel.feeds import FIELD, feeds_field
 
 from bench.fill import Filler, templates
 from bench.items import corpus, news_item
-from bench.procs import Proc, Stack, cpu_seconds
+from bench.procs import Stack, cpu_seconds
 from bench.stats import distribution, figure, median, paired_ratios
-
-REPO = Path(__file__).resolve().parents[1]
+from tools.devstack import REPO, ServiceProcess
 
 
 def rss_bytes(pid: int) -> int:
@@ -157,7 +156,7 @@ def sample_size(clients: int) -> int:
 
 
 async def _fanout(
-    server: Proc, redis_url: str, clients: int, rate: float, seconds: float, workdir: Path
+    server: ServiceProcess, redis_url: str, clients: int, rate: float, seconds: float, workdir: Path
 ) -> dict[str, Any]:
     subs = corpus(20, prefix="urn:bench:fanout")
     items = [news_item(sub, utcnow()) for sub in subs]
@@ -224,12 +223,12 @@ def fanout_round(
                     "NEWSFEED_SSE_HEARTBEAT_S": "15",
                 },
             )
-            server.wait_http()
+            server.wait_ready()
         else:
             server = stack.spawn(
                 "bare_sse", "bench.bare_sse", args=("--redis-url", stack.redis_url)
             )
-            server.wait_http("/healthz")
+            server.wait_ready("/healthz")
         result: dict[str, Any] = _run(
             _fanout(server, stack.redis_url, clients, rate, seconds, workdir)
         )
@@ -373,7 +372,7 @@ def cache_run(
     with Stack(workdir, aof=False).start_redis() as stack:
         tags = _run(_fill(stack.redis_url, items, feeds))
         gateway = stack.spawn("gateway")
-        gateway.wait_http()
+        gateway.wait_ready()
         rounds = []
         for _ in range(runs):
             quiet = _run(_read_load(gateway.url, stack.redis_url, tags, seconds, 0))

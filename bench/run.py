@@ -44,10 +44,11 @@ from shared.settings import DEFAULT_PARTITIONS
 
 from bench import costs, gateway, growth, latency, pipeline, readers
 from bench.items import corpus, ingested_fields, word_count
-from bench.procs import REPO, Stack, redis_version
+from bench.procs import Stack, redis_version
 from bench.profiles import perf_summary, summarize_file
 from bench.stats import clean, evaluate, figure, median, paired_ratios
 from bench.wrk import wrk_path
+from tools.devstack import REPO
 
 SCENARIOS = (
     "costs",

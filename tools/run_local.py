@@ -35,9 +35,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import ctypes
 import fcntl
-import http.client
 import json
 import os
 import secrets
@@ -45,27 +43,34 @@ import shlex
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from tools.devstack import LaunchError as DevstackError
-from tools.devstack import RedisServer, answers_ping, find_redis_server
-from tools.devstack.redis_server import REDIS_START_S, REDIS_STOP_S
+from tools.devstack import (
+    REPO,
+    SERVICES,
+    LaunchError,
+    Process,
+    RedisServer,
+    ServiceProcess,
+    find_redis_server,
+    free_port,
+    http_json,
+    port_is_free,
+    stop_all,
+    wait_ready,
+)
+from tools.devstack.processes import describe_exit, relative
+from tools.devstack.redis_server import REDIS_STOP_S
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_ITEMS = ROOT / "demo" / "items.json"
+DEMO_ITEMS = REPO / "demo" / "items.json"
 
-# Start order: the consumers first, so their groups exist before anything is produced.
-SERVICES = ("publication", "enrichment", "ingest", "gateway")
 PORT_OFFSETS = {"gateway": 0, "ingest": 1, "enrichment": 2, "publication": 3}
 DEFAULT_BASE_PORT = 8000
 
@@ -73,7 +78,6 @@ HEALTH_DEADLINE_S = 30.0
 READY_DEADLINE_S = 30.0
 FEED_DEADLINE_S = 30.0
 SERVICE_STOP_S = 35.0  # a worker may take up to 30 s to finish its batch on SIGTERM
-LOG_TAIL_LINES = 40
 # Supervision: a process that exits is started again after a backoff that doubles
 # with each exit in the window; the CRASH_LIMIT-th exit in the window stops the stack.
 RESTART_BACKOFF_S = 0.5
@@ -81,17 +85,6 @@ RESTART_BACKOFF_MAX_S = 8.0
 CRASH_LIMIT = 5
 CRASH_WINDOW_S = 60.0
 MIN_TOKEN_LENGTH = 16  # ingest refuses shorter tokens
-
-# Never send local requests through an HTTP proxy from the environment.
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class LaunchError(Exception):
-    """The stack could not be brought up; `log` is the file worth showing."""
-
-    def __init__(self, message: str, log: Path | None = None) -> None:
-        super().__init__(message)
-        self.log = log
 
 
 class Stop(Exception):
@@ -126,77 +119,24 @@ def say(message: str) -> None:
     print(f"[run] {message}", flush=True)
 
 
-def relative(path: Path) -> str:
-    with contextlib.suppress(ValueError):
-        return str(path.relative_to(Path.cwd()))
-    return str(path)
+# --- supervision -------------------------------------------------------------
 
 
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as error:
-        return f"(cannot read {path}: {error})"
-    tail = text.splitlines()[-lines:]
-    return "\n".join(tail) if tail else "(empty)"
-
-
-# --- child processes ---------------------------------------------------------
-
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """Runs in the child before exec: get SIGTERM if the launcher dies, even by SIGKILL."""
-
-    def setup() -> None:
-        if _LIBC is not None:
-            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the launcher died before prctl took effect
-            os._exit(1)
-
-    return setup
-
-
-def describe_exit(code: int) -> str:
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-code).name}, code {code}"
-    return f"code {code}"
-
-
-@dataclass
+@dataclass(eq=False)
 class Child:
-    """One process of the stack, with what it takes to start it again."""
+    """One process of the stack (tools.devstack starts it), under supervision."""
 
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log: Path
+    process: Process
     stop_timeout: float
     tier: int  # stopped in ascending tiers: services (0) before Redis (1)
     ready_url: str | None = None  # asked after a restart, to say when it is back
-    process: subprocess.Popen[bytes] = field(init=False)
     exits: list[float] = field(default_factory=list)  # monotonic times, within the window
     restart_at: float | None = None  # set while waiting out the backoff
     awaiting_ready: bool = False
 
-    def start(self, *, append: bool = False) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab" if append else "wb") as out:
-            # Own session: Ctrl-C reaches the launcher alone, which then stops the
-            # services before the Redis they depend on.
-            self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                self.args,
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(os.getpid()),  # safe: the launcher has no threads
-            )
+    @property
+    def name(self) -> str:
+        return self.process.name
 
 
 @dataclass
@@ -207,30 +147,16 @@ class Stack:
     stopped: bool = False
     on_restart: Callable[[], None] | None = None  # e.g. rewrite the stack file's pids
 
-    def spawn(
-        self,
-        name: str,
-        args: list[str],
-        *,
-        env: dict[str, str],
-        log: Path,
-        stop_timeout: float,
-        tier: int,
-        ready_url: str | None = None,
-    ) -> Child:
-        child = Child(name, args, env, log, stop_timeout, tier, ready_url)
-        child.start()
-        self.children.append(child)
-        return child
+    def add(
+        self, process: Process, *, stop_timeout: float, tier: int, ready_url: str | None = None
+    ) -> None:
+        """Before it starts: what fails to start is stopped with the rest."""
+        self.children.append(Child(process, stop_timeout, tier, ready_url))
 
     def check_alive(self) -> None:
         """While starting up, any exit is fatal: it is a bug or a setting, not bad luck."""
         for child in self.children:
-            code = child.process.poll()
-            if code is not None:
-                raise LaunchError(
-                    f"{child.name} exited unexpectedly ({describe_exit(code)})", child.log
-                )
+            child.process.check_alive()
 
     def supervise(self) -> None:
         """Once up: restart what exits, after a backoff; give up on a crash loop."""
@@ -240,7 +166,7 @@ class Stack:
                 if now >= child.restart_at:
                     self._restart(child)
                 continue
-            code = child.process.poll()
+            code = child.process.exit_code()
             if code is None:
                 if child.awaiting_ready:
                     self._check_back(child)
@@ -250,7 +176,7 @@ class Stack:
                 raise LaunchError(
                     f"{child.name} exited {len(child.exits)} times in "
                     f"{CRASH_WINDOW_S:.0f} s (last: {describe_exit(code)}); giving up",
-                    child.log,
+                    child.process.log_path,
                 )
             delay = min(RESTART_BACKOFF_MAX_S, RESTART_BACKOFF_S * 2 ** (len(child.exits) - 1))
             say(
@@ -262,11 +188,12 @@ class Stack:
 
     def _restart(self, child: Child) -> None:
         child.restart_at = None
-        with child.log.open("ab") as out:
+        with child.process.log_path.open("ab") as out:
             out.write(f"--- [run] restarting {child.name} ---\n".encode())
-        child.start(append=True)
+        child.process.spawn()
         child.awaiting_ready = child.ready_url is not None
-        say(f"{child.name} restarted: pid {child.process.pid}, log {relative(child.log)}")
+        log = relative(child.process.log_path)
+        say(f"{child.name} restarted: pid {child.process.pid}, log {log}")
         if self.on_restart is not None:
             self.on_restart()
 
@@ -283,21 +210,15 @@ class Stack:
             return
         self.stopped = True
         for tier in sorted({child.tier for child in self.children}):
-            group = [c for c in self.children if c.tier == tier and c.process.poll() is None]
+            group = [c for c in self.children if c.tier == tier and c.process.alive()]
             for child in group:
                 say(f"stopping {child.name} (pid {child.process.pid})")
-                with contextlib.suppress(ProcessLookupError):
-                    child.process.terminate()
-            # One deadline per tier: they stop in parallel, so waits must not add up.
-            deadline = time.monotonic() + max((c.stop_timeout for c in group), default=0)
-            for child in group:
-                try:
-                    child.process.wait(max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    say(f"{child.name} did not stop in {child.stop_timeout:.0f} s; killing it")
-                    with contextlib.suppress(ProcessLookupError):
-                        child.process.kill()
-                    child.process.wait()
+            timeout = max((c.stop_timeout for c in group), default=0)
+            stop_all(
+                [child.process for child in group],
+                timeout,
+                on_kill=lambda p, s: say(f"{p.name} did not stop in {s:.0f} s; killing it"),
+            )
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -325,28 +246,7 @@ def handle_stop_signals() -> None:
         signal.signal(signum, _raise_stop)
 
 
-# --- ports and HTTP ----------------------------------------------------------
-
-
-def port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str, taken: set[int]) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    while True:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port = int(sock.getsockname()[1])
-        if port not in taken:
-            return port
+# --- ports -------------------------------------------------------------------
 
 
 def env_port(name: str) -> int | None:
@@ -369,57 +269,17 @@ def choose_ports(host: str) -> dict[str, int]:
         variable = f"NEWSFEED_{name.upper()}_PORT"
         explicit = env_port(variable)
         if explicit is not None:
-            if explicit in ports.values() or not port_is_free(host, explicit):
+            if explicit in ports.values() or not port_is_free(explicit, host):
                 raise LaunchError(f"{name}: port {explicit} from {variable} is in use")
             ports[name] = explicit
             continue
         wanted = base + PORT_OFFSETS[name]
-        if wanted in ports.values() or not port_is_free(host, wanted):
+        if wanted in ports.values() or not port_is_free(wanted, host):
             port = free_port(host, set(ports.values()))
             say(f"{name}: port {wanted} is busy, using {port} instead")
             wanted = port
         ports[name] = wanted
     return ports
-
-
-def client_host(bind_host: str) -> str:
-    """Where to reach a server bound to `bind_host` from this machine."""
-    if bind_host in ("0.0.0.0", ""):  # noqa: S104 - recognising it, not binding it
-        return "127.0.0.1"
-    if bind_host == "::":
-        return "[::1]"
-    return f"[{bind_host}]" if ":" in bind_host else bind_host
-
-
-def http_json(
-    method: str,
-    url: str,
-    *,
-    body: Any = None,
-    token: str | None = None,
-    timeout: float = 5.0,
-) -> tuple[int, Any]:
-    """One request; returns (status, decoded JSON or text). Raises OSError when unreachable."""
-    headers = {"Accept": "application/json"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http:// URLs built here
-    try:
-        with _HTTP.open(request, timeout=timeout) as response:
-            status, raw = int(response.status), response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    except http.client.HTTPException as error:
-        raise OSError(f"bad HTTP response from {url}: {error!r}") from error
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
 
 
 # --- Redis -------------------------------------------------------------------
@@ -428,31 +288,11 @@ def http_json(
 def start_redis(stack: Stack, rundir: RunDir) -> str:
     try:
         binary, description = find_redis_server()
-    except DevstackError as error:
+    except LaunchError as error:
         raise LaunchError(f"no Redis: set NEWSFEED_REDIS_URL, or {error}") from None
-    server = RedisServer(
-        workdir=rundir.redis, port=free_port("127.0.0.1", set()), log=rundir.logs / "redis.log"
-    )
-    rundir.redis.mkdir(parents=True, exist_ok=True)
-    child = stack.spawn(
-        "redis",
-        server.argv(),
-        env=dict(os.environ),
-        log=server.log_path,
-        stop_timeout=REDIS_STOP_S,
-        tier=1,
-    )
-    deadline = time.monotonic() + REDIS_START_S
-    while not answers_ping(server.port):
-        if child.process.poll() is not None:
-            raise LaunchError(
-                f"redis-server exited with code {child.process.returncode}", child.log
-            )
-        if time.monotonic() > deadline:
-            raise LaunchError(
-                f"redis-server did not answer PING in {REDIS_START_S:.0f} s", child.log
-            )
-        time.sleep(0.05)
+    server = RedisServer(workdir=rundir.redis, log=rundir.logs / "redis.log", detached=True)
+    stack.add(server, stop_timeout=REDIS_STOP_S, tier=1)
+    server.start()
     say(f"redis: {description} ({binary}), port {server.port}, data in {relative(rundir.redis)}")
     return server.url
 
@@ -498,55 +338,39 @@ def start_services(
     host: str,
     ports: dict[str, int],
     token: str,
-) -> None:
-    base_env = {k: v for k, v in os.environ.items() if k != "NEWSFEED_INGEST_TOKEN"}
-    base_env.update(NEWSFEED_REDIS_URL=redis_url, NEWSFEED_HOST=host, PYTHONUNBUFFERED="1")
-    # Logs are for people here (JSON lines in production); override to see JSON.
-    base_env.setdefault("NEWSFEED_LOG_FORMAT", "console")
+) -> list[ServiceProcess]:
+    inherited = {k: v for k, v in os.environ.items() if k != "NEWSFEED_INGEST_TOKEN"}
+    settings = {
+        "NEWSFEED_REDIS_URL": redis_url,
+        "PYTHONUNBUFFERED": "1",
+        # Logs are for people here (JSON lines in production); override to see JSON.
+        "NEWSFEED_LOG_FORMAT": os.environ.get("NEWSFEED_LOG_FORMAT", "console"),
+    }
+    services: list[ServiceProcess] = []
     for name in SERVICES:
-        env = dict(base_env, NEWSFEED_PORT=str(ports[name]))
-        if name == "ingest":
-            env["NEWSFEED_INGEST_TOKEN"] = token
-        child = stack.spawn(
+        env = settings | ({"NEWSFEED_INGEST_TOKEN": token} if name == "ingest" else {})
+        service = ServiceProcess(
             name,
-            [sys.executable, "-m", name],
-            env=env,
-            log=rundir.logs / f"{name}.log",
-            stop_timeout=SERVICE_STOP_S,
-            tier=0,
-            ready_url=f"http://{client_host(host)}:{ports[name]}/readyz",
+            ports[name],
+            env,
+            rundir.logs / f"{name}.log",
+            host=host,
+            inherit=inherited,
+            detached=True,
         )
-        say(f"{name}: pid {child.process.pid}, port {ports[name]}, log {relative(child.log)}")
+        stack.add(service, stop_timeout=SERVICE_STOP_S, tier=0, ready_url=f"{service.url}/readyz")
+        service.start()
+        say(f"{name}: pid {service.pid}, port {service.port}, log {relative(service.log_path)}")
+        services.append(service)
+    return services
 
 
-def wait_for_endpoint(stack: Stack, urls: dict[str, str], what: str, deadline_s: float) -> None:
-    """Poll each service's `what` endpoint until it answers 200, or fail with its log."""
-    deadline = time.monotonic() + deadline_s
-    pending = dict(urls)
-    last: dict[str, str] = {}
-    logs = {child.name: child.log for child in stack.children}
-    while pending:
-        stack.check_alive()
-        for name, url in list(pending.items()):
-            try:
-                status, body = http_json("GET", url, timeout=2.0)
-            except OSError as error:
-                last[name] = str(error)
-                continue
-            if status == 200:
-                del pending[name]
-            else:
-                last[name] = f"HTTP {status}: {body}"
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            name = next(iter(pending))
-            raise LaunchError(
-                f"{name}: {what} not OK after {deadline_s:.0f} s (last answer: {last.get(name)})",
-                logs.get(name),
-            )
-        time.sleep(0.2)
-    say(f"all services answer {what}")
+def wait_for_services(stack: Stack, services: list[ServiceProcess]) -> None:
+    """Every service answers /healthz, then /readyz; the ports are the user's
+    (or said at the start), so a service that cannot bind its port is an error."""
+    for path, deadline_s in (("/healthz", HEALTH_DEADLINE_S), ("/readyz", READY_DEADLINE_S)):
+        wait_ready(services, path=path, timeout=deadline_s, other_ports=0, alive=stack.check_alive)
+        say(f"all services answer {path}")
 
 
 # --- demo items --------------------------------------------------------------
@@ -704,6 +528,9 @@ def run(args: argparse.Namespace, stack: Stack, rundir: RunDir) -> NoReturn:
     if len(token) < MIN_TOKEN_LENGTH:
         raise LaunchError(f"NEWSFEED_INGEST_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
     ports = choose_ports(host)
+    # Each run's logs start empty; a restart within the run appends to its process's.
+    for log in rundir.logs.glob("*.log"):
+        log.unlink()
 
     user_redis = os.environ.get("NEWSFEED_REDIS_URL")
     cluster = False
@@ -719,14 +546,11 @@ def run(args: argparse.Namespace, stack: Stack, rundir: RunDir) -> NoReturn:
             say(f"removed {relative(rundir.redis)} (--fresh)")
         redis_url = start_redis(stack, rundir)
 
-    start_services(stack, rundir, redis_url=redis_url, host=host, ports=ports, token=token)
-    address = {name: f"http://{client_host(host)}:{port}" for name, port in ports.items()}
-    wait_for_endpoint(
-        stack, {n: f"{address[n]}/healthz" for n in SERVICES}, "/healthz", HEALTH_DEADLINE_S
+    services = start_services(
+        stack, rundir, redis_url=redis_url, host=host, ports=ports, token=token
     )
-    wait_for_endpoint(
-        stack, {n: f"{address[n]}/readyz" for n in SERVICES}, "/readyz", READY_DEADLINE_S
-    )
+    wait_for_services(stack, services)
+    address = {service.name: service.url for service in services}
     if not args.no_demo:
         uris = submit_demo_items(address["ingest"], token, rundir)
         wait_for_feed(stack, rundir, address["gateway"], uris)
@@ -760,20 +584,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--run-dir",
         type=Path,
-        default=ROOT / ".run",
+        default=REPO / ".run",
         help="where logs, Redis data and stack.json go (default: .run in the checkout)",
     )
     return parser.parse_args(argv)
 
 
 def report(error: LaunchError) -> None:
+    """The message, and the last lines of the log worth showing (in the message)."""
     print(f"[run] error: {error}", file=sys.stderr, flush=True)
-    if error.log is not None:
-        print(
-            f"--- last lines of {relative(error.log)} ---\n{log_tail(error.log)}\n---",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def supervise(args: argparse.Namespace, stack: Stack, rundir: RunDir) -> int:

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from gateway.render.links import item_path
 
-from tests.support.services import REPO, TOKEN, Pipeline
+from tests.support.services import TOKEN, Pipeline
 from tests.support.waiting import poll
-from tools.devstack import RedisServer
+from tools.devstack import REPO, RedisServer
 
 pytestmark = pytest.mark.browser
 

@@ -34,9 +34,9 @@ from shared.streams import PUBLISHED
 
 from tests.support.event_source import EventSource, PageReader
 from tests.support.live import Publisher, Reader, Readers, View, feed_versions, published
-from tests.support.services import Pipeline, ServiceProcess
+from tests.support.services import Pipeline
 from tests.support.waiting import poll
-from tools.devstack import RedisServer
+from tools.devstack import RedisServer, ServiceProcess
 
 FAST = {
     "NEWSFEED_CLAIM_IDLE_MS": "1500",

@@ -14,10 +14,9 @@ from shared.events import EventType, decode, encode, make_event
 from shared.streams import ENRICHED, INGESTED
 
 from tests.support import builders
-from tests.support.services import ServiceProcess
 from tests.support.streams import stream
 from tests.support.waiting import until
-from tools.devstack import RedisServer, free_port
+from tools.devstack import RedisServer, ServiceProcess, free_port
 
 
 def enrichment(server: RedisServer, log: Path, disabled: list[str]) -> ServiceProcess:

@@ -26,10 +26,9 @@ from shared.readmodel import (
 from shared.streams import ENRICHED, PUBLISHED, ROUTES
 
 from tests.support.builders import event_for, news_item
-from tests.support.services import ServiceProcess
 from tests.support.streams import ONE, stream
 from tests.support.waiting import poll
-from tools.devstack import RedisServer, free_port
+from tools.devstack import RedisServer, ServiceProcess, free_port
 
 # The one feed:all set of a single partition (what ReadModelWriter(redis) writes).
 ALL_ITEMS = ReadModelKeys().feed(FEED_ALL, 0)

@@ -23,8 +23,8 @@ from shared.partitions import Partitions
 from shared.redis_client import is_cluster
 from shared.streams import DEAD_LETTER, ENRICHED, INGESTED, PUBLISHED
 
-from tests.support.services import TOKEN, Pipeline, ServiceProcess
-from tools.devstack import ClusterNode, RedisCluster
+from tests.support.services import TOKEN, Pipeline
+from tools.devstack import ClusterNode, RedisCluster, ServiceProcess
 
 SyncClient: TypeAlias = sync_redis.Redis | sync_redis.RedisCluster
 

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,83 +9,9 @@ import httpx
 from shared.partitions import Partitions
 from shared.settings import DEFAULT_PARTITIONS
 
-from tools.devstack import free_port
+from tools.devstack import SERVICES, ServiceProcess, free_port
 
-REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("ingest", "enrichment", "publication", "gateway")
 TOKEN = "e2e-token-0123456789abcdef"
-
-
-@dataclass
-class ServiceProcess:
-    name: str
-    port: int
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.name],
-            cwd=REPO,
-            env={**os.environ, **self.env, "NEWSFEED_PORT": str(self.port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 60.0, other_ports: int = 3) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                if other_ports > 0 and "address already in use" in self.log_tail(4):
-                    # Another process (a test's redis-server, say) took the free port
-                    # between choosing it and binding it: start on another one.
-                    other_ports -= 1
-                    self.port = free_port()
-                    self.start()
-                    continue
-                raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready: {self.log_tail()}")
-
-    def restart(self) -> None:
-        """Start again on the same port, as a supervisor would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self.start()
-
-    def signal(self, sig: signal.Signals) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        return self.process.returncode
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 @dataclass

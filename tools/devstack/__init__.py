@@ -19,19 +19,24 @@ from tools.devstack.processes import (
     wait_until,
 )
 from tools.devstack.redis_server import RedisServer, answers_ping, find_redis_server
+from tools.devstack.services import SERVICES, ServiceProcess, http_json, wait_ready
 
 __all__ = [
     "REPO",
+    "SERVICES",
     "ClusterNode",
     "LaunchError",
     "Process",
     "RedisCluster",
     "RedisServer",
+    "ServiceProcess",
     "answers_ping",
     "client_host",
     "find_redis_server",
     "free_port",
+    "http_json",
     "port_is_free",
     "stop_all",
+    "wait_ready",
     "wait_until",
 ]

@@ -188,9 +188,13 @@ class Process:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def exit_code(self) -> int | None:
+        """None while it runs, or if it was never started."""
+        return None if self.process is None else self.process.poll()
+
     def check_alive(self) -> None:
         """LaunchError, with the log's tail, if it has exited."""
-        code = None if self.process is None else self.process.poll()
+        code = self.exit_code()
         if code is not None:
             raise LaunchError(
                 f"{self.name} exited unexpectedly ({describe_exit(code)})", self.log_path
@@ -228,10 +232,11 @@ def stop_all(
     processes: Iterable[Process],
     timeout: float,
     *,
-    on_kill: Callable[[Process], None] | None = None,
+    on_kill: Callable[[Process, float], None] | None = None,
 ) -> None:
     """SIGTERM to every one still running, then one deadline for them all (they stop
-    in parallel, so waits must not add up); SIGKILL what is left (`on_kill` says so)."""
+    in parallel, so waits must not add up); SIGKILL what is left, after
+    `on_kill(process, timeout)` (to say so)."""
     running = [p for p in processes if p.alive()]
     for process in running:
         process.signal(signal.SIGTERM)
@@ -242,5 +247,5 @@ def stop_all(
             process.process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             if on_kill is not None:
-                on_kill(process)
+                on_kill(process, timeout)
             process.kill()
