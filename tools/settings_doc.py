@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
@@ -31,9 +32,28 @@ def _default(field: FieldInfo) -> str:
         value = field.default_factory()  # type: ignore[call-arg]
     if value is None:
         return "(unset)"
+    if isinstance(value, tuple) and value and all(_is_pair(v) for v in value):
+        value = dict(value)  # a map kept as sorted pairs (hashable): written as JSON
     if isinstance(value, (list, tuple, set, frozenset)):
         return ", ".join(str(v) for v in value) or "(empty)"
     return str(value)
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+
+
+def _fields(prefix: str, model: type[BaseModel], delimiter: str) -> list[tuple[str, FieldInfo]]:
+    """(env var, field) of every field; a nested model's fields (where the
+    settings set env_nested_delimiter) under the nesting field's name."""
+    found: list[tuple[str, FieldInfo]] = []
+    for field_name, field in model.model_fields.items():
+        nested = field.annotation
+        if delimiter and isinstance(nested, type) and issubclass(nested, BaseModel):
+            found += _fields(f"{prefix}{field_name}{delimiter}", nested, delimiter)
+        else:
+            found.append((f"{prefix}{field_name}".upper(), field))
+    return found
 
 
 def _cell(text: str) -> str:
@@ -45,9 +65,12 @@ def rows() -> dict[str, list[tuple[str, str, str]]]:
     for name, module_name, class_name in SOURCES:
         settings: type[BaseSettings] = getattr(importlib.import_module(module_name), class_name)
         prefix = str(settings.model_config.get("env_prefix", ""))
+        delimiter = str(settings.model_config.get("env_nested_delimiter") or "")
         table[name] = [
-            (f"{prefix}{field_name}".upper(), _default(field), field.description or "")
-            for field_name, field in sorted(settings.model_fields.items())
+            (var, _default(field), field.description or "")
+            for var, field in sorted(
+                _fields(prefix, settings, delimiter), key=lambda f: f[0].lower()
+            )
         ]
     return table
 

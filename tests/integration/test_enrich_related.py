@@ -121,7 +121,9 @@ async def test_re_enriching_an_item_gives_the_same_cluster(redis: aioredis.Redis
 
 async def test_the_window_is_bounded_by_count_and_age(redis: aioredis.Redis) -> None:
     clock = Clock()
-    stage = RelatedStories(redis, ClusterSettings(window_size=3, window_seconds=600), clock)
+    # A window of 3, under what the setting allows (10): trimming shows after a few items.
+    small = ClusterSettings.model_construct(window_size=3, window_seconds=600)
+    stage = RelatedStories(redis, small, clock)
     for n in range(5):
         await stage.run([story("odesa", uri=f"urn:newsfeed:test:odesa-{n}")])
         clock.now += 1
@@ -198,7 +200,7 @@ async def test_a_window_trimmed_by_one_replica_is_trimmed_in_the_others(
     redis: aioredis.Redis,
 ) -> None:
     clock = Clock()
-    settings = ClusterSettings(window_size=3, window_seconds=600)
+    settings = ClusterSettings.model_construct(window_size=3, window_seconds=600)  # under 10
     one, two = RelatedStories(redis, settings, clock), RelatedStories(redis, settings, clock)
     (first,) = await one.run([story("galuzin")])
     await two.run([story("kharkiv")])

@@ -75,8 +75,7 @@ def test_the_setting_is_read_from_the_environment_and_checked_at_start(
 ) -> None:
     env.setenv("NEWSFEED_ENRICH_DISABLED", '["related", "entities"]')
     settings = Settings()
-    assert settings.enrich_disabled == ["entities", "related"]
-    assert settings.enrichment_config().disabled == ("entities", "related")
+    assert settings.enrich.disabled == ("entities", "related")
     env.setenv("NEWSFEED_ENRICH_DISABLED", '["entitys"]')
     with pytest.raises(ValidationError, match="unknown enricher or stage entitys"):
         Settings()

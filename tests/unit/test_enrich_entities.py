@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -330,7 +329,8 @@ def test_the_version_names_the_gazetteer(tmp_path: Path) -> None:
 def test_a_bad_gazetteer_entry_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "newsroom.yaml"
     path.write_text("people:\n  - aliases: [Nameless]\n", encoding="utf-8")
-    enricher = EntityEnricher(replace(EnrichmentConfig(), gazetteer_path=path), world=False)
+    config = EnrichmentConfig().model_copy(update={"gazetteer_path": path})
+    enricher = EntityEnricher(config, world=False)
     with pytest.raises(ValueError, match="name"):
         enricher.enrich(item("Nameless said so."))
 

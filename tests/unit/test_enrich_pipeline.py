@@ -267,13 +267,13 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("NEWSFEED_ENRICH_GAZETTEER_PATH", "/srv/newsroom.yaml")
     monkeypatch.setenv("NEWSFEED_RELATED_WINDOW_SIZE", "100")
     settings = Settings()
-    config = settings.enrichment_config()
+    config = settings.enrich
     assert config.languages == ("en", "uk", "ru")
     assert config.words_per_minute == (("en", 200), ("uk", 150))
     assert config.gazetteer_path == Path("/srv/newsroom.yaml")
     assert config.tag_rules_path == EnrichmentConfig().tag_rules_path
     assert settings.related.window_size == 100
-    assert Settings().enrichment_config() == EnrichmentConfig(
+    assert Settings().enrich == EnrichmentConfig(
         languages=("en", "uk", "ru"),
         words_per_minute=(("en", 200), ("uk", 150)),
         gazetteer_path=Path("/srv/newsroom.yaml"),
@@ -281,7 +281,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_default_settings_make_the_default_configuration() -> None:
-    assert Settings().enrichment_config() == EnrichmentConfig()
+    assert Settings().enrich == EnrichmentConfig()
 
 
 def test_the_service_exposes_enricher_failure_counts() -> None:

@@ -34,9 +34,9 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio.client import Pipeline
 from shared.items import NewsItem
 from shared.streams import INGESTED
@@ -74,18 +74,35 @@ STOPWORDS = words(
 )
 
 
-@dataclass(frozen=True)
-class ClusterSettings:
-    window_size: int = 5000
-    window_seconds: int = 48 * 3600
+class ClusterSettings(BaseModel):
+    """The stage's settings: app.Settings nests them as `related`, each field
+    the environment variable NEWSFEED_RELATED_<FIELD>."""
+
+    model_config = ConfigDict(frozen=True)
+
+    window_size: int = Field(
+        default=5000, ge=10, le=1_000_000, description="recent items a new one is compared with"
+    )
+    window_seconds: int = Field(default=48 * 3600, ge=60, description="how recent they must be")
     # Of 128 bits. Two unrelated texts differ in 64 on average; at most 28
     # happens by chance about once in 2e10 pairs (binomial tail), so a window
     # of 5000 items merges a new item with an unrelated one about once in
     # four million items, while rewrites of one story measured 17-25 bits.
-    max_distance: int = 28
-    min_features: int = 4
-    lead_chars: int = 300
-    assignment_ttl_seconds: int = 30 * 86400
+    max_distance: int = Field(
+        default=28,
+        ge=0,
+        le=64,
+        description="SimHash bits (of 128) two reports of a story differ in",
+    )
+    min_features: int = Field(
+        default=4, ge=1, description="an item with fewer words to compare starts its own cluster"
+    )
+    lead_chars: int = Field(
+        default=300, ge=50, description="characters of the lead compared, after the title"
+    )
+    assignment_ttl_seconds: int = Field(
+        default=30 * 86400, ge=3600, description="how long a uri keeps its cluster id"
+    )
 
 
 BITS = 128
@@ -99,7 +116,7 @@ def _normal(word: str) -> str:
     return word
 
 
-def features(item: NewsItem, lead_chars: int = 300) -> list[tuple[str, int]]:
+def features(item: NewsItem, lead_chars: int) -> list[tuple[str, int]]:
     """The weighted words of the title and the lead that SimHash is computed over."""
     lead = item.description_text or (item.text.body_text if item.text else "")
     out: list[tuple[str, int]] = []
