@@ -55,7 +55,7 @@ log = logging.getLogger("newsfeed.enrichment")
 
 
 class Enricher(Protocol):
-    # Read-only: modules' constants and configured enrichers' fields both fit.
+    # Read-only: a field, a class attribute or a property (subjects' VERSION) fits.
     @property
     def NAME(self) -> str: ...
 
