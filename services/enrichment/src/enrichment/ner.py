@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from itertools import compress
-from operator import itemgetter
+from operator import add, itemgetter
 from pathlib import Path
 from typing import cast
 
@@ -40,9 +40,14 @@ MODEL = Path(str(files("enrichment") / "data" / "ner-en.json.gz"))
 # Tokens as the training corpora cut them: initials and acronyms with dots
 # ("U.S.", "J."), words with inner hyphens, ampersands or apostrophes
 # ("O'Brien", "AT&T"), a possessive "'s" on its own, any other character alone.
+# The first branch only saves time: a plain lowercase word, most tokens, that
+# the branches after it would cut the same (nothing after it that could join
+# it or make it an initial); possessive quantifiers, as nothing follows them
+# that could make them give back.
 _TOKEN = re.compile(
-    r"(?:[A-Za-z]\.){2,}|[A-Z]\.(?=\s+[A-Z])"
-    r"|\w+(?:(?:[-&]|['’](?![sS]\b))\w+)*"
+    r"[a-z]++(?![\w.\-&'’])"
+    r"|(?:[A-Za-z]\.){2,}|[A-Z]\.(?=\s+[A-Z])"
+    r"|\w++(?:(?:[-&]|['’](?![sS]\b))\w++)*+"
     r"|['’][sS]\b|\S"
 )
 _SENTENCE_END = frozenset(".!?")
@@ -170,6 +175,8 @@ _BREAKS = _SENTENCE_END | _OPENERS
 # (0, 1), and rows after the line it ends with, by how many it lacks.
 _BEFORE = ((0, 0), (0,))
 _AFTER = ((), (1,), (1, 1))
+# Where each of the five tables reads, from a token: itself, -1, +1, -2, +2.
+_SHIFTS = np.array([[0], [-1], [1], [-2], [2]])
 # Two flags as numbered 0 to 3 (1: the first, 2: the second), as columns.
 _FLAG_CODES = np.array([[False, False], [True, False], [False, True], [True, True]])
 
@@ -278,6 +285,8 @@ class Model:
 
     def __post_init__(self) -> None:
         size = len(self.labels)
+        if any(len(w) != size for w in self.weights.values()):
+            raise ValueError(f"every feature needs one weight per label ({size})")
         self._zero = [0.0] * size
         self.outside = self.labels.index("O")
         # Decoding leans towards O by the model's bias per kind (tuned on the
@@ -295,6 +304,8 @@ class Model:
         self._tables[1, 0], self._tables[3, 0] = self._sum(_START[0]), self._sum(_START[1])
         self._tables[2, 1], self._tables[4, 1] = self._sum(_END[0]), self._sum(_END[1])
         self._rows: dict[str, int] = {}
+        self._flat = self._tables.reshape(-1, size)
+        self._table_starts = np.arange(5)[:, None] * (_CACHE_MAX + 2)
         # Scores of one token between two O: the transitions in and out,
         # less the one that is not there per side code (1: the token starts
         # its line, 2: it ends it).
@@ -308,6 +319,9 @@ class Model:
         self._into_list = list(self.transitions[self.outside])
         self._out_list = [row[self.outside] for row in self.transitions]
         self._bits = 1 << np.arange(size)
+        # Per label, the kind it names ("" for O) and whether it continues one.
+        self._kinds = [label[2:] for label in self.labels]
+        self._inside = [label.startswith("I-") for label in self.labels]
         self._subsets = [
             tuple(k for k in range(size) if bits >> k & 1) for bits in range(1 << size)
         ]
@@ -318,7 +332,8 @@ class Model:
         for feat in feats:
             w = weights.get(feat)
             if w is not None:
-                total = [a + b for a, b in zip(total, w, strict=True)]
+                # In C (map); each has one weight per label (checked at load).
+                total = list(map(add, total, w))
         return total
 
     def row(self, token: str) -> int:
@@ -352,9 +367,10 @@ class Model:
         CoNLL-2003 development part this found the same names as decoding
         every token)."""
         runs: list[tuple[int, int, int]] = []  # sentence, first, last + 1
-        # Per table, the row of each token to decode; per token, 1 if it
-        # opens a sentence plus 2 if its line shouts (`_flagged`).
-        columns: list[list[int]] = [[], [], [], [], []]
+        # The rows of each run's tokens and of two tokens either side (0 before
+        # the line, 1 after it), run after run; per token, 1 if it opens a
+        # sentence plus 2 if its line shouts (`_flagged`).
+        windows: list[int] = []
         flags: list[int | bool] = []
         known = self._rows.get
         row = self.row
@@ -380,25 +396,16 @@ class Model:
                     last = i  # not across a number: "Barnsley 1 Bournemouth 0"
                     continue
                 runs.append((number, first, last + 1))
-                # The rows of the run's tokens and of two tokens either side
-                # (0 before the line, 1 after it).
+                if first < 2:
+                    windows += _BEFORE[first]
                 near = tokens[max(0, first - 2) : last + 3]
                 seen = list(map(known, near))
-                window = (
-                    [r or row(t) for r, t in zip(seen, near, strict=True)]
-                    if None in seen
-                    else cast("list[int]", seen)
-                )
-                if first < 2:
-                    window[:0] = _BEFORE[first]
+                if None in seen:
+                    windows += [r or row(t) for r, t in zip(seen, near, strict=True)]
+                else:
+                    windows += cast("list[int]", seen)
                 if last + 3 > count:
-                    window += _AFTER[last + 3 - count]
-                size = last + 1 - first
-                columns[0] += window[2 : size + 2]
-                columns[1] += window[1 : size + 1]
-                columns[2] += window[3 : size + 3]
-                columns[3] += window[:size]
-                columns[4] += window[4:]
+                    windows += _AFTER[last + 3 - count]
                 opens = list(map(_BREAKS.__contains__, tokens[max(0, first - 1) : last]))
                 if first == 0:
                     opens.insert(0, True)
@@ -407,14 +414,14 @@ class Model:
         found: list[list[tuple[str, int, int]]] = [[] for _ in sentences]
         if not runs:
             return found
-        tables = self._tables
-        scores = (
-            tables[0, columns[0]]
-            + tables[1, columns[1]]
-            + tables[2, columns[2]]
-            + tables[3, columns[3]]
-            + tables[4, columns[4]]
-        )
+        # Each token's place in `windows` (two after its run's window starts),
+        # and from there its row in each of the five tables, gathered at once
+        # from the tables as one (row r of table k is k * rows + r).
+        sizes = np.array([last - first for _, first, last in runs])
+        centres = np.arange(len(flags)) + 2 + 4 * np.repeat(np.arange(len(runs)), sizes)
+        index = np.array(windows)[centres + _SHIFTS]
+        gathered = self._flat[index + self._table_starts]
+        scores = gathered[0] + gathered[1] + gathered[2] + gathered[3] + gathered[4]
         scores += self._flagged[np.array(flags, dtype=np.intp)]
         # A run of one token (most runs: "The", "Monday", "Kyiv") between two
         # O needs no Viterbi: its best label with the transitions in and out.
@@ -447,6 +454,8 @@ class Model:
             alive = scores >= scores.max(axis=1, keepdims=True) - BEAM
             targets = [self._subsets[bits] for bits in (alive @ self._bits).tolist()]
             emissions: list[Vector] = scores.tolist()
+            kinds = self._kinds
+            inside = self._inside
             for k in longer:
                 number, first, last = runs[k]
                 begin = starts[k]
@@ -457,14 +466,24 @@ class Model:
                     first == 0,
                     last == len(sentences[number]),
                 )
-                found[number] += [(kind, first + a, first + b) for kind, a, b in decode(path)]
+                # `decode` of the path's labels, on label numbers.
+                kind = ""
+                begin = first
+                for at, label in enumerate(path, first):
+                    if inside[label] and kinds[label] == kind:
+                        continue
+                    if kind:
+                        found[number].append((kind, begin, at))
+                    kind, begin = kinds[label], at
+                if kind:
+                    found[number].append((kind, begin, last))
         for names in found:
             names.sort(key=_FIRST)
         return found
 
     def _viterbi(
         self, emissions: list[Vector], targets: list[tuple[int, ...]], starts: bool, ends: bool
-    ) -> list[str]:
+    ) -> list[int]:
         """The best labels of a run of tokens, as CRFsuite's Viterbi finds
         them, with O before it (unless it `starts` the sentence) and after it
         (unless it `ends` it); labels far behind a token's best (those not in
@@ -515,7 +534,7 @@ class Model:
             k = step[k]
             path.append(k)
         path.reverse()
-        return [self.labels[k] for k in path]
+        return path
 
     def spans(self, text: str) -> list[Span]:
         """Names in `text` as (kind, start, end); each line is one sequence
