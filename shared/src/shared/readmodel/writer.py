@@ -89,7 +89,8 @@ class Applied:
 #       per item: state, item, versions, old feed sets..., new feed sets...
 # ARGV: number of items, history cap, kill-doc ttl ms, then per item:
 #       #old, #new, #event field values, expected version, version, status, doc,
-#       member, old member, embargo ms (0: none), uri, event type ('' for none),
+#       member, old member, embargo ms (-1: leave the embargo set, 0: not in
+#       it), uri, event type ('' for none),
 #       traceid, then the event's fields without `type`, where an empty `data`
 #       stands for the document: it is sent once.
 # Returns one {outcome, detail} per item, in order. Each item is checked on
@@ -115,8 +116,9 @@ for n = 1, n_items do
   if current ~= tonumber(ARGV[a + 3]) then
     results[n] = {'conflict', tostring(current)}
   else
-    local previous = redis.call('GET', item)
-    if previous and cap > 0 then
+    -- Version 0: no state, so no document either (this script writes both).
+    local previous = current > 0 and cap > 0 and redis.call('GET', item)
+    if previous then
       redis.call('LPUSH', versions, previous)
       redis.call('LTRIM', versions, 0, cap - 1)
     end
@@ -126,7 +128,7 @@ for n = 1, n_items do
     for i = 1, n_new do redis.call('ZADD', KEYS[k + 2 + n_old + i], 0, member) end
     if embargo_ms > 0 then
       redis.call('ZADD', embargo, embargo_ms, uri)
-    else
+    elseif embargo_ms < 0 then
       redis.call('ZREM', embargo, uri)
     end
     redis.call('SET', item, doc)
@@ -242,6 +244,18 @@ def _visible(stored: Stored | None) -> NewsItem | None:
 
 def _visible_plan(plan: Plan) -> NewsItem | None:
     return plan.item if plan.status is StoredStatus.usable else None
+
+
+def _embargo_arg(plan: Plan, previous: Stored | None) -> int:
+    """The apply script's embargo argument: the release time in ms, or -1 to
+    leave the embargo set, or 0 when the item is not in it. Only an embargoed
+    state is in the set (apply puts it there with that status; release and
+    apply take it out as they change the status, and the version check holds
+    the status read), so a ZREM per item (a tenth of the script's calls) is
+    needed only for one."""
+    if plan.embargo_until is not None:
+        return int(plan.embargo_until.timestamp() * 1000)
+    return -1 if previous is not None and previous.status is StoredStatus.embargoed else 0
 
 
 def _event_args(event: Event) -> list[str]:
@@ -369,7 +383,7 @@ class ReadModelWriter:
         for plan, previous, event in changes:
             uri = plan.item.uri
             old_indexes = previous.indexes if previous else ()
-            embargo_ms = int(plan.embargo_until.timestamp() * 1000) if plan.embargo_until else 0
+            embargo_ms = _embargo_arg(plan, previous)
             document, event_args = document_and_event_args(plan, event)
             if event_args:  # the feed sets before and after, for readers' caches
                 event_args += [FEEDS_FIELD, feeds_field(_visible(previous), _visible_plan(plan))]
