@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -207,6 +208,8 @@ def test_new_events_get_distinct_ids_and_valid_trace_ids() -> None:
     item = cyprus_item()
     ids = {make_event(EventType.ingested, "/t", item, new_trace_id()).id for _ in range(50)}
     assert len(ids) == 50
+    # Each is a UUID4 in hex, as docs/events.md says.
+    assert all(uuid.UUID(hex=i).hex == i and uuid.UUID(hex=i).version == 4 for i in ids)
     trace = new_trace_id()
     assert len(trace) == 32
     assert set(trace) <= set("0123456789abcdef")

@@ -17,9 +17,9 @@ UTF-8 string fields, so any Redis client in any language can read it
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -73,11 +73,23 @@ def new_trace_id() -> str:
     return secrets.token_hex(16)
 
 
+# The bits uuid.uuid4() sets: version 4 and the RFC 4122 variant.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_event_id() -> str:
+    """`uuid.uuid4().hex`, without building a UUID object (a third of the cost;
+    every hop makes one per event)."""
+    value = int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET
+    return f"{value:032x}"
+
+
 def make_event(
     type_: EventType, source: str, item: NewsItem, traceid: str, at: datetime | None = None
 ) -> Event:
     return Event(
-        id=uuid.uuid4().hex,
+        id=new_event_id(),
         source=source,
         type=type_,
         time=at or utcnow(),
@@ -96,7 +108,7 @@ def follow(previous: Event, type_: EventType, source: str, item: NewsItem) -> Ev
     if not isinstance(item, NewsItem):
         raise TypeError(f"an event carries a NewsItem, not {type(item).__name__}")
     return Event.model_construct(
-        id=uuid.uuid4().hex,
+        id=new_event_id(),
         source=source,
         type=EventType(type_),
         time=utcnow(),
