@@ -118,7 +118,8 @@ def follow(previous: Event, type_: EventType, source: str, item: NewsItem) -> Ev
     )
 
 
-def encode(event: Event) -> dict[str, str]:
+def _envelope(event: Event) -> dict[str, str]:
+    """Every field but `data` (which comes last)."""
     return {
         "specversion": SPECVERSION,
         "id": event.id,
@@ -128,8 +129,22 @@ def encode(event: Event) -> dict[str, str]:
         "subject": event.subject,
         "traceid": event.traceid,
         "datacontenttype": CONTENT_TYPE,
-        "data": event.data.model_dump_json(exclude_none=True),
     }
+
+
+def encode(event: Event) -> dict[str, str]:
+    return {**_envelope(event), "data": event.data.model_dump_json(exclude_none=True)}
+
+
+_ITEM_JSON = NewsItem.__pydantic_serializer__
+
+
+def encode_for_redis(event: Event) -> dict[str, str | bytes]:
+    """`encode`, with `data` as the UTF-8 JSON bytes pydantic makes (the same
+    text): what the services send to Redis. As a str it was decoded from those
+    bytes and encoded back by the command packer, 3.5 us more per typical
+    (non-ASCII, 2.5 kB) item at every hop that writes one."""
+    return {**_envelope(event), "data": _ITEM_JSON.to_json(event.data, exclude_none=True)}
 
 
 def _field(fields: Mapping[str, str], name: str) -> str:

@@ -122,7 +122,7 @@ class ScriptCall:
 
     script: AsyncScript
     keys: Sequence[str]
-    args: Sequence[str | int]
+    args: Sequence[str | bytes | int]
 
 
 class ReplicatedWrites:

@@ -51,7 +51,7 @@ from shared.delivery.deadletter import DEAD_LETTER_MAX_LEN, DEAD_LETTER_SCRIPT, 
 from shared.delivery.groups import REDIS_DOWN, GroupLost, ensure_groups, is_group_lost, until_redis
 from shared.delivery.trimming import Trimmer
 from shared.entries import ENTRIES, unvalidated
-from shared.events import Event, UndecodableEntry, decode, encode
+from shared.events import Event, UndecodableEntry, decode, encode_for_redis
 from shared.observability.metrics import HANDLER_SECONDS, ITEMS
 from shared.partitions import Partitions
 from shared.redis_client import known_node
@@ -431,13 +431,13 @@ class StreamWorker:
         with `ack_replicas`, WAIT on the same connection until replicas have it."""
         acked: list[str] = []
         failures: dict[str, str] = {}
-        events: list[str | int] = []
+        events: list[str | bytes | int] = []
         for (entry_id, event), result in zip(decoded, results, strict=True):
             if isinstance(result, Done):
                 acked.append(entry_id)
                 if lane.output:
                     for out in result.emit:
-                        fields = encode(out)
+                        fields = encode_for_redis(out)
                         events += [2 * len(fields), *(p for pair in fields.items() for p in pair)]
             else:
                 failures[entry_id] = result.reason
@@ -445,7 +445,7 @@ class StreamWorker:
                     "entry failed",
                     extra={"entry_id": entry_id, "uri": event.subject, "reason": result.reason},
                 )
-        args: list[str | int] = [
+        args: list[str | bytes | int] = [
             self.route.group,
             len(acked),
             *acked,

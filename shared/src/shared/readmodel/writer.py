@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from redis.commands.core import AsyncScript
 
-from shared.events import Event, EventType, encode
+from shared.events import Event, EventType, encode, encode_for_redis
 from shared.items import NewsItem
 from shared.readmodel.feeds import FIELD as FEEDS_FIELD
 from shared.readmodel.feeds import feeds_field
@@ -264,17 +264,17 @@ def _event_args(event: Event) -> list[str]:
     return [part for pair in fields.items() for part in pair]
 
 
-def document_and_event_args(plan: Plan, event: Event) -> tuple[str, list[str]]:
+def document_and_event_args(plan: Plan, event: Event) -> tuple[str | bytes, list[str | bytes]]:
     """The plan's document, and the event's fields for the apply script.
 
     The event carries the plan's item, whose JSON is the document: it is
-    serialized once (by `encode`) and sent once, `data` left empty for the
-    script to fill in. No event type, no event: nothing but the document."""
+    serialized once (by `encode_for_redis`) and sent once, `data` left empty
+    for the script to fill in. No event type, no event: nothing but the document."""
     if plan.event is None:
         return plan.item.model_dump_json(exclude_none=True), []
     if event.data is not plan.item and event.data != plan.item:
         raise ValueError(f"the event for {plan.item.uri} does not carry the plan's item")
-    fields = encode(event)
+    fields = encode_for_redis(event)
     del fields["type"]
     document, fields["data"] = fields["data"], ""
     return document, [part for pair in fields.items() for part in pair]
@@ -311,7 +311,7 @@ class ReadModelWriter:
         """What is stored for each uri: one script call per partition, all in one
         round trip on one Redis (concurrently on a cluster)."""
         batches = self._by_partition(uris)
-        calls = [
+        calls: list[tuple[list[str], list[str | bytes | int]]] = [
             (
                 [
                     key
@@ -361,7 +361,7 @@ class ReadModelWriter:
         return batches
 
     async def _run(
-        self, script: AsyncScript, calls: Sequence[tuple[list[str], list[str | int]]]
+        self, script: AsyncScript, calls: Sequence[tuple[list[str], list[str | bytes | int]]]
     ) -> list[Any]:
         """Each (keys, args) call of `script`, whose keys share a slot: in one round
         trip on one Redis, concurrently on a cluster (redis-py's cluster pipeline
@@ -376,10 +376,10 @@ class ReadModelWriter:
 
     def _apply_call(
         self, partition: int, changes: Sequence[tuple[Plan, Stored | None, Event]]
-    ) -> tuple[list[str], list[str | int]]:
+    ) -> tuple[list[str], list[str | bytes | int]]:
         """KEYS and ARGV of one call of the apply script (see _APPLY)."""
         keys: list[str] = [self.keys.embargo(partition), self._stream(partition)]
-        args: list[str | int] = [len(changes), self._history_cap, self._kill_doc_ttl_ms]
+        args: list[str | bytes | int] = [len(changes), self._history_cap, self._kill_doc_ttl_ms]
         for plan, previous, event in changes:
             uri = plan.item.uri
             old_indexes = previous.indexes if previous else ()
