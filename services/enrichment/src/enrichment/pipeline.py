@@ -164,11 +164,14 @@ def run_pipeline(item: NewsItem, pipeline: tuple[Enricher, ...]) -> NewsItem:
     and is recorded on the item; the item still goes on."""
     provenance = dict(item.enrichment)
     failures = [name for name in item.enrichment_failures if name not in _names(pipeline)]
+    # An enricher's fields are copied into the item before the next one runs;
+    # the last one's go in with the provenance (one copy fewer per item).
+    fields: dict[str, Any] = {}
     for enricher in pipeline:
+        if fields:
+            item, fields = item.model_copy(update=fields), {}
         try:
-            fields = enricher.enrich(item)
-            if fields:
-                item = item.model_copy(update=fields)
+            fields = enricher.enrich(item) or {}
         except Exception as error:  # an enricher bug must not drop the item
             if is_required(enricher):
                 raise EnrichmentError(f"{enricher.NAME} failed: {error}") from error
@@ -183,7 +186,7 @@ def run_pipeline(item: NewsItem, pipeline: tuple[Enricher, ...]) -> NewsItem:
         else:
             provenance[enricher.NAME] = enricher.VERSION
     return item.model_copy(
-        update={"enrichment": provenance, "enrichment_failures": tuple(failures)}
+        update={**fields, "enrichment": provenance, "enrichment_failures": tuple(failures)}
     )
 
 
