@@ -120,6 +120,21 @@ def test_the_decoder_finds_the_names_crfsuite_finds(small_model: tuple[Path, ner
     assert checked > 500  # the sentences had names in them
 
 
+def test_names_stay_right_when_the_word_cache_fills_up(
+    small_model: tuple[Path, ner.Model], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running service sees more distinct words than the cache keeps:
+    emptying it must not change the names found (a cache emptied in the
+    middle of a text had its rows written over while they were read)."""
+    _, model = small_model
+    chooser = random.Random(9)
+    sentences = [[w for w, _ in sentence(chooser)] for _ in range(200)]
+    expected = [model.names([words]) for words in sentences]
+    monkeypatch.setattr(ner, "_CACHE_MAX", 30)
+    small = ner.Model(model.labels, model.weights, model.transitions, model.bias)
+    assert [small.names([words]) for words in sentences] == expected
+
+
 def test_the_small_model_learned_the_generated_names(small_model: tuple[Path, ner.Model]) -> None:
     _, model = small_model
     text = "Hiro Jansen said on Monday that Norvik Bank would open an office in Graz ."

@@ -344,10 +344,11 @@ class Model:
                 self._rows.clear()
             row = self._rows[token] = len(self._rows) + 2
             own, near = _FEATURES.word(token)
-            tables = self._tables
-            tables[0, row] = [a + b for a, b in zip(self._sum(own), self._bias, strict=True)]
-            for k in range(4):
-                tables[k + 1, row] = self._sum(near[k])
+            # One assignment of the five rows (each one costs a conversion).
+            self._tables[:, row] = [
+                list(map(add, self._sum(own), self._bias)),
+                *map(self._sum, near),
+            ]
         return row
 
     def tag(self, tokens: Sequence[str], shouting: bool | None = None) -> list[str]:
@@ -372,6 +373,10 @@ class Model:
         # sentence plus 2 if its line shouts (`_flagged`).
         windows: list[int] = []
         flags: list[int | bool] = []
+        if len(self._rows) + sum(map(len, sentences)) > _CACHE_MAX:
+            # Make room now: emptied while this call collects rows, the tables
+            # would be written over under the rows it holds.
+            self._rows.clear()
         known = self._rows.get
         row = self.row
         for number, tokens in enumerate(sentences):
