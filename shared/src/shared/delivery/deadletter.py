@@ -88,8 +88,17 @@ class DeadLetter:
 
 
 def dead_letter_fields(
-    *, stream: str, group: str, entry_id: str, error: str, deliveries: int, original: dict[str, str]
+    *,
+    stream: str,
+    group: str,
+    entry_id: str,
+    error: str,
+    deliveries: int,
+    original: Mapping[str, str | bytes],
 ) -> dict[str, str]:
+    """A dead letter's fields; `original` as JSON text (bytes that are not
+    UTF-8 with U+FFFD where they were not)."""
+    text = {k: v if isinstance(v, str) else v.decode(errors="replace") for k, v in original.items()}
     return {
         "stream": stream,
         "group": group,
@@ -97,7 +106,7 @@ def dead_letter_fields(
         "error": error[:4000],
         "deliveries": str(deliveries),
         "failed_at": utcnow().isoformat().replace("+00:00", "Z"),
-        "original": orjson.dumps(original).decode(),
+        "original": orjson.dumps(text).decode(),
     }
 
 

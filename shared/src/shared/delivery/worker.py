@@ -51,7 +51,7 @@ from shared.delivery.deadletter import DEAD_LETTER_MAX_LEN, DEAD_LETTER_SCRIPT, 
 from shared.delivery.groups import REDIS_DOWN, GroupLost, ensure_groups, is_group_lost, until_redis
 from shared.delivery.trimming import Trimmer
 from shared.entries import ENTRIES, unvalidated
-from shared.events import Event, UndecodableEntry, decode, encode_for_redis
+from shared.events import EntryFields, Event, UndecodableEntry, decode, encode_for_redis
 from shared.observability.metrics import HANDLER_SECONDS, ITEMS
 from shared.partitions import Partitions
 from shared.redis_client import known_node
@@ -84,7 +84,7 @@ Result = Done | Failed
 Handler = Callable[[Sequence[Event]], Awaitable[Sequence[Result]]]
 
 # Fields are None for an entry trimmed while it was pending.
-Entry = tuple[str, dict[str, str] | None]
+Entry = tuple[str, EntryFields | None]
 
 
 def with_poison(handler: Handler, pattern: re.Pattern[str]) -> Handler:
@@ -312,8 +312,12 @@ class StreamWorker:
         async def consume(batch: object, message: RedisBatchStreamMessage) -> None:
             """FastStream's handler: one batch its subscriber read from the lane."""
             raw = message.raw_message
+            # `data` stays bytes: decode() hands them to pydantic as they are.
             entries: list[Entry] = [
-                (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
+                (
+                    entry_id.decode(),
+                    {k.decode(): v if k == b"data" else v.decode() for k, v in fields.items()},
+                )
                 for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
             ]
             await self._process(lane, entries)
@@ -593,7 +597,7 @@ class StreamWorker:
         return counts
 
     async def _dead_letter(
-        self, lane: Lane, entry_id: str, fields: dict[str, str], error: str, deliveries: int
+        self, lane: Lane, entry_id: str, fields: EntryFields, error: str, deliveries: int
     ) -> None:
         """Append the letter, XACK the entry, drop its error note: one script, one slot."""
         log.error(
