@@ -91,8 +91,9 @@ class Applied:
 #       #old, #new, #event field values, expected version, version, status, doc,
 #       member, old member, embargo ms (-1: leave the embargo set, 0: not in
 #       it), uri, event type ('' for none),
-#       traceid, then the event's fields without `type`, where an empty `data`
-#       stands for the document: it is sent once.
+#       traceid, then the event's fields but `type` and `data`: the entry is
+#       written `type`, `data` (the document: it is sent once) first, then
+#       these, unpacked straight from ARGV.
 # Returns one {outcome, detail} per item, in order. Each item is checked on
 # its own (compare-and-set on its version): a conflict skips that item only.
 # To do more in the same step (an XACK of the entries the batch came from, in
@@ -140,14 +141,8 @@ for n = 1, n_items do
       'traceid', traceid)
     redis.call('HDEL', state, 'indexes')
     if event_type ~= '' then
-      local fields = {'type', event_type}
-      for i = a + ITEM_ARGS, a + ITEM_ARGS + n_fields - 1, 2 do
-        local value = ARGV[i + 1]
-        if ARGV[i] == 'data' and value == '' then value = doc end
-        fields[#fields + 1] = ARGV[i]
-        fields[#fields + 1] = value
-      end
-      redis.call('XADD', stream, '*', unpack(fields))
+      redis.call('XADD', stream, '*', 'type', event_type, 'data', doc,
+        unpack(ARGV, a + ITEM_ARGS, a + ITEM_ARGS + n_fields - 1))
     end
     results[n] = {'applied', event_type}
   end
@@ -268,15 +263,15 @@ def document_and_event_args(plan: Plan, event: Event) -> tuple[str | bytes, list
     """The plan's document, and the event's fields for the apply script.
 
     The event carries the plan's item, whose JSON is the document: it is
-    serialized once (by `encode_for_redis`) and sent once, `data` left empty
-    for the script to fill in. No event type, no event: nothing but the document."""
+    serialized once (by `encode_for_redis`) and sent once: the script writes
+    it as the entry's `data`. No event type, no event: nothing but the document."""
     if plan.event is None:
         return plan.item.model_dump_json(exclude_none=True), []
     if event.data is not plan.item and event.data != plan.item:
         raise ValueError(f"the event for {plan.item.uri} does not carry the plan's item")
     fields = encode_for_redis(event)
     del fields["type"]
-    document, fields["data"] = fields["data"], ""
+    document = fields.pop("data")
     return document, [part for pair in fields.items() for part in pair]
 
 
