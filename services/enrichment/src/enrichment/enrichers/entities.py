@@ -460,6 +460,11 @@ class EntityFinder:
 
     def _heuristic_pass(self, t: _Text, body_from: int, found: list[Found]) -> None:
         for run in self._runs(t, body_from):
+            if len(run) == 1:
+                # One word alone (most runs: "Tuesday", "Telegram") is neither:
+                # an organisation needs a head and a word before it, a person a
+                # title in the run.
+                continue
             rest = self._organisation(t, run, found)
             if rest < len(run):  # "Kyiv City Council Secretary Volodymyr Bondarenko"
                 self._person(t, run[rest:], found)
