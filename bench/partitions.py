@@ -5,7 +5,7 @@
 Both layouts are filled with the same items (bench.fill: publication's own
 script and documents) side by side in one Redis — their keys carry different
 hash tags — or, with --cluster, in a Redis Cluster of three primaries and
-three replicas (tests.support.redis_cluster). Then the same pages are read
+three replicas (tools.devstack.RedisCluster). Then the same pages are read
 from both, one call of each in turn so that both see the same machine:
 
   first       ReadModelReader.page(20): the newest page, documents validated

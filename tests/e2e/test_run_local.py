@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,11 +26,10 @@ from shared.streams import ROUTES
 from tests.support.chaos import Workload, feed_uris
 from tests.support.services import TOKEN
 from tests.support.waiting import poll
-from tools.devstack import RedisCluster, free_port
+from tools.devstack import SERVICES, RedisCluster, free_port, port_is_free
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "demo" / "items.json"
-SERVICES = ("gateway", "ingest", "enrichment", "publication")
 CRASH_LIMIT = 5  # tools/run_local.py: the 5th exit within a minute stops the stack
 
 
@@ -142,19 +140,9 @@ def gone(pid: int) -> bool:
     return state == "Z"  # exited, waiting for whoever adopted it to reap it
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def assert_nothing_left(pids: list[int], ports: list[int]) -> None:
     poll(lambda: all(gone(pid) for pid in pids), timeout=15)
-    assert [port for port in ports if not port_free(port)] == []
+    assert [port for port in ports if not port_is_free(port)] == []
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,10 @@ import httpx
 from shared.partitions import Partitions
 from shared.settings import DEFAULT_PARTITIONS
 
-from tools.devstack import SERVICES, ServiceProcess, free_port
+from tools.devstack import SERVICES, ServiceProcess, free_port, stop_all
 
 TOKEN = "e2e-token-0123456789abcdef"
+STOP_S = 15.0
 
 
 @dataclass
@@ -54,16 +55,13 @@ class Pipeline:
         index = len(replicas) if index is None else index
         env = {**self._env, **self.service_env.get(name, {})}
         log = self.workdir / f"{name}-{index}.log"
-        service = ServiceProcess(name, free_port(), env, log)
-        service.start()
+        service = ServiceProcess(name, free_port(), env, log).start()
         replicas.append(service)
         self.services.setdefault(name, service)
         return service
 
     def stop(self) -> None:
-        for replicas in self.all_replicas.values():
-            for service in replicas:
-                service.stop()
+        stop_all([s for replicas in self.all_replicas.values() for s in replicas], STOP_S)
 
     @property
     def partitions(self) -> Partitions:
