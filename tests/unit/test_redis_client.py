@@ -17,6 +17,9 @@ from shared.redis_client import HiredisPackingConnection, connect
         ("EVALSHA", "abc", 2, "k1", "k2", 1.5, 42, b"\x00\xffraw"),
         ("CLIENT SETNAME", "publication"),
         (b"XINFO GROUPS", "news.ingested"),
+        # Long bytes (an event's data) are passed through between packed runs.
+        ("EVALSHA", "abc", 2, "k1", "k2", "data", "é".encode() * 2000, 7, b"x" * 1024),
+        ("SET", "k", b"y" * 5000),
     ],
 )
 def test_packs_the_same_bytes_as_redis_py(command: tuple[Any, ...]) -> None:

@@ -49,15 +49,44 @@ class HiredisPackingConnection(aioredis.Connection):  # type: ignore[misc]  # re
     one can use hiredis); profiles put 10-16% of publication's CPU there,
     where one script call carries a 6 kB document and a few dozen keys.
     Values are checked the same way: str, bytes, int and float only (a None
-    or a bool is refused with a TypeError instead of redis-py's DataError)."""
+    or a bool is refused with a TypeError instead of redis-py's DataError).
 
-    def pack_command(self, *args: Any) -> list[bytes]:
+    A long bytes argument (an event's data, a document) is not packed: it goes
+    to the socket as it is, between the packed runs of the others. hiredis
+    copies every argument into a buffer of its own and then into the result;
+    for a settle of 200 events (half a megabyte) that cost the enrichment
+    worker 12 us of CPU per item (the no-op transport, 20,000 items, three
+    alternated runs: 86-88 -> 74-77.5 us per item)."""
+
+    def pack_command(self, *args: Any) -> list[bytes | memoryview]:
         # As redis-py does: a command name of several words ("CLIENT SETNAME")
         # goes to Redis as separate arguments.
         name = args[0].encode() if isinstance(args[0], str) else args[0]
         if b" " in name:
             args = (*name.split(), *args[1:])
-        return [hiredis.pack_command(args)]
+        parts: list[bytes | memoryview] = [b"*%d\r\n" % len(args)]
+        packed_from = 0  # the first argument not in `parts` yet
+        for position, arg in enumerate(args):
+            if type(arg) is bytes and len(arg) >= PASS_THROUGH_BYTES:
+                parts += _packed_run(args[packed_from:position])
+                parts += (b"$%d\r\n" % len(arg), arg, b"\r\n")
+                packed_from = position + 1
+        if packed_from == 0:
+            return [hiredis.pack_command(args)]
+        return parts + _packed_run(args[packed_from:])
+
+
+# Bytes arguments at least this long are sent as they are (HiredisPackingConnection).
+PASS_THROUGH_BYTES = 1024
+
+
+def _packed_run(args: tuple[Any, ...]) -> list[memoryview]:
+    """`args` in the protocol, without the array header (the caller writes one
+    for the whole command)."""
+    if not args:
+        return []
+    packed = hiredis.pack_command(args)
+    return [memoryview(packed)[packed.index(b"\n") + 1 :]]
 
 
 def is_cluster(url: str, *, timeout: float = PROBE_SECONDS) -> bool | None:
