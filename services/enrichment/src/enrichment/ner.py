@@ -308,6 +308,8 @@ class Model:
         self._tables[1, 0], self._tables[3, 0] = self._sum(_START[0]), self._sum(_START[1])
         self._tables[2, 1], self._tables[4, 1] = self._sum(_END[0]), self._sum(_END[1])
         self._rows: dict[str, int] = {}
+        # The five tables as one, for one gather: row r of table k is row
+        # k * (_CACHE_MAX + 2) + r of `_flat` (a view: `row` fills both).
         self._flat = self._tables.reshape(-1, size)
         self._table_starts = np.arange(5)[:, None] * (_CACHE_MAX + 2)
         # Scores of one token between two O: the transitions in and out,
@@ -424,8 +426,7 @@ class Model:
         if not runs:
             return found
         # Each token's place in `windows` (two after its run's window starts),
-        # and from there its row in each of the five tables, gathered at once
-        # from the tables as one (row r of table k is k * rows + r).
+        # and from there its row in each of the five tables, gathered at once.
         sizes = np.array([last - first for _, first, last in runs])
         centres = np.arange(len(flags)) + 2 + 4 * np.repeat(np.arange(len(runs)), sizes)
         index = np.array(windows)[centres + _SHIFTS]
@@ -477,15 +478,15 @@ class Model:
                 )
                 # `decode` of the path's labels, on label numbers.
                 kind = ""
-                begin = first
-                for at, label in enumerate(path, first):
+                opened = first
+                for token, label in enumerate(path, first):
                     if inside[label] and kinds[label] == kind:
                         continue
                     if kind:
-                        found[number].append((kind, begin, at))
-                    kind, begin = kinds[label], at
+                        found[number].append((kind, opened, token))
+                    kind, opened = kinds[label], token
                 if kind:
-                    found[number].append((kind, begin, last))
+                    found[number].append((kind, opened, last))
         for names in found:
             names.sort(key=_FIRST)
         return found
