@@ -308,6 +308,10 @@ class Model:
         self._tables[1, 0], self._tables[3, 0] = self._sum(_START[0]), self._sum(_START[1])
         self._tables[2, 1], self._tables[4, 1] = self._sum(_END[0]), self._sum(_END[1])
         self._rows: dict[str, int] = {}
+        # Per row, whether a token after it opens a sentence (feature "first"):
+        # the line's start does, and the tokens of `_BREAKS`.
+        self._opens = np.zeros(_CACHE_MAX + 2, dtype=bool)
+        self._opens[0] = True
         # The five tables as one, for one gather: row r of table k is row
         # k * (_CACHE_MAX + 2) + r of `_flat` (a view: `row` fills both).
         self._flat = self._tables.reshape(-1, size)
@@ -350,6 +354,7 @@ class Model:
                 self._rows.clear()
             row = self._rows[token] = len(self._rows) + 2
             own, near = _FEATURES.word(token)
+            self._opens[row] = token in _BREAKS
             # One assignment of the five rows (each one costs a conversion).
             self._tables[:, row] = [
                 list(map(add, self._sum(own), self._bias)),
@@ -375,10 +380,9 @@ class Model:
         every token)."""
         runs: list[tuple[int, int, int]] = []  # sentence, first, last + 1
         # The rows of each run's tokens and of two tokens either side (0 before
-        # the line, 1 after it), run after run; per token, 1 if it opens a
-        # sentence plus 2 if its line shouts (`_flagged`).
+        # the line, 1 after it), run after run; per run, whether its line shouts.
         windows: list[int] = []
-        flags: list[int | bool] = []
+        louds: list[bool] = []
         if len(self._rows) + sum(map(len, sentences)) > _CACHE_MAX:
             # Make room now: emptied while this call collects rows, the tables
             # would be written over under the rows it holds.
@@ -395,7 +399,6 @@ class Model:
             loud = shouting[number] if shouting is not None else None
             if loud is None:
                 loud = _is_shouting(tokens, heads)
-            shouts = 2 if loud else 0
             count = len(tokens)
             first = last = capitals[0]
             for i in [*capitals[1:], -1]:
@@ -407,6 +410,7 @@ class Model:
                     last = i  # not across a number: "Barnsley 1 Bournemouth 0"
                     continue
                 runs.append((number, first, last + 1))
+                louds.append(loud)
                 if first < 2:
                     windows += _BEFORE[first]
                 near = tokens[max(0, first - 2) : last + 3]
@@ -417,10 +421,6 @@ class Model:
                     windows += cast("list[int]", seen)
                 if last + 3 > count:
                     windows += _AFTER[last + 3 - count]
-                opens = list(map(_BREAKS.__contains__, tokens[max(0, first - 1) : last]))
-                if first == 0:
-                    opens.insert(0, True)
-                flags += [shouts + o for o in opens] if shouts else opens
                 first = last = i
         found: list[list[tuple[str, int, int]]] = [[] for _ in sentences]
         if not runs:
@@ -428,11 +428,16 @@ class Model:
         # Each token's place in `windows` (two after its run's window starts),
         # and from there its row in each of the five tables, gathered at once.
         sizes = np.array([last - first for _, first, last in runs])
-        centres = np.arange(len(flags)) + 2 + 4 * np.repeat(np.arange(len(runs)), sizes)
+        centres = np.arange(sizes.sum()) + 2 + 4 * np.repeat(np.arange(len(runs)), sizes)
         index = np.array(windows)[centres + _SHIFTS]
         gathered = self._flat[index + self._table_starts]
         scores = gathered[0] + gathered[1] + gathered[2] + gathered[3] + gathered[4]
-        scores += self._flagged[np.array(flags, dtype=np.intp)]
+        # The flags' code (`_flagged`): 1 if the token before opens a sentence
+        # (`index[1]` holds the rows of the tokens before), plus 2 if the line shouts.
+        flags = self._opens[index[1]].astype(np.intp)
+        if any(louds):
+            flags += 2 * np.repeat(louds, sizes)
+        scores += self._flagged[flags]
         # A run of one token (most runs: "The", "Monday", "Kyiv") between two
         # O needs no Viterbi: its best label with the transitions in and out.
         singles: list[int] = []  # runs of one token
