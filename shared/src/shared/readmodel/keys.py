@@ -70,13 +70,20 @@ class ReadModelKeys:
         return self.partitions.key("rm", index)
 
     def state(self, uri: str) -> str:
-        return f"{self.prefix(self.partition(uri))}:state:{uri}"
+        return self.item_keys(uri)[0]
 
     def item(self, uri: str) -> str:
-        return f"{self.prefix(self.partition(uri))}:item:{uri}"
+        return self.item_keys(uri)[1]
 
     def versions(self, uri: str) -> str:
-        return f"{self.prefix(self.partition(uri))}:versions:{uri}"
+        return self.item_keys(uri)[2]
+
+    def item_keys(self, uri: str, partition: int | None = None) -> tuple[str, str, str]:
+        """The state, document and history keys of `uri`. A caller that already
+        knows its partition passes it: publication's batches are grouped by
+        partition, and the hash was computed three times more per item."""
+        prefix = self.prefix(self.partition(uri) if partition is None else partition)
+        return f"{prefix}:state:{uri}", f"{prefix}:item:{uri}", f"{prefix}:versions:{uri}"
 
     def feed(self, index_name: str, partition: int) -> str:
         """The sorted set of the feed index `index_name` (FEED_ALL, index_key) in a partition."""

@@ -311,11 +311,11 @@ class ReadModelWriter:
                 [
                     key
                     for i in positions
-                    for key in (self.keys.state(uris[i]), self.keys.item(uris[i]))
+                    for key in self.keys.item_keys(uris[i], partition)[:2]  # state, document
                 ],
                 [],
             )
-            for positions in batches.values()
+            for partition, positions in batches.items()
         ]
         results: list[Stored | None] = [None] * len(uris)
         for positions, reply in zip(
@@ -383,9 +383,7 @@ class ReadModelWriter:
             if event_args:  # the feed sets before and after, for readers' caches
                 event_args += [FEEDS_FIELD, feeds_field(_visible(previous), _visible_plan(plan))]
             keys += [
-                self.keys.state(uri),
-                self.keys.item(uri),
-                self.keys.versions(uri),
+                *self.keys.item_keys(uri, partition),
                 *(self.keys.feed(name, partition) for name in old_indexes),
                 *(self.keys.feed(name, partition) for name in plan.indexes),
             ]
