@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 from enrichment import ner
-from enrichment.bench import typical_item
 from enrichment.config import DEFAULT_CONFIG
 from enrichment.pipeline import build_pipeline, run_pipeline
+from enrichment.typical import typical_item
 from shared.items import NewsItem
 
 from bench.items import corpus, news_item

@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from enrichment.bench import typical_item
 from enrichment.config import EnrichmentConfig
 from enrichment.handler import make_handler
 from enrichment.pipeline import FAILURES, STAGES, Stage, enrich_with
 from enrichment.stages.related import ClusterSettings
+from enrichment.typical import typical_item
 
 log = logging.getLogger("newsfeed.enrichment")
 
