@@ -15,13 +15,23 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from publication.handler import make_handler as publication_handler
+from redis.exceptions import ResponseError
 from shared.delivery import Done, Failed, GroupLost, Result, StreamWorker, ensure_groups
 from shared.delivery.deadletter import list_dead_letters, replay_dead_letter
 from shared.delivery.trimming import trim_stream
-from shared.events import Event, decode, encode
+from shared.events import Event, EventType, decode, encode, follow
 from shared.readmodel import ReadModelReader, ReadModelWriter
 from shared.settings import DeliverySettings
-from shared.streams import DEAD_LETTER, ENRICHED, PUBLICATION_IN, PUBLISHED, ROUTES, Route
+from shared.streams import (
+    DEAD_LETTER,
+    ENRICHED,
+    ENRICHMENT_IN,
+    INGESTED,
+    PUBLICATION_IN,
+    PUBLISHED,
+    ROUTES,
+    Route,
+)
 
 from tests.support.builders import event_for, news_item
 from tests.support.streams import ONE, stream
@@ -366,3 +376,36 @@ async def test_entries_stranded_on_this_consumer_by_a_redis_failure_are_retried(
     async with running(worker_for(redis, recorder, name="only-replica")):
         await until(lambda: len(recorder.seen) == 3)
         await until(lambda: _is_zero(pending_count(redis, PUBLICATION_IN)))
+
+
+async def test_an_output_that_cannot_be_written_leaves_its_entry_pending_not_lost(
+    redis: aioredis.Redis,
+) -> None:
+    """The settle writes the output before it acknowledges (a script is not rolled
+    back when a command fails): while the output stream's key holds something
+    else, the worker stops with the error and the entry stays pending; once the
+    key is fixed, a restarted worker puts the item through, once."""
+    await ensure_groups(redis, ROUTES, ONE)
+    await append(redis, stream(INGESTED), [event_for(news_item("urn:t:blocked"))])
+    await redis.delete(ENRICHED_0)
+    await redis.set(ENRICHED_0, "not a stream")  # what an operator's mistake could leave
+
+    async def forward(events: Sequence[Event]) -> list[Result]:
+        return [Done(emit=(follow(e, EventType.enriched, "/t", e.data),)) for e in events]
+
+    # Each failed settle counts a delivery: room for them below the dead-letter cap.
+    patient = FAST.model_copy(update={"max_deliveries": 10})
+
+    def worker() -> StreamWorker:
+        return StreamWorker(
+            redis, ENRICHMENT_IN, forward, patient, consumer="w", output_stream=ENRICHED
+        )
+
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await asyncio.wait_for(worker().run(), 15)
+    assert await pending_count(redis, ENRICHMENT_IN) == 1
+    await redis.delete(ENRICHED_0)
+    async with running(worker()):
+        await until(lambda: _is_zero(pending_count(redis, ENRICHMENT_IN)))
+    assert [decode(f).subject for _, f in await redis.xrange(ENRICHED_0)] == ["urn:t:blocked"]
+    assert await redis.xlen(DEAD_LETTER_0) == 0

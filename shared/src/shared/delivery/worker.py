@@ -180,22 +180,24 @@ async def _undecoded(message: Any) -> None:
 # and their ids, the number of failed ones and (id, reason) pairs, then each
 # output event as its field count and fields.
 SETTLE = """
-local i = 2
-local acked = tonumber(ARGV[i])
-if acked > 0 then
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i + 1, i + acked))
-  redis.call('HDEL', KEYS[2], unpack(ARGV, i + 1, i + acked))
-end
-i = i + acked + 1
-local failed = tonumber(ARGV[i])
-if failed > 0 then
-  redis.call('HSET', KEYS[2], unpack(ARGV, i + 1, i + 2 * failed))
-end
-i = i + 2 * failed + 1
+local acked = tonumber(ARGV[2])
+local failed = tonumber(ARGV[acked + 3])
+-- The outputs first: a script is not rolled back when one of its commands
+-- fails (an XADD onto a key of another type, say), so nothing is acknowledged
+-- before its output is written. (Under maxmemory Redis refuses only a
+-- script's first write, so that case is whole either way.)
+local i = acked + 2 * failed + 4
 while i <= #ARGV do
   local count = tonumber(ARGV[i])
   redis.call('XADD', KEYS[3], '*', unpack(ARGV, i + 1, i + count))
   i = i + count + 1
+end
+if acked > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3, 2 + acked))
+  redis.call('HDEL', KEYS[2], unpack(ARGV, 3, 2 + acked))
+end
+if failed > 0 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, acked + 4, acked + 3 + 2 * failed))
 end
 return acked
 """
