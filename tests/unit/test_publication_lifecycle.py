@@ -180,3 +180,85 @@ def test_people_places_and_organisations_are_indexed_where_the_item_is_about_the
     assert index_key(Facet.person, "once") not in plan.indexes
     assert index_key(Facet.place, "twice") in plan.indexes
     assert index_key(Facet.organisation, "from source") in plan.indexes
+
+
+# -- refinements: enrichment's second pass, the same version with the model's names
+
+
+def with_people(item: NewsItem, *names: str) -> NewsItem:
+    return item.model_copy(update={"people": tuple(Entity(name=name) for name in names)})
+
+
+def test_a_refinement_replaces_its_version_without_an_update_stamp() -> None:
+    stored = first_published(news_item("urn:t:a"))
+    refined = with_people(news_item("urn:t:a"), "Nikos Christodoulides")
+    plan = decide(refined, stored, NOW, refinement=True)
+    assert plan is not None
+    assert plan.event is EventType.refined
+    assert plan.status is StoredStatus.usable
+    assert plan.member == stored.member
+    assert plan.item.updated is None
+    assert plan.item.people == refined.people
+    assert index_key(Facet.person, "nikos christodoulides") in plan.indexes
+
+
+def test_a_refinement_of_an_updated_item_keeps_its_stamp_and_corrections() -> None:
+    first = first_published(news_item("urn:t:a"))
+    corrected = news_item("urn:t:a", version=2, ednote="An earlier version misnamed the city.")
+    corrected_plan = decide(corrected, first, NOW)
+    assert corrected_plan is not None
+    stored = stored_from(corrected_plan)
+    refined = with_people(corrected, "Nikos Christodoulides")
+    plan = decide(refined, stored, NOW, refinement=True)
+    assert plan is not None
+    assert plan.item.updated == corrected_plan.item.updated is not None
+    assert plan.item.corrections == corrected_plan.item.corrections != ()
+    assert plan.event is EventType.refined
+
+
+def test_the_same_refinement_again_changes_nothing() -> None:
+    stored = first_published(news_item("urn:t:a"))
+    refined = with_people(news_item("urn:t:a"), "Nikos Christodoulides")
+    plan = decide(refined, stored, NOW, refinement=True)
+    assert plan is not None
+    assert decide(refined, stored_from(plan), NOW, refinement=True) is None
+
+
+def test_a_refinement_of_an_older_version_is_stale() -> None:
+    stored = first_published(news_item("urn:t:a", version=2))
+    refined = with_people(news_item("urn:t:a", version=1), "Nikos Christodoulides")
+    assert decide(refined, stored, NOW, refinement=True) is None
+
+
+def test_a_refinement_before_its_version_publishes_that_version() -> None:
+    refined = with_people(news_item("urn:t:a"), "Nikos Christodoulides")
+    plan = decide(refined, None, NOW, refinement=True)
+    assert plan is not None
+    assert plan.event is EventType.published
+    # Its first-pass entry, retried later, is then the same version: nothing happens.
+    assert decide(news_item("urn:t:a"), stored_from(plan), NOW) is None
+
+
+def test_a_refinement_of_an_embargoed_item_stays_embargoed_and_unannounced() -> None:
+    embargo = NOW + timedelta(hours=2)
+    item = news_item("urn:t:a").model_copy(update={"embargoed": embargo})
+    stored = first_published(item)
+    assert stored.status is StoredStatus.embargoed
+    plan = decide(with_people(item, "Nikos Christodoulides"), stored, NOW, refinement=True)
+    assert plan is not None
+    assert plan.status is StoredStatus.embargoed
+    assert plan.event is None
+    assert plan.embargo_until == embargo
+    assert plan.indexes == ()
+
+
+def test_a_refinement_of_a_killed_item_changes_nothing() -> None:
+    killed_plan = decide(
+        news_item("urn:t:a", version=2, pubstatus=PubStatus.canceled),
+        first_published(news_item("urn:t:a")),
+        NOW,
+    )
+    assert killed_plan is not None
+    stored = stored_from(killed_plan)
+    refined = with_people(news_item("urn:t:a", version=2), "Nikos Christodoulides")
+    assert decide(refined, stored, NOW, refinement=True) is None

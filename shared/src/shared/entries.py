@@ -52,7 +52,10 @@ IngestedEntry = _event_entry(
     "IngestedEntry", "An item as ingest accepted it.", [EventType.ingested]
 )
 EnrichedEntry = _event_entry(
-    "EnrichedEntry", "An item after the enrichment pipeline.", [EventType.enriched]
+    "EnrichedEntry",
+    "An item after the enrichment pipeline (enriched), or the same version with the "
+    "entity model's names from enrichment's second pass (refined).",
+    [EventType.enriched, EventType.refined],
 )
 PublishedEntry = _event_entry(
     "PublishedEntry",
@@ -64,6 +67,7 @@ PublishedEntry = _event_entry(
         EventType.killed,
         EventType.withheld,
         EventType.released,
+        EventType.refined,
     ],
     **{
         FEEDS_FIELD: (

@@ -51,6 +51,9 @@ class EventType(StrEnum):
     killed = "org.newsfeed.item.killed"
     withheld = "org.newsfeed.item.withheld"
     released = "org.newsfeed.item.released"
+    # The same version with the entity model's names (enrichment's second
+    # pass): publication stores it without an update stamp (not news to readers).
+    refined = "org.newsfeed.item.refined"
 
 
 class Event(BaseModel):

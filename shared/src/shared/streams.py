@@ -11,6 +11,7 @@ DEAD_LETTER = "news.deadletter"
 
 ENRICHMENT_GROUP = "enrichment"
 PUBLICATION_GROUP = "publication"
+ENTITY_MODEL_GROUP = "entity-model"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ PUBLICATION_IN = Route(ENRICHED, PUBLICATION_GROUP)
 # start-up (at id 0), so entries written before a consumer first ran are
 # delivered to it rather than skipped.
 ROUTES: tuple[Route, ...] = (ENRICHMENT_IN, PUBLICATION_IN)
+
+# Enrichment's second pass (the entity model, off the fast path) reads
+# news.enriched beside publication and appends its refined items to it. Not
+# in ROUTES: only a second pass creates its group, since a group nobody reads
+# would hold news.enriched above its cap (trimming keeps what a group needs).
+ENTITY_MODEL_IN = Route(ENRICHED, ENTITY_MODEL_GROUP)
 
 # An entry id is two unsigned 64-bit numbers, "<ms>-<seq>".
 ENTRY_ID_PART_MAX = 2**64 - 1

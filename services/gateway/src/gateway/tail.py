@@ -51,6 +51,8 @@ KINDS: dict[str, str] = {
     EventType.released.value: "published",
     EventType.updated.value: "updated",
     EventType.corrected.value: "updated",
+    # New names from enrichment's second pass: the item's page changes, its stamp does not.
+    EventType.refined.value: "updated",
     EventType.killed.value: "killed",
     EventType.withheld.value: "killed",
 }

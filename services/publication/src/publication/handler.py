@@ -51,7 +51,13 @@ def make_handler(writer: ReadModelWriter, *, updates_move_to_top: bool = False) 
             now = utcnow()
             changes: list[tuple[int, Change]] = []
             for (position, event), before in zip(current, stored, strict=True):
-                plan = decide(event.data, before, now, updates_move_to_top=updates_move_to_top)
+                plan = decide(
+                    event.data,
+                    before,
+                    now,
+                    updates_move_to_top=updates_move_to_top,
+                    refinement=event.type == EventType.refined,
+                )
                 if plan is None:  # stale or repeated: already in effect
                     results[position] = Done()
                     continue

@@ -12,7 +12,13 @@ Rules (docs/publication.md):
   correction note;
 - the feed position is the first publication time (`firstcreated`, or the
   release time of an embargoed item) and does not move on update unless the
-  newsroom asks updates to move to the top.
+  newsroom asks updates to move to the top;
+- a refinement (enrichment's second pass: the same version with the entity
+  model's names) replaces the stored document of its version as it stands:
+  same status, feed position, corrections and update stamp, so readers see
+  no "Updated" (docs/enrichment.md). One of an older version is stale; one
+  that arrives before its version (that version's first entry failed and
+  waits for a retry) is that version.
 """
 
 from __future__ import annotations
@@ -25,8 +31,15 @@ from shared.readmodel import Plan, Stored, StoredStatus, facet_keys, feed_member
 
 
 def decide(
-    incoming: NewsItem, stored: Stored | None, now: datetime, *, updates_move_to_top: bool = False
+    incoming: NewsItem,
+    stored: Stored | None,
+    now: datetime,
+    *,
+    updates_move_to_top: bool = False,
+    refinement: bool = False,
 ) -> Plan | None:
+    if refinement and stored is not None and stored.version == incoming.version:
+        return refine(incoming, stored)
     if stored is not None and stored.version >= incoming.version:
         return None
     was_visible = stored is not None and stored.status is StoredStatus.usable
@@ -103,4 +116,29 @@ def decide(
         indexes=facet_keys(item),
         embargo_until=None,
         event=event,
+    )
+
+
+def refine(incoming: NewsItem, stored: Stored) -> Plan | None:
+    """The stored version with the second pass's fields; None when nothing changes
+    (the same refinement again) or the version is no longer shown or waiting."""
+    previous = stored.doc
+    if previous is None or stored.member is None:
+        return None
+    if stored.status not in (StoredStatus.usable, StoredStatus.embargoed):
+        return None
+    # What publication decided for this version stays: its stamp and notes.
+    item = incoming.model_copy(
+        update={"corrections": previous.corrections, "updated": previous.updated}
+    )
+    if item == previous:
+        return None
+    usable = stored.status is StoredStatus.usable
+    return Plan(
+        item=item,
+        status=stored.status,
+        member=stored.member,
+        indexes=facet_keys(item) if usable else (),
+        embargo_until=None if usable else previous.embargoed,
+        event=EventType.refined if usable else None,
     )

@@ -118,7 +118,10 @@ for n = 1, n_items do
     results[n] = {'conflict', tostring(current)}
   else
     -- Version 0: no state, so no document either (this script writes both).
-    local previous = current > 0 and cap > 0 and redis.call('GET', item)
+    -- A version is kept in the history when another replaces it, not when
+    -- the same version is stored again (a refinement: enrichment's second pass).
+    local previous = current > 0 and cap > 0 and current ~= tonumber(version)
+      and redis.call('GET', item)
     if previous then
       redis.call('LPUSH', versions, previous)
       redis.call('LTRIM', versions, 0, cap - 1)
