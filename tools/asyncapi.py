@@ -39,8 +39,9 @@ DESCRIPTION = (
     "fields (docs/events.md), not FastStream's own envelope. Each stage's stream is split into "
     "NEWSFEED_PARTITIONS partitions by a stable hash of the item's uri; the channels below are "
     "those of the default deployment. Delivery is at-least-once: consumers dedupe by (subject, "
-    "data.version); a worker's output, its acknowledgement and its dead letters are written "
-    "in one script on the partition's slot (docs/delivery.md)."
+    "data.version, type): a refined event (enrichment's second pass) is the same version "
+    "with the entity model's names; a worker's output, its acknowledgement and its dead "
+    "letters are written in one script on the partition's slot (docs/delivery.md)."
 )
 # What a consumer name looks like: one per process (shared.delivery.worker.consumer_name).
 CONSUMER = "{service}-<host>-<pid>"
@@ -57,14 +58,19 @@ def brokers() -> list[RedisBroker]:
     redis = Redis.from_url(REDIS_URL)  # never connects: the brokers are not started
     documented = RedisBroker(REDIS_URL)
     ingest.asyncapi.declare(documented, partitions)
+    makers = (
+        ("enrichment", enrichment.app.Settings, enrichment.app.make_worker),
+        ("entity-model", enrichment.app.Settings, enrichment.app.make_second_pass_worker),
+        ("publication", publication.app.Settings, publication.app.make_worker),
+    )
     workers = [
-        app.make_worker(
+        make_worker(
             redis,
-            app.Settings.model_construct(partitions=partitions.count),
+            settings.model_construct(partitions=partitions.count),
             _never_called,
             CONSUMER.format(service=name),
         )
-        for name, app in (("enrichment", enrichment.app), ("publication", publication.app))
+        for name, settings, make_worker in makers
     ]
     tail = RedisBroker(REDIS_URL)
     gateway.asyncapi.declare(tail, partitions)

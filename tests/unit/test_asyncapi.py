@@ -76,6 +76,9 @@ def test_every_partition_of_every_stream_has_its_writers_and_readers(
         expected[partitions.key(ENRICHED, index)] = {
             ("enrichment", "send"),
             ("publication", "receive"),
+            # Enrichment's second pass reads the stream and appends its refinements to it.
+            ("entity-model", "receive"),
+            ("entity-model", "send"),
         }
         expected[partitions.key(PUBLISHED, index)] = {
             ("publication", "send"),
@@ -83,6 +86,7 @@ def test_every_partition_of_every_stream_has_its_writers_and_readers(
         }
         expected[partitions.key(DEAD_LETTER, index)] = {
             ("enrichment", "send"),
+            ("entity-model", "send"),
             ("publication", "send"),
         }
     assert _operations_by_address(document) == expected

@@ -9,39 +9,20 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from enrichment.enrichers import language
 from enrichment.nlp import fold, sentences
-from shared.items import NewsItem
 
-from tests.support import builders
-from tests.support.enrichment import CONFIG, run_pipeline
+from tests.support.enrichment import CONFIG, as_item, labelled, run_pipeline
 
-LABELLED = Path(__file__).resolve().parents[1] / "fixtures" / "enrichment" / "labelled.yaml"
 KINDS = ("people", "organisations", "places")
 
 MIN_ENTITY_PRECISION = 0.90
 MIN_ENTITY_RECALL = 0.80
 MIN_LANGUAGE_ACCURACY = 0.95
 MIN_READING_TIME_ACCURACY = 0.95
-
-
-def labelled() -> list[dict[str, Any]]:
-    data = yaml.safe_load(LABELLED.read_text(encoding="utf-8"))
-    assert isinstance(data, list)
-    return data
-
-
-def as_item(entry: dict[str, Any]) -> NewsItem:
-    return builders.item(
-        builders.paragraphs(entry["body"]),
-        entry["headline"],
-        uri=f"urn:newsfeed:labelled:{entry['id']}",
-    )
 
 
 def key(name: str) -> str:

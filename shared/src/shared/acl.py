@@ -19,7 +19,9 @@ for /metrics and /readyz, and create the consumer groups at start-up):
 - ingest: append to and trim news.ingested; its own `ingest:*` keys; list,
   drop and replay dead letters (replay into news.ingested only).
 - enrichment: consume news.ingested; append to and trim news.enriched;
-  dead-letter; its own `enrichment:*` and `delivery:*` keys.
+  dead-letter; its own `enrichment:*` and `delivery:*` keys. Its second pass
+  (the entity model, NEWSFEED_SECOND_PASS) runs as this user too and also
+  consumes news.enriched (ACLs cannot tell one consumer group from another).
 - publication: consume news.enriched; append to and trim news.published;
   dead-letter; the read model `rm:*` and `delivery:*` keys.
 - gateway: read `rm:*` and news.published, nothing else, write nothing.
@@ -190,6 +192,9 @@ USERS = (
             CREATE_GROUPS,
             PARTITION_COUNT,
             *worker(INGESTED, ENRICHED),
+            # The second pass reads what it appends to.
+            consumes(ENRICHED),
+            Grant(SCRIPTS, (f"~{stream(ENRICHED)}", f"~{stream(DEAD_LETTER)}", "~delivery:*")),
             Grant(
                 (
                     *HASHES,

@@ -15,15 +15,24 @@ from shared.events import Event
 from shared.redis_client import connect
 from shared.service import Lifecycle, configure_logging, serve, worker_app
 from shared.settings import DeliverySettings, ServiceSettings
-from shared.streams import ENRICHED, ENRICHMENT_IN, ROUTES
+from shared.streams import ENRICHED, ENRICHMENT_IN, ENTITY_MODEL_IN, ROUTES
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from enrichment import second_pass
 from enrichment.config import EnrichmentConfig
 from enrichment.handler import make_handler
-from enrichment.pipeline import FAILURES, STAGES, Stage, enrich_with
+from enrichment.pipeline import (
+    FAILURES,
+    STAGES,
+    Stage,
+    build_second_pass,
+    enrich_with,
+    first_pass,
+    run_pipeline,
+)
 from enrichment.stages.related import ClusterSettings
 from enrichment.typical import typical_item
 
@@ -36,6 +45,11 @@ class Settings(ServiceSettings, DeliverySettings):
     model_config = SettingsConfigDict(env_nested_delimiter="_", env_nested_max_split=1)
 
     port: int = Field(default=8002, ge=1, le=65535)
+    second_pass: bool = Field(
+        default=False,
+        description="this process is enrichment's second pass (the entity model's names for "
+        "items already enriched; NEWSFEED_ENRICH_ENTITY_MODEL=second_pass), not the first",
+    )
     # The enrichers, and the switches of enrichers and stages.
     enrich: EnrichmentConfig = EnrichmentConfig()
     # One field per stage, named after it (build_stages).
@@ -82,17 +96,46 @@ def make_worker(redis: Redis, settings: Settings, handler: Handler, consumer: st
     )
 
 
+def make_second_pass_worker(
+    redis: Redis, settings: Settings, handler: Handler, consumer: str
+) -> StreamWorker:
+    """The second pass's consumer group and what it writes (enrichment.second_pass)."""
+    return StreamWorker(
+        redis,
+        ENTITY_MODEL_IN,
+        handler,
+        settings,
+        consumer=consumer,
+        output_stream=ENRICHED,
+        routes_to_ensure=(*ROUTES, ENTITY_MODEL_IN),
+    )
+
+
+def build_worker(redis: Redis, settings: Settings) -> StreamWorker:
+    """The first pass, or the second (NEWSFEED_SECOND_PASS). Either loads its
+    data (gazetteers, the English model, the language detector: about a
+    second) with one item before the service can report ready, instead of the
+    first items waiting for it."""
+    if settings.second_pass:
+        pipeline = build_second_pass(settings.enrich)
+        run_pipeline(typical_item(), pipeline)
+        return make_second_pass_worker(
+            redis,
+            settings,
+            freeze_after_first_batch(second_pass.make_handler(pipeline)),
+            consumer_name("entity-model"),
+        )
+    enrich = enrich_with(first_pass(settings.enrich))
+    enrich(typical_item())
+    handler = freeze_after_first_batch(make_handler(enrich, stages=build_stages(redis, settings)))
+    return make_worker(redis, settings, handler, consumer_name("enrichment"))
+
+
 def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     redis = connect(settings.redis_url, client_name="enrichment")
     if settings.enrich.disabled:
         log.warning("enrichers switched off: %s", ", ".join(settings.enrich.disabled))
-    enrich = enrich_with(settings.enrich)
-    # The gazetteers, the English model and the language detector load on first
-    # use (about a second): one item now loads them before the service can
-    # report ready, instead of the first items waiting for them.
-    enrich(typical_item())
-    handler = freeze_after_first_batch(make_handler(enrich, stages=build_stages(redis, settings)))
-    worker = make_worker(redis, settings, handler, consumer_name("enrichment"))
+    worker = build_worker(redis, settings)
     app = worker_app(worker, lifecycle, "enrichment")
 
     async def stats(_: Request) -> JSONResponse:
@@ -103,6 +146,8 @@ def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
                 "dead_lettered": worker.stats.dead_lettered,
                 "enricher_failures": dict(sorted(FAILURES.items())),
                 "disabled": settings.enrich.disabled,
+                "entity_model": settings.enrich.entity_model,
+                "second_pass": settings.second_pass,
             }
         )
 

@@ -11,6 +11,12 @@ items from feeds arrive with one (the feed's or the source's), which
 `--language en` measures. The load average is printed beside the figures:
 on a shared machine they move with it.
 
+Three pipelines are timed (issue 15): `first`, what the service runs before
+readers see an item (the entity model left to the second pass: the default),
+`second`, the second pass on first-pass items (the model's names, and the
+subjects and quotes that read them), and `inline`, everything in one pass
+(NEWSFEED_ENRICH_ENTITY_MODEL=inline). `--pass` picks one.
+
 The related-stories stage is not included: it needs Redis and runs once per
 batch, not per item.
 """
@@ -25,15 +31,37 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from shared.items import NewsItem
 from shared.service import quiet_garbage_collector
 
 from enrichment.config import DEFAULT_CONFIG, EnrichmentConfig
-from enrichment.pipeline import build_pipeline, run_pipeline
+from enrichment.pipeline import (
+    Enricher,
+    build_pipeline,
+    build_second_pass,
+    first_pass,
+    run_pipeline,
+)
 from enrichment.typical import typical_item
+
+PASSES = ("first", "second", "inline")
+
+
+def pipelines(
+    which: str, config: EnrichmentConfig
+) -> tuple[tuple[Enricher, ...], tuple[Enricher, ...]]:
+    """(what makes an input item from a typical one, the pipeline timed)."""
+    if which == "inline":
+        return (), build_pipeline(config)
+    first = build_pipeline(first_pass(config.model_copy(update={"entity_model": "second_pass"})))
+    if which == "first":
+        return (), first
+    return first, build_second_pass(config.model_copy(update={"entity_model": "second_pass"}))
 
 
 @dataclass(frozen=True)
 class Result:
+    which: str
     words: int
     items: int
     median_us: float  # CPU time of this thread: what an item costs, whatever else runs
@@ -46,16 +74,24 @@ class Result:
 
 
 def measure(
-    items: int = 2000, config: EnrichmentConfig = DEFAULT_CONFIG, language: str | None = None
+    items: int = 2000,
+    config: EnrichmentConfig = DEFAULT_CONFIG,
+    language: str | None = None,
+    which: str = "first",
 ) -> Result:
-    pipeline = build_pipeline(config)
-    warm = run_pipeline(typical_item(), pipeline)  # loads the gazetteer and the detector
+    before, pipeline = pipelines(which, config)
+
+    def typical(n: int = 0) -> NewsItem:
+        item = typical_item(n, language) if n else typical_item()
+        return run_pipeline(item, before) if before else item
+
+    warm = run_pipeline(typical(), pipeline)  # loads the gazetteer and the detector
     assert warm.text is not None
     # The collector as the service runs it: start-up objects frozen, a
     # collection every 50,000 new objects (shared.service.serve).
     quiet_garbage_collector()
     gc.freeze()  # as the service does after its first batch (app.freeze_after_first_batch)
-    inputs = [typical_item(n, language) for n in range(1, items + 1)]
+    inputs = [typical(n) for n in range(1, items + 1)]
     timings: list[float] = []
     wall: list[float] = []
     clock = time.perf_counter_ns
@@ -67,7 +103,7 @@ def measure(
         wall.append((clock() - start) / 1000)
     per_enricher: dict[str, list[float]] = {e.NAME: [] for e in pipeline}
     for n in range(items + 1, items + 1 + max(1, items // 4)):
-        current = typical_item(n, language)
+        current = typical(n)
         for enricher in pipeline:
             start = clock()
             fields = enricher.enrich(current)
@@ -75,6 +111,7 @@ def measure(
             current = current.model_copy(update=fields)
     timings.sort()
     return Result(
+        which=which,
         words=warm.text.word_count,
         items=items,
         median_us=round(statistics.median(timings), 1),
@@ -96,22 +133,27 @@ def main() -> None:
     parser.add_argument(
         "--language", help="the language the items state, e.g. en (default: none, detected)"
     )
+    parser.add_argument("--pass", dest="which", choices=PASSES, help="one pipeline (default: all)")
     args = parser.parse_args()
-    result = measure(args.items, language=args.language)
+    results = [
+        measure(args.items, language=args.language, which=which)
+        for which in ([args.which] if args.which else PASSES)
+    ]
     if args.json:
-        print(json.dumps(result.__dict__))
+        print(json.dumps([result.__dict__ for result in results]))
         return
-    stated = f"stating language {result.language}" if result.language else "language detected"
-    print(
-        f"enrichment pipeline, {result.words}-word item ({stated}), {result.items} runs,"
-        f" load average {result.load_average}"
-    )
-    print(
-        f"  CPU median {result.median_us} µs/item   p90 {result.p90_us} µs"
-        f"   min {result.min_us} µs   (elapsed median {result.wall_median_us} µs)"
-    )
-    for name, us in result.per_enricher_median_us.items():
-        print(f"    {name:<14}{us:>8} µs")
+    for result in results:
+        stated = f"stating language {result.language}" if result.language else "language detected"
+        print(
+            f"enrichment, {result.which} pass, {result.words}-word item ({stated}),"
+            f" {result.items} runs, load average {result.load_average}"
+        )
+        print(
+            f"  CPU median {result.median_us} µs/item   p90 {result.p90_us} µs"
+            f"   min {result.min_us} µs   (elapsed median {result.wall_median_us} µs)"
+        )
+        for name, us in result.per_enricher_median_us.items():
+            print(f"    {name:<14}{us:>8} µs")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -113,6 +113,15 @@ class EnrichmentConfig(BaseModel):
         ge=1000,
         description="entities, tags and quotes read at most this much of a body (the headline "
         "and lead matter most; this bounds the cost of huge bodies)",
+    )
+    # The model costs about two thirds of an item's enrichment (docs/enrichment.md,
+    # "Cost"): in a second pass, items are shown with the gazetteers' and rules'
+    # names first and the model's a moment later, without an update stamp.
+    entity_model: Literal["second_pass", "inline"] = Field(
+        default="second_pass",
+        description="where the entities enricher's statistical model runs: second_pass (a "
+        "process with NEWSFEED_SECOND_PASS=true adds its names to items already published) "
+        "or inline (in every item's enrichment, before it is published)",
     )
     disabled: tuple[str, ...] = Field(
         default=(),

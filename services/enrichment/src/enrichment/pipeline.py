@@ -104,6 +104,10 @@ ENRICHERS: tuple[EnricherModule, ...] = (
 # Batch stages after the pure pipeline, in order (see enrichment.stages).
 STAGES: tuple[StageModule, ...] = (related,)
 
+# The second pass (enrichment.second_pass): the entities with the statistical
+# model, then the enrichers that read them, in ENRICHERS' order.
+SECOND_PASS: tuple[EnricherModule, ...] = (entities, subjects, quotes)
+
 
 ALL = "all"
 
@@ -145,6 +149,31 @@ def build_pipeline(config: EnrichmentConfig) -> tuple[Enricher, ...]:
     """The enrichers of ENRICHERS that are not switched off, each built from `config`."""
     disabled = resolve_disabled(config.disabled)  # never the sanitizer, whoever built config
     return tuple(module.build(config) for module in ENRICHERS if module.NAME not in disabled)
+
+
+def has_second_pass(config: EnrichmentConfig) -> bool:
+    """Whether the entity model runs in a second pass (on, and not inline)."""
+    off = {entities.NAME, entities.MODEL_SWITCH} & set(config.disabled)
+    return config.entity_model == "second_pass" and not off
+
+
+def first_pass(config: EnrichmentConfig) -> EnrichmentConfig:
+    """What the first pass runs with: without the entity model when a second pass has it."""
+    if not has_second_pass(config):
+        return config
+    return config.model_copy(update={"disabled": (*config.disabled, entities.MODEL_SWITCH)})
+
+
+def build_second_pass(config: EnrichmentConfig) -> tuple[Enricher, ...]:
+    """The enrichers of SECOND_PASS that are not switched off, the entity model on."""
+    if not has_second_pass(config):
+        raise ValueError(
+            "no second pass: the entity model is switched off or runs inline "
+            f"(NEWSFEED_ENRICH_ENTITY_MODEL={config.entity_model}, "
+            f"NEWSFEED_ENRICH_DISABLED={list(config.disabled)})"
+        )
+    disabled = resolve_disabled(config.disabled)
+    return tuple(module.build(config) for module in SECOND_PASS if module.NAME not in disabled)
 
 
 # Failures per enricher since the process started (also logged one by one).

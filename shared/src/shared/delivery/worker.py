@@ -286,9 +286,12 @@ class StreamWorker:
         for lane in self.lanes:
             streams = [*zip(lane.writes_to, writes_to, strict=True)]
             for key, name in [*streams, (lane.dead_letters, DEAD_LETTER)]:
+                # A worker may append to the stream it reads (enrichment's second
+                # pass): its publisher then needs a name other than its subscriber's.
+                appends = ":appended" if key == lane.stream else ""
                 self.broker.publisher(
                     stream=key,
-                    title=f"{self.route.group}:{key}",
+                    title=f"{self.route.group}:{key}{appends}",
                     description=self.partitions.describe(name, lane.index),
                     schema=ENTRIES[name],
                 )
