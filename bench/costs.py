@@ -92,6 +92,7 @@ def step_costs(count: int = 300, rounds: int = 3) -> dict[str, Any]:
             lambda i: run_pipeline(i, pipeline), items, rounds
         )
         enriched_items = [run_pipeline(i, pipeline) for i in items]
+        steps.update(pass_costs(items, rounds))
     except Exception as error:  # enrichment mid-change: report, carry on
         out["enrichment_error"] = f"{type(error).__name__}: {error}"
 
@@ -127,3 +128,28 @@ def step_costs(count: int = 300, rounds: int = 3) -> dict[str, Any]:
         "enriched": sum(len(d) for d in docs) / count,
     }
     return out
+
+
+def pass_costs(items: list[NewsItem], rounds: int) -> dict[str, float]:
+    """Issue 15: the first pass (what an item costs before readers see it, the
+    entity model left to the second pass) and the second pass (the model and
+    what reads its names, on first-pass items), per item; nothing for code
+    without a second pass."""
+    from enrichment import pipeline
+    from enrichment.config import EnrichmentConfig
+
+    if not hasattr(pipeline, "build_second_pass"):
+        return {}
+    config = EnrichmentConfig(entity_model="second_pass")
+    first = pipeline.build_pipeline(pipeline.first_pass(config))
+    second = pipeline.build_second_pass(config)
+    first_items = [pipeline.run_pipeline(i, first) for i in items]
+    pipeline.run_pipeline(first_items[0], second)  # the model loads once
+    return {
+        "enrichment.first_pass_total": per_item_us(
+            lambda i: pipeline.run_pipeline(i, first), items, rounds
+        ),
+        "enrichment.second_pass_total": per_item_us(
+            lambda i: pipeline.run_pipeline(i, second), first_items, rounds
+        ),
+    }

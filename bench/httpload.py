@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import orjson
+from shared.events import EventType
 
 from bench.stats import distribution
+
+REFINED = EventType.refined.value
 
 
 def request_bytes(
@@ -171,11 +174,14 @@ async def post_paced(
 
 @dataclass
 class SseReader:
-    """Reads GET /v1/stream and notes when each uri was first announced."""
+    """Reads GET /v1/stream and notes when each uri was first announced, and
+    when its first refinement was (enrichment's second pass: the entity model's
+    names)."""
 
     url: str
     expect: set[str] = field(default_factory=set)
     seen: dict[str, float] = field(default_factory=dict)
+    refined: dict[str, float] = field(default_factory=dict)
     frames: int = 0
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     complete: asyncio.Event = field(default_factory=asyncio.Event)
@@ -214,8 +220,13 @@ class SseReader:
         for line in frame.split(b"\n"):
             if line.startswith(b"data: "):
                 self.frames += 1
-                uri = orjson.loads(line[6:]).get("uri")
-                if isinstance(uri, str) and uri not in self.seen:
+                data = orjson.loads(line[6:])
+                uri = data.get("uri")
+                if not isinstance(uri, str):
+                    continue
+                if data.get("event_type") == REFINED:
+                    self.refined.setdefault(uri, at)
+                if uri not in self.seen:
                     self.seen[uri] = at
                     self.expect.discard(uri)
                     if not self.expect:

@@ -8,6 +8,12 @@ ingest at a fixed rate, open loop: item i is sent at start + i / rate on a
 free keep-alive connection, however long earlier ones take. For each item,
 latency = (time its SSE event arrived) - (time its 202 arrived). A warm-up
 at the same rate comes first and is not counted.
+
+`entity_model` says where enrichment's entity model runs: "inline" (every
+item waits for it) or "second_pass" (the default deployment: items are
+announced without its names, and its process adds them as a refinement; the
+refined_* figures are 202 -> that refinement announced, over the items it
+changed).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,17 @@ from bench.procs import TOKEN, Stack
 from bench.stats import distribution
 
 
+async def _until_steady(count: Callable[[], int], timeout_s: float, quiet_s: float = 2.0) -> None:
+    """Until `count()` has not grown for `quiet_s` (refinements stop coming),
+    at most `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    last, since = count(), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        await asyncio.sleep(0.1)
+        if count() != last:
+            last, since = count(), time.monotonic()
+
+
 async def _measure(
     ingest: str,
     gateway: str,
@@ -36,6 +53,7 @@ async def _measure(
     rate: float,
     connections: int,
     settle_s: float,
+    refinements: bool = False,
 ) -> dict[str, Any]:
     sse = SseReader(f"{gateway}/v1/stream", expect=set(uris))
     reader = asyncio.create_task(sse.run())
@@ -48,6 +66,8 @@ async def _measure(
         submit_s = time.monotonic() - started
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(sse.complete.wait(), settle_s)
+        if refinements:
+            await _until_steady(lambda: len(sse.refined), settle_s)
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -61,6 +81,13 @@ async def _measure(
     )
     dist = distribution(latencies)
     late = distribution([x * 1000 for x in sent.late])
+    refined = distribution(
+        [
+            (sse.refined[uri] - sent.acked_at[i]) * 1000
+            for i, uri in enumerate(uris)
+            if i in sent.acked_at and uri in sse.refined
+        ]
+    )
     return {
         "items": len(uris),
         "rate_per_s": rate,
@@ -77,6 +104,10 @@ async def _measure(
         "from_send_p99_ms": from_send["p99"],
         "send_late_p99_ms": late["p99"],
         "send_late_max_ms": late["max"],
+        "refined": sum(1 for uri in uris if uri in sse.refined),
+        "refined_p50_ms": refined["p50"],
+        "refined_p99_ms": refined["p99"],
+        "refined_max_ms": refined["max"],
     }
 
 
@@ -88,9 +119,10 @@ def latency_run(
     rate: float,
     aof: bool,
     connections: int = 64,
+    entity_model: str = "second_pass",
 ) -> dict[str, Any]:
     with Stack(workdir, aof=aof).start_redis() as stack:
-        start_workers(stack, "configured")
+        start_workers(stack, "configured", entity_model)
         ingest = stack.spawn("ingest")
         ingest.wait_ready()
         time.sleep(1.0)
@@ -105,8 +137,10 @@ def latency_run(
                 rate,
                 connections,
                 settle_s=30.0,
+                refinements=entity_model == "second_pass",
             )
         )
+        result["entity_model"] = entity_model
         stack.check_alive()
         result.update(stream_health(stack.redis))
         return result

@@ -334,11 +334,22 @@ def release_partitions(client: redis.Redis, kicks: Sequence[tuple[str, dict[str,
 NOOP_ENRICHMENT_ENV = {"NEWSFEED_ENRICH_DISABLED": '["all"]'}
 
 
-def start_workers(stack: Stack, enrichment: str) -> None:
-    stack.spawn("enrichment", env=NOOP_ENRICHMENT_ENV if enrichment == "noop" else None)
+# Where the configured enrichment's entity model runs (NEWSFEED_ENRICH_ENTITY_MODEL):
+# "second_pass" also starts the second pass's process; None leaves the model to a
+# second pass that is not started (the throughput runs: the path to readers alone).
+ENTITY_MODEL_ENV = {"inline": {"NEWSFEED_ENRICH_ENTITY_MODEL": "inline"}, "second_pass": {}}
+
+
+def start_workers(stack: Stack, enrichment: str, entity_model: str | None = None) -> None:
+    env = NOOP_ENRICHMENT_ENV if enrichment == "noop" else ENTITY_MODEL_ENV.get(entity_model or "")
+    stack.spawn("enrichment", env=env)
     stack.spawn("publication")
     stack.spawn("gateway")
-    for name in ("enrichment", "publication", "gateway"):
+    names = ["enrichment", "publication", "gateway"]
+    if entity_model == "second_pass":
+        stack.spawn("entity-model")
+        names.append("entity-model")
+    for name in names:
         stack.procs[name].wait_ready()
 
 

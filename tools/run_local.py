@@ -53,8 +53,8 @@ from types import FrameType
 from typing import NoReturn
 
 from tools.devstack import (
+    FULL_STACK,
     REPO,
-    SERVICES,
     LaunchError,
     Process,
     RedisServer,
@@ -71,7 +71,7 @@ from tools.devstack.redis_server import REDIS_STOP_S
 
 DEMO_ITEMS = REPO / "demo" / "items.json"
 
-PORT_OFFSETS = {"gateway": 0, "ingest": 1, "enrichment": 2, "publication": 3}
+PORT_OFFSETS = {"gateway": 0, "ingest": 1, "enrichment": 2, "publication": 3, "entity-model": 4}
 DEFAULT_BASE_PORT = 8000
 
 HEALTH_DEADLINE_S = 30.0
@@ -262,11 +262,16 @@ def env_port(name: str) -> int | None:
     return port
 
 
+def port_variable(name: str) -> str:
+    """The variable that sets a process's port: NEWSFEED_ENTITY_MODEL_PORT for entity-model."""
+    return f"NEWSFEED_{name.upper().replace('-', '_')}_PORT"
+
+
 def choose_ports(host: str) -> dict[str, int]:
     base = env_port("NEWSFEED_BASE_PORT") or DEFAULT_BASE_PORT
     ports: dict[str, int] = {}
     for name in sorted(PORT_OFFSETS, key=PORT_OFFSETS.__getitem__):
-        variable = f"NEWSFEED_{name.upper()}_PORT"
+        variable = port_variable(name)
         explicit = env_port(variable)
         if explicit is not None:
             if explicit in ports.values() or not port_is_free(explicit, host):
@@ -347,7 +352,7 @@ def start_services(
         "NEWSFEED_LOG_FORMAT": os.environ.get("NEWSFEED_LOG_FORMAT", "console"),
     }
     services: list[ServiceProcess] = []
-    for name in SERVICES:
+    for name in FULL_STACK:
         env = settings | ({"NEWSFEED_INGEST_TOKEN": token} if name == "ingest" else {})
         service = ServiceProcess(
             name,

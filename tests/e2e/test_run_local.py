@@ -26,7 +26,8 @@ from shared.streams import ROUTES
 from tests.support.chaos import Workload, feed_uris
 from tests.support.services import TOKEN
 from tests.support.waiting import poll
-from tools.devstack import SERVICES, RedisCluster, free_port, port_is_free
+from tools.devstack import FULL_STACK, RedisCluster, free_port, port_is_free
+from tools.run_local import port_variable
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "demo" / "items.json"
@@ -104,10 +105,10 @@ def launch(
     `via_make`: as `make run RUN_ARGS=...` (make, then uv, then the launcher);
     `redis_url`: as NEWSFEED_REDIS_URL (a Redis of the user's, not its own)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in FULL_STACK}
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFEED_")}
     env.update(
-        {f"NEWSFEED_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        {port_variable(name): str(port) for name, port in ports.items()},
         NEWSFEED_INGEST_TOKEN=TOKEN,
         NEWSFEED_BLOCK_MS="100",
         NEWSFEED_CLAIM_IDLE_MS="1000",
@@ -326,7 +327,7 @@ def test_on_a_cluster_named_by_one_node_it_runs_there_and_leaves_the_cluster_up(
         output = launcher.output()
         assert f"redis    {node.url}   (yours, a Redis Cluster)" in output
         pids = [int(pid) for pid in record["pids"].values()]
-        assert set(record["pids"]) == set(SERVICES)  # no Redis of its own
+        assert set(record["pids"]) == set(FULL_STACK)  # no Redis of its own
         venv = tmp_path / ".venv"
         venv.symlink_to(Path(sys.prefix))
         status = subprocess.run(

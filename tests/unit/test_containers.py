@@ -257,7 +257,7 @@ def test_redis_persists_with_aof_everysec(compose_config: dict[str, Any]) -> Non
 def test_every_service_has_a_healthcheck(compose_config: dict[str, Any]) -> None:
     """Every service, Redis included, declares a healthcheck with a test command."""
     services = compose_config["services"]
-    assert set(services) == {"redis", "redis-acl", *APP_SERVICES}
+    assert set(services) == {"redis", "redis-acl", *APP_SERVICES, "entity-model"}
     for name, service in services.items():
         if name == "redis-acl":  # a one-shot job, not a server
             continue
@@ -279,6 +279,24 @@ def test_app_services_wait_for_healthy_redis(compose_config: dict[str, Any]) -> 
     for name in APP_SERVICES:
         depends_on = compose_config["services"][name].get("depends_on", {})
         assert depends_on.get("redis", {}).get("condition") == "service_healthy", name
+
+
+def test_enrichment_s_second_pass_runs_the_enrichment_image_as_its_user(
+    compose_config: dict[str, Any],
+) -> None:
+    """The entity model's pass (docs/enrichment.md): `python -m enrichment` with
+    NEWSFEED_SECOND_PASS, as the enrichment ACL user, checked like the others."""
+    second = compose_config["services"]["entity-model"]
+    enrichment = compose_config["services"]["enrichment"]
+    assert second["image"] == enrichment["image"] == "newsfeed:latest"
+    assert second["command"] == ["python", "-m", "enrichment"]
+    assert second["environment"]["NEWSFEED_SECOND_PASS"] == "true"
+    assert "NEWSFEED_SECOND_PASS" not in enrichment["environment"]
+    assert second["environment"]["NEWSFEED_REDIS_URL"] == enrichment["environment"][
+        "NEWSFEED_REDIS_URL"
+    ]
+    assert second["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "127.0.0.1:8002/readyz" in " ".join(second["healthcheck"]["test"])
 
 
 def test_app_services_share_one_image(compose_config: dict[str, Any]) -> None:

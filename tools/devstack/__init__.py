@@ -19,10 +19,19 @@ from tools.devstack.processes import (
     wait_until,
 )
 from tools.devstack.redis_server import RedisServer, answers_ping, find_redis_server
-from tools.devstack.services import SERVICES, ServiceProcess, http_json, wait_ready
+from tools.devstack.services import (
+    FULL_STACK,
+    ROLES,
+    SERVICES,
+    ServiceProcess,
+    http_json,
+    wait_ready,
+)
 
 __all__ = [
+    "FULL_STACK",
     "REPO",
+    "ROLES",
     "SERVICES",
     "ClusterNode",
     "LaunchError",

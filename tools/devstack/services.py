@@ -21,6 +21,15 @@ from tools.devstack.processes import LaunchError, Process, client_host, free_por
 
 # Start order: the consumers first, so their groups exist before anything is produced.
 SERVICES = ("publication", "enrichment", "ingest", "gateway")
+# Processes that run a service in another role: name -> (the service's module,
+# the settings that give it the role).
+ROLES: dict[str, tuple[str, dict[str, str]]] = {
+    # Enrichment's second pass: the entity model's names for published items.
+    "entity-model": ("enrichment", {"NEWSFEED_SECOND_PASS": "true"}),
+}
+# What `make run` starts: the services and enrichment's second pass (the first
+# pass leaves the entity model to it by default: NEWSFEED_ENRICH_ENTITY_MODEL).
+FULL_STACK = ("publication", "enrichment", "entity-model", "ingest", "gateway")
 READY_S = 60.0
 # How often a service whose port was taken before it bound it is started on another.
 OTHER_PORTS = 3
@@ -76,6 +85,11 @@ class ServiceProcess(Process):
     inherit: Mapping[str, str] | None = None  # default: this process's environment
     detached: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.module is None and self.name in ROLES:
+            self.module, role = ROLES[self.name]
+            self.env = {**role, **self.env}
 
     @property
     def url(self) -> str:
