@@ -7,6 +7,7 @@ first pass and then the second make the item that one inline pass makes.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from enrichment import second_pass
@@ -89,3 +90,18 @@ def test_the_handler_emits_refined_events_and_passes_its_own_by() -> None:
     assert emitted.data.version == changed.version
     assert emitted.data == run_pipeline(entries[firsts.index(changed)], INLINE_PASS)
     assert results[1].emit == ()  # type: ignore[union-attr]
+
+
+def test_items_enriched_too_long_ago_are_passed_by_unrefined() -> None:
+    """Behind after a burst, the pass catches up with the present instead of
+    refining what readers saw long ago."""
+    entries = [run_pipeline(as_item(entry), FIRST_PASS) for entry in labelled()]
+    changed = next(f for f in entries if second_pass.refine(f, SECOND_PASS) is not None)
+    event = event_for(changed)
+    old = event.model_copy(update={"time": event.time - timedelta(seconds=61)})
+    handle = second_pass.make_handler(SECOND_PASS, max_lag=60.0)
+    before = second_pass.PASSED_BY["late"]
+    fresh, late = asyncio.run(handle([event, old]))
+    assert len(fresh.emit) == 1  # type: ignore[union-attr]
+    assert late == Done()
+    assert second_pass.PASSED_BY["late"] == before + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import Sequence
 
 from pydantic import Field
@@ -49,6 +50,20 @@ class Settings(ServiceSettings, DeliverySettings):
         default=False,
         description="this process is enrichment's second pass (the entity model's names for "
         "items already enriched; NEWSFEED_ENRICH_ENTITY_MODEL=second_pass), not the first",
+    )
+    second_pass_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="how much the second pass lowers its CPU priority (os.nice): on a shared "
+        "machine the work readers wait for gets the CPU first",
+    )
+    second_pass_max_lag_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="the second pass passes by, unrefined, items enriched longer ago than this, "
+        "so that after a burst it catches up instead of holding news.enriched above its cap",
     )
     # The enrichers, and the switches of enrichers and stages.
     enrich: EnrichmentConfig = EnrichmentConfig()
@@ -119,11 +134,10 @@ def build_worker(redis: Redis, settings: Settings) -> StreamWorker:
     if settings.second_pass:
         pipeline = build_second_pass(settings.enrich)
         run_pipeline(typical_item(), pipeline)
+        os.nice(settings.second_pass_nice)
+        handler = second_pass.make_handler(pipeline, max_lag=settings.second_pass_max_lag_s)
         return make_second_pass_worker(
-            redis,
-            settings,
-            freeze_after_first_batch(second_pass.make_handler(pipeline)),
-            consumer_name("entity-model"),
+            redis, settings, freeze_after_first_batch(handler), consumer_name("entity-model")
         )
     enrich = enrich_with(first_pass(settings.enrich))
     enrich(typical_item())
@@ -148,6 +162,7 @@ def build(settings: Settings, lifecycle: Lifecycle) -> Starlette:
                 "disabled": settings.enrich.disabled,
                 "entity_model": settings.enrich.entity_model,
                 "second_pass": settings.second_pass,
+                "second_pass_late": dict(second_pass.PASSED_BY),
             }
         )
 

@@ -18,11 +18,12 @@ fails: the first pass's names then stay, which is better than none.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 from shared.delivery import Done, Failed, Handler, Result
 from shared.events import Event, EventType, follow
-from shared.items import NewsItem, PubStatus
+from shared.items import NewsItem, PubStatus, utcnow
 
 from enrichment.enrichers import entities
 from enrichment.pipeline import Enricher, run_pipeline
@@ -45,11 +46,24 @@ def refine(item: NewsItem, pipeline: tuple[Enricher, ...]) -> NewsItem | None:
     return refined
 
 
-def make_handler(pipeline: tuple[Enricher, ...]) -> Handler:
+# Items passed by since the process started, by why (also logged).
+PASSED_BY: Counter[str] = Counter()
+
+
+def make_handler(pipeline: tuple[Enricher, ...], max_lag: float = 60.0) -> Handler:
+    """`max_lag`: seconds after which an enriched item is passed by unrefined (the
+    pass is behind: a burst, a stop), so it catches up with what readers see now."""
+
     async def handle(events: Sequence[Event]) -> list[Result]:
         results: list[Result] = []
+        now = utcnow()
+        late = 0
         for event in events:
             if event.type != EventType.enriched:  # our own refined events
+                results.append(Done())
+                continue
+            if (now - event.time).total_seconds() > max_lag:
+                late += 1
                 results.append(Done())
                 continue
             try:
@@ -65,6 +79,9 @@ def make_handler(pipeline: tuple[Enricher, ...]) -> Handler:
                 "item refined",
                 extra={"uri": refined.uri, "version": refined.version, "traceid": event.traceid},
             )
+        if late:  # one line a batch: a backlog would flood the log item by item
+            PASSED_BY["late"] += late
+            log.warning("%d items passed by unrefined: enriched over %g s ago", late, max_lag)
         return results
 
     return handle
