@@ -6,6 +6,7 @@ stamp, in the name's feed and as a live change, with no extra history."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,23 +18,40 @@ from enrichment.pipeline import run_pipeline
 from shared.events import EventType
 from shared.items import NewsItem
 from shared.readmodel.keys import indexed
+from shared.streams import PUBLISHED
 
 from tests.support.enrichment import FIRST_PASS, INLINE_PASS, SECOND_PASS, as_item, labelled
 from tests.support.services import Pipeline
 from tests.support.sse import SSE, sse
+from tests.support.streams import sync_client
 from tests.support.waiting import poll
-from tools.devstack import SERVICES, RedisServer
+from tools.devstack import SERVICES, RedisCluster, RedisServer
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+@pytest.fixture(scope="module", params=["one node", "cluster"])
+def pipeline(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    """The four services and the second pass on a redis-server of this module's
+    own, or on the tests' cluster (flushed, 4 partitions) through one node."""
     workdir: Path = tmp_path_factory.mktemp("second-pass")
-    server = RedisServer(workdir=workdir / "redis").start()
-    running = Pipeline(server.url, workdir / "logs", only=(*SERVICES, "entity-model"))
+    server: RedisServer | None = None
+    env: dict[str, str] = {}
+    if request.param == "one node":
+        server = RedisServer(workdir=workdir / "redis").start()
+        url = server.url
+    else:
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.wait_healthy()
+        cluster.flush()
+        url = cluster.nodes[0].url
+        env["NEWSFEED_PARTITIONS"] = "4"
+    running = Pipeline(url, workdir / "logs", extra_env=env, only=(*SERVICES, "entity-model"))
     running.start()
     yield running
     running.stop()
-    server.stop()
+    if server is not None:
+        server.stop()
 
 
 FILTERS = {"people": "person", "organisations": "organisation", "places": "place"}
@@ -108,3 +126,47 @@ def test_the_model_s_names_reach_readers_on_the_same_version_unstamped(
         lambda: httpx.get(f"{pipeline.gateway}/v1/feed", params={filter_name: name}).json()["items"]
     )
     assert [i["uri"] for i in in_feed] == [uri]
+
+
+def test_a_second_pass_killed_mid_flow_loses_and_doubles_no_refinement(
+    pipeline: Pipeline,
+) -> None:
+    """kill -9 of the second pass while items flow, then a restart: every item
+    the model changes gets its names once (one refined event on news.published
+    per item, the inline names on the item), none is left out."""
+    items = [
+        as_item(entry).model_copy(update={"uri": f"urn:newsfeed:e2e:kill:{copy}:{entry['id']}"})
+        for copy in range(3)
+        for entry in labelled()
+    ]
+    expected = {
+        item.uri: run_pipeline(item, INLINE_PASS)
+        for item in items
+        if second_pass.refine(run_pipeline(item, FIRST_PASS), SECOND_PASS) is not None
+    }
+    assert len(expected) >= 15
+    second = pipeline.services["entity-model"]
+    for number, item in enumerate(items):
+        if number == len(items) // 2:
+            second.signal(signal.SIGKILL)
+            second.restart()
+        submission = {"uri": item.uri, "headline": item.headline, "body_html": item.body_html}
+        assert pipeline.submit(submission).status_code == 202
+    second.wait_ready()
+    redis = sync_client(pipeline.redis_url)
+
+    def refined() -> list[str]:
+        return [
+            fields["subject"]
+            for stream in pipeline.partitions.keys(PUBLISHED)
+            for _, fields in redis.xrange(stream)
+            if fields["type"] == EventType.refined.value and ":kill:" in fields["subject"]
+        ]
+
+    poll(lambda: len(refined()) >= len(expected), timeout=60)
+    assert sorted(refined()) == sorted(expected)  # each once, none missing
+    for uri, inline in expected.items():
+        item = httpx.get(f"{pipeline.gateway}/v1/items/{uri}").json()
+        for field_name in FILTERS:
+            names = [e["name"] for e in item[field_name]]
+            assert names == [e.name for e in getattr(inline, field_name)], (uri, field_name)

@@ -146,7 +146,9 @@ def resolve_disabled(names: Iterable[str]) -> tuple[str, ...]:
 
 
 def build_pipeline(config: EnrichmentConfig) -> tuple[Enricher, ...]:
-    """The enrichers of ENRICHERS that are not switched off, each built from `config`."""
+    """The enrichers of ENRICHERS that are not switched off, each built from `config`:
+    the entity model included, as an inline pass runs them (the service's first
+    pass is `build_pipeline(first_pass(config))`)."""
     disabled = resolve_disabled(config.disabled)  # never the sanitizer, whoever built config
     return tuple(module.build(config) for module in ENRICHERS if module.NAME not in disabled)
 
