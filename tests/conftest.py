@@ -11,6 +11,9 @@ from shared.redis_client import Client, connect
 
 from tools.devstack import RedisCluster, RedisServer
 
+# Fixtures that live with their helpers in tests/support.
+pytest_plugins = ["tests.support.gateway_env"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

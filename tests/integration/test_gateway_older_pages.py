@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from shared.items import PubStatus
 
-from tests.integration import test_gateway_api as api_tests
-from tests.integration.test_gateway_api import Env, tagged, uris
 from tests.support.builders import news_item
+from tests.support.gateway_env import Env, tagged, uris
 from tests.support.redis_stats import redis_calls
-
-env = api_tests.env  # the same fixture: the gateway in-process over the test Redis
 
 # PAGE (5) items a page: 12 items make pages of 5, 5 and 2.
 STORIES = [news_item(f"urn:s:{i:02d}", minute=i, headline=f"Story {i}") for i in range(12)]

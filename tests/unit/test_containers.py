@@ -292,9 +292,10 @@ def test_enrichment_s_second_pass_runs_the_enrichment_image_as_its_user(
     assert second["command"] == ["python", "-m", "enrichment"]
     assert second["environment"]["NEWSFEED_SECOND_PASS"] == "true"
     assert "NEWSFEED_SECOND_PASS" not in enrichment["environment"]
-    assert second["environment"]["NEWSFEED_REDIS_URL"] == enrichment["environment"][
-        "NEWSFEED_REDIS_URL"
-    ]
+    assert (
+        second["environment"]["NEWSFEED_REDIS_URL"]
+        == enrichment["environment"]["NEWSFEED_REDIS_URL"]
+    )
     assert second["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "127.0.0.1:8002/readyz" in " ".join(second["healthcheck"]["test"])
 

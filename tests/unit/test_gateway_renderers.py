@@ -4,11 +4,7 @@ feedparser, Atom tombstones with lxml."""
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import feedparser
@@ -35,42 +31,9 @@ from shared.items import (
 from shared.readmodel import Facet
 
 from tests.support.builders import BASE_TIME, news_item
+from tests.support.schemas import assert_valid, format_checker, validator
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
-RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 BASE = "https://news.example.org"
-
-
-def format_checker() -> jsonschema.FormatChecker:
-    """`date-time` and `uri` checked for real (jsonschema skips them without extra packages)."""
-    checker = jsonschema.FormatChecker()
-
-    @checker.checks("date-time", raises=ValueError)
-    def date_time(value: object) -> bool:
-        if not isinstance(value, str):
-            return True
-        if not RFC3339.fullmatch(value):
-            return False
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        return True
-
-    @checker.checks("uri")
-    def uri(value: object) -> bool:
-        if not isinstance(value, str):
-            return True
-        return re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*", value) is not None
-
-    return checker
-
-
-def validator(name: str) -> jsonschema.Draft202012Validator:
-    schema = json.loads((SCHEMAS / name).read_text())
-    return jsonschema.Draft202012Validator(schema, format_checker=format_checker())
-
-
-def assert_valid(check: jsonschema.Draft202012Validator, document: Any) -> None:
-    errors = sorted(check.iter_errors(document), key=lambda e: list(e.absolute_path))
-    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
 
 
 def rich_item(uri: str = "urn:newsfeed:item:rich", minute: int = 5) -> NewsItem:
