@@ -29,8 +29,8 @@ from shared.readmodel import ReadModelKeys, ReadModelWriter
 from shared.redis_client import connect
 
 from bench.procs import cpu_snapshot
-from tests.support.waiting import until
 from tools.devstack import RedisServer
+from tools.devstack.waiting import until
 
 
 async def measure(partitions: int, seconds: float) -> dict[str, Any]:

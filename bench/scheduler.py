@@ -2,7 +2,7 @@
 
     python -m bench.scheduler [--sources 64] [--delay 2.0] [--concurrency 8]
 
-A local feed server (tests.support.feed_server) answers every source after
+A local feed server (tools.devstack.feed_server) answers every source after
 `delay` seconds; k schedulers (k = 1, then 3), each with its own fetcher and
 `concurrency` polls at most, share one redis-server, as k ingest replicas
 would. Reported per k: the most fetches in flight at once, and the seconds
@@ -31,9 +31,9 @@ from ingest.sources import SourceConfig
 from shared.partitions import Partitions
 from shared.redis_client import connect
 
-from tests.support.feed_server import FeedServer, Item, Route, rss
-from tests.support.waiting import until
 from tools.devstack import RedisServer
+from tools.devstack.feed_server import FeedServer, Item, Route, rss
+from tools.devstack.waiting import until
 
 
 async def _run(

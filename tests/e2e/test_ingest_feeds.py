@@ -19,11 +19,12 @@ import pytest
 import redis as sync_redis
 from shared.streams import INGESTED
 
-from tests.support.feed_server import FeedServer, Route, fixture
+from tests.support.feed_fixtures import fixture
 from tests.support.services import TOKEN, Pipeline
 from tests.support.streams import stream
 from tests.support.waiting import poll
 from tools.devstack import RedisServer
+from tools.devstack.feed_server import FeedServer, Route
 
 REPO = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -12,8 +12,9 @@ import pytest
 from ingest.fetch import Fetcher, FetchFailed, FetchPolicy
 from ingest.netguard import AddressPolicy
 
-from tests.support.feed_server import FeedServer, Route, fixture
+from tests.support.feed_fixtures import fixture
 from tools.devstack import free_port
+from tools.devstack.feed_server import FeedServer, Route
 
 LOCAL = "127.0.0.1,localhost"
 POLICY = FetchPolicy(

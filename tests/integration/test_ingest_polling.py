@@ -29,8 +29,9 @@ from shared.events import Event, decode
 from shared.items import PubStatus
 from shared.streams import INGESTED
 
-from tests.support.feed_server import FeedServer, Item, Route, fixture, rss
+from tests.support.feed_fixtures import fixture
 from tests.support.streams import ONE, stream
+from tools.devstack.feed_server import FeedServer, Item, Route, rss
 
 LOCAL = "127.0.0.1,localhost"
 FETCH = FetchPolicy(max_bytes=1_000_000, timeout_s=1.0, connect_timeout_s=1.0, max_redirects=3)

@@ -19,9 +19,9 @@ from ingest.source_state import Registered, SourceStore, StateChange, lease_key
 from ingest.sources import SourceConfig
 from shared.redis_client import Client
 
-from tests.support.feed_server import FeedServer, Item, Route, rss
 from tests.support.streams import ONE
 from tests.support.waiting import until
+from tools.devstack.feed_server import FeedServer, Item, Route, rss
 
 FETCH = FetchPolicy(timeout_s=2.0, connect_timeout_s=1.0)
 EAGER = PollPolicy(min_interval_s=0)

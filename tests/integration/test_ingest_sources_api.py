@@ -17,10 +17,11 @@ from ingest.identity import link_uri
 from ingest.source_state import DUE, Registered, SourceStore, StateChange
 from ingest.sources import ManagedBy, SourceConfig
 
-from tests.support.feed_server import FeedServer, Route, fixture
+from tests.support.feed_fixtures import fixture
 from tests.support.ingest_app import ingest_client
 from tests.support.waiting import until
 from tools.devstack import RedisServer
+from tools.devstack.feed_server import FeedServer, Route
 
 TOKEN = "sources-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

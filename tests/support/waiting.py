@@ -1,7 +1,8 @@
 """Waiting with a deadline instead of sleeping: one way, for every test.
 
 `poll` (sync) and `until` (async, for sync or async checks) return the first
-truthy result of a check, or fail at the deadline saying what was awaited.
+truthy result of a check, or fail at the deadline saying what was awaited:
+tools.devstack.waiting's loops, with the tests' defaults and AssertionError.
 A test sleeps only to let time pass on purpose (a span in which nothing may
 happen, a stand-in's simulated slowness), and says why where it does.
 Starting a process waits for it with tools.devstack (RedisServer.start,
@@ -11,20 +12,13 @@ that fails is not the test's assertion.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from tools.devstack import waiting
+from tools.devstack.waiting import NOT_MET, Failure
+
 T = TypeVar("T")
-NOT_MET = "condition not met before the deadline"
-
-
-def _failure(failure: str | Callable[[], str], last_error: BaseException | None) -> AssertionError:
-    message = failure() if callable(failure) else failure
-    if last_error is not None:
-        message = f"{message} (last error: {last_error!r})"
-    return AssertionError(message)
 
 
 def poll(
@@ -33,23 +27,15 @@ def poll(
     interval: float = 0.1,
     *,
     ignoring: tuple[type[BaseException], ...] = (),
-    failure: str | Callable[[], str] = NOT_MET,
+    failure: Failure = NOT_MET,
 ) -> T:
     """The first truthy result of `check`, or an AssertionError at the deadline
     with `failure` (called then, if callable: a log's tail, say). An error of
     a type in `ignoring` counts as not yet."""
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except ignoring as error:
-            last_error = error
-        else:
-            if result:
-                return result
-        time.sleep(interval)
-    raise _failure(failure, last_error)
+    result: T = waiting.poll(
+        check, timeout, interval=interval, ignoring=ignoring, failure=failure, error=AssertionError
+    )
+    return result
 
 
 async def until(
@@ -58,21 +44,10 @@ async def until(
     interval: float = 0.05,
     *,
     ignoring: tuple[type[BaseException], ...] = (),
-    failure: str | Callable[[], str] = NOT_MET,
+    failure: Failure = NOT_MET,
 ) -> Any:
     """`poll` for async tests: `check` may be sync or async; its first truthy
     result is returned."""
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-        except ignoring as error:
-            last_error = error
-        else:
-            if result:
-                return result
-        await asyncio.sleep(interval)
-    raise _failure(failure, last_error)
+    return await waiting.until(
+        check, timeout, interval=interval, ignoring=ignoring, failure=failure, error=AssertionError
+    )

@@ -21,7 +21,8 @@ from ingest.parse import (
 )
 from ingest.sources import SourceConfig
 
-from tests.support.feed_server import Item, fixture, rss
+from tests.support.feed_fixtures import fixture
+from tools.devstack.feed_server import Item, rss
 
 BASE = "https://wire.example.org/feeds/main"
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+from tools.devstack.waiting import poll
+
 REPO = Path(__file__).resolve().parents[2]
 LOG_TAIL_LINES = 40
 
@@ -66,24 +68,16 @@ def wait_until(
     ignoring: tuple[type[BaseException], ...] = (),
     log: Path | None = None,
 ) -> T:
-    """The first truthy result of `check`, polled until `timeout` seconds have
-    passed; then LaunchError saying `what` was awaited. An error of a type in
-    `ignoring` counts as not yet; any other (LaunchError from a process that
-    exited, say) ends the wait at once."""
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while True:
-        try:
-            result = check()
-        except ignoring as error:
-            last_error = error
-        else:
-            if result:
-                return result
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_error!r})" if last_error is not None else ""
-            raise LaunchError(f"not within {timeout:.0f} s: {what}{detail}", log)
-        time.sleep(interval)
+    """The first truthy result of `check` (tools.devstack.waiting.poll); at the
+    deadline LaunchError saying `what` was awaited, with `log`'s last lines."""
+    return poll(
+        check,
+        timeout,
+        interval=interval,
+        ignoring=ignoring,
+        failure=f"not within {timeout:.0f} s: {what}",
+        error=lambda message: LaunchError(message, log),
+    )
 
 
 # --- ports ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""A local HTTP server for feed tests: serves fixture feeds and counts what it gets.
+"""A local HTTP server of feeds for the tests and the benchmark: serves fixture
+feeds and counts what it gets.
 
 Each path is a `Route`: a body and status, optionally an ETag/Last-Modified
 it honours with 304, a delay before answering, a trickle (one byte per
@@ -18,13 +19,6 @@ from datetime import datetime
 from email.utils import format_datetime
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
 
 
 @dataclass
