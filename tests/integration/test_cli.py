@@ -87,6 +87,19 @@ def test_status_exits_one_when_there_are_dead_letters_or_stuck_entries(
     assert "1 dead letter(s)" in dead.output
 
 
+def test_status_exits_one_when_a_group_reads_nothing(client: sync_redis.Redis) -> None:
+    """Entries wait and nobody reads them (a service stopped, or a retired
+    second pass's group): said, since the group keeps the stream from trimming."""
+    client.xadd(stream(INGESTED), encode(event_for(news_item("urn:t:unread"))))  # type: ignore[arg-type]
+    waiting = runner.invoke(app, ["status", "--stuck-after", "0"])
+    assert waiting.exit_code == 1
+    assert "news.ingested/enrichment: an entry waiting to be read" in waiting.output
+    assert runner.invoke(app, ["status"]).exit_code == 0  # not yet for the default 300 s
+    client.xreadgroup("enrichment", "worker-1", {stream(INGESTED): ">"})
+    read = runner.invoke(app, ["status", "--stuck-after", "0", "--json"])
+    assert "waiting to be read" not in read.output
+
+
 def test_status_exits_three_when_redis_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSFEED_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     result = runner.invoke(app, ["status"])

@@ -37,6 +37,13 @@ def problems_in(streams: list[StreamStatus], stuck_after_s: float) -> list[str]:
             age = group.oldest_pending_age_s
             if age is not None and age > stuck_after_s:
                 found.append(f"{stream.name}/{group.name}: an entry pending for {_age(age)}")
+            waiting = group.oldest_waiting_age_s
+            if waiting is not None and waiting > stuck_after_s:
+                found.append(
+                    f"{stream.name}/{group.name}: an entry waiting to be read for {_age(waiting)} "
+                    "(is its service running? a group nobody reads keeps the stream from "
+                    "being trimmed)"
+                )
     dead = by_name.get(DEAD_LETTER)
     if dead is not None and dead.length:
         found.append(f"{dead.length} dead letter(s): see `newsfeed dlq list`")

@@ -42,6 +42,11 @@ GROUP_PENDING = Gauge(
 GROUP_OLDEST_PENDING = Gauge(
     "newsfeed_group_oldest_pending_seconds", "Age of the oldest pending entry", ["stream", "group"]
 )
+GROUP_OLDEST_WAITING = Gauge(
+    "newsfeed_group_oldest_waiting_seconds",
+    "Age of the oldest entry not yet delivered to a group (a group nobody reads grows it)",
+    ["stream", "group"],
+)
 DEAD_LETTERS = Gauge("newsfeed_dead_letters", "Entries in the dead-letter stream")
 HTTP_REQUESTS = Counter(
     "newsfeed_http_requests_total", "HTTP requests by route and status", ["route", "status"]
@@ -76,6 +81,9 @@ async def refresh_stream_gauges(redis: aioredis.Redis) -> None:
             GROUP_PENDING.labels(stream.name, group.name).set(group.pending)
             GROUP_OLDEST_PENDING.labels(stream.name, group.name).set(
                 group.oldest_pending_age_s or 0.0
+            )
+            GROUP_OLDEST_WAITING.labels(stream.name, group.name).set(
+                group.oldest_waiting_age_s or 0.0
             )
 
 

@@ -24,6 +24,9 @@ class GroupStatus:
     lag: int | None  # entries not yet delivered to the group; None when Redis cannot tell
     last_delivered_id: str
     oldest_pending_age_s: float | None
+    # How long the first entry not yet delivered to the group has waited: a
+    # group nobody reads (its service stopped, or retired) holds the stream.
+    oldest_waiting_age_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ def _merged(name: str, parts: list[StreamStatus]) -> StreamStatus:
                 (g.oldest_pending_age_s for g in same if g.oldest_pending_age_s is not None),
                 default=None,
             ),
+            oldest_waiting_age_s=max(
+                (g.oldest_waiting_age_s for g in same if g.oldest_waiting_age_s is not None),
+                default=None,
+            ),
         )
         for group_name, same in groups.items()
     ]
@@ -97,18 +104,25 @@ async def _one_stream(redis: aioredis.Redis, stream: str) -> StreamStatus:
             if summary["min"] is not None:  # acknowledged in between
                 oldest = entry_age_s(str(summary["min"]), now_ms)
         lag = info.get("lag")
-        if str(info["last-delivered-id"]) == last_id:
+        delivered = str(info["last-delivered-id"])
+        waiting = None
+        if delivered == last_id:
             # Delivered the stream's last entry: nothing is waiting. (After an
             # AOF reload Redis 7.0 can report a stale non-zero lag here.)
             lag = 0
+        else:
+            first = await redis.xrange(stream, f"({delivered}", "+", count=1)
+            if first:
+                waiting = entry_age_s(str(first[0][0]), now_ms)
         groups.append(
             GroupStatus(
                 name=str(info["name"]),
                 consumers=int(info["consumers"]),
                 pending=int(info["pending"]),
                 lag=int(lag) if lag is not None else None,
-                last_delivered_id=str(info["last-delivered-id"]),
+                last_delivered_id=delivered,
                 oldest_pending_age_s=oldest,
+                oldest_waiting_age_s=waiting,
             )
         )
     return StreamStatus(stream, int(await redis.xlen(stream)), True, groups)
