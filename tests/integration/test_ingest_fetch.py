@@ -7,7 +7,7 @@ import gzip
 import time
 from collections.abc import AsyncIterator, Iterator
 
-import brotli  # type: ignore[import-untyped]
+import brotli
 import pytest
 from ingest.fetch import Fetcher, FetchFailed, FetchPolicy
 from ingest.netguard import AddressPolicy

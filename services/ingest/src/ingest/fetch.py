@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
-import brotli  # type: ignore[import-untyped]
+import brotli
 import httpx
 
 from ingest.netguard import AddressPolicy, AddressRefused, GuardedTransport, Resolver

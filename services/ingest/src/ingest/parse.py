@@ -34,7 +34,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser
 import orjson
 from shared.text import html_to_text
 

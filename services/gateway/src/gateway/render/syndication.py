@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from feedgen.ext.base import BaseExtension  # type: ignore[import-untyped]
-from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
-from lxml import etree  # type: ignore[import-untyped]
+from feedgen.ext.base import BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
 from shared.items import NewsItem
 
 from gateway.addresses import ATOM, RSS, Address
