@@ -85,7 +85,7 @@ def _fp_date(entry: Any) -> datetime | None:
         value = dict.get(entry, key)
         if value:
             try:
-                return datetime(*value[:6], tzinfo=UTC)
+                return datetime(*value[:6]).replace(tzinfo=UTC)
             except (TypeError, ValueError):
                 return None
     return None
@@ -94,7 +94,7 @@ def _fp_date(entry: Any) -> datetime | None:
 def _has_zone(raw: str | None) -> bool:
     """Whether a date names its zone: else ingest reads it in the source's zone,
     feedparser in UTC, and with no source zone both are UTC."""
-    return bool(raw) and bool(re.search(r"(?:[+-]\d{2}:?\d{2}|Z|[A-Za-z]{1,5})\s*\)?\s*$", raw))
+    return bool(raw and re.search(r"(?:[+-]\d{2}:?\d{2}|Z|[A-Za-z]{1,5})\s*\)?\s*$", raw))
 
 
 def _fp_media(entry: Any, base_url: str) -> set[str]:

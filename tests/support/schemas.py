@@ -20,7 +20,6 @@ def format_checker() -> jsonschema.FormatChecker:
     """`date-time` and `uri` checked for real (jsonschema skips them without extra packages)."""
     checker = jsonschema.FormatChecker()
 
-    @checker.checks("date-time", raises=ValueError)
     def date_time(value: object) -> bool:
         if not isinstance(value, str):
             return True
@@ -29,12 +28,15 @@ def format_checker() -> jsonschema.FormatChecker:
         datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
         return True
 
-    @checker.checks("uri")
     def uri(value: object) -> bool:
         if not isinstance(value, str):
             return True
         return re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*", value) is not None
 
+    # Registered by calling `checks`, not as decorators: jsonschema is untyped,
+    # and its decorator would leave the checks untyped too.
+    checker.checks("date-time", raises=ValueError)(date_time)
+    checker.checks("uri")(uri)
     return checker
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +77,7 @@ class Pipeline:
     def gateway(self) -> str:
         return self.services["gateway"].url
 
-    def submit(self, item: dict[str, object], token: str = TOKEN) -> httpx.Response:
+    def submit(self, item: Mapping[str, object], token: str = TOKEN) -> httpx.Response:
         return httpx.post(
             f"{self.ingest}/v1/items",
             json=item,

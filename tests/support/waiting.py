@@ -13,7 +13,7 @@ that fails is not the test's assertion.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from tools.devstack import waiting
 from tools.devstack.waiting import NOT_MET, Failure
@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 def poll(
-    check: Callable[[], T],
+    check: Callable[[], T | Literal[False] | None],
     timeout: float = 20.0,
     interval: float = 0.1,
     *,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 NOT_MET = "condition not met before the deadline"
@@ -30,7 +30,7 @@ def _error(
 
 
 def poll(
-    check: Callable[[], T | None],
+    check: Callable[[], T | Literal[False] | None],
     timeout: float,
     *,
     interval: float = 0.05,
