@@ -6,7 +6,6 @@ import io
 import re
 from datetime import UTC, datetime
 
-import click
 import pytest
 import typer
 from newsfeed_cli import status as status_module
@@ -15,6 +14,7 @@ from newsfeed_cli.main import app
 from newsfeed_cli.tail import start_after
 from rich.console import Console
 from shared.observability.status import GroupStatus, StreamStatus
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -24,9 +24,10 @@ def every_command() -> list[list[str]]:
     """The argv of each command and group, from the app itself."""
     found: list[list[str]] = []
 
-    def walk(command: click.Command, path: list[str]) -> None:
+    # Typer 0.26 vendors Click: its groups are TyperGroups, not click.Groups.
+    def walk(command: object, path: list[str]) -> None:
         found.append(path)
-        if isinstance(command, click.Group):
+        if isinstance(command, TyperGroup):
             for name, sub in command.commands.items():
                 walk(sub, [*path, name])
 
