@@ -115,7 +115,7 @@ DOCUMENTED_IN = [("README.md", UP), ("docs/running.md", UP), ("docs/scaling.md",
 
 def documented_compose_commands(document: str, up: str = UP) -> str:
     """The shell block of `document` that runs `up`, as written."""
-    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / document).read_text(), re.S)
+    blocks: list[str] = re.findall(r"```sh\n(.*?)```", (ROOT / document).read_text(), re.S)
     found = [block for block in blocks if up in block]
     assert len(found) == 1, f"{document}: {len(found)} blocks run {up}"
     return found[0]

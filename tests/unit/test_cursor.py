@@ -19,7 +19,7 @@ from shared.readmodel import (
     feed_member,
     member_uri,
 )
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message
 
 AT = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
 
@@ -168,12 +168,12 @@ async def get(app: ASGIApp, path: str, query: str) -> tuple[int, Any]:
         "client": ("127.0.0.1", 50000),
         "server": ("test", 80),
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await app(scope, receive, send)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 from gateway.app import content_security_policy
 from gateway.query import FeedQuery
 from gateway.render.embeds import DEFAULT_FRAME_HOSTS, click_to_load
 from gateway.render.html import HtmlRenderer, PageConfig, excerpt, initials, item_view
-from shared.items import Author, ItemType, Rendition, TextStats
+from shared.items import Author, ItemType, NewsItem, Rendition, TextStats
 
 from tests.support.builders import BASE_TIME, news_item
 
@@ -95,13 +96,13 @@ def test_initials_and_excerpts() -> None:
     assert excerpt(summary, 120) == ["In short."]
 
 
-def renderer(**config: object) -> HtmlRenderer:
+def renderer(**config: Any) -> HtmlRenderer:
     return HtmlRenderer(
         PageConfig(
             static={"feed.css": "/c", "feed.js": "/j", "icon.svg": "/i", "poster.svg": "/p"},
             **config,
         )
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_everything_but_the_sanitized_body_is_escaped() -> None:
@@ -158,7 +159,7 @@ def test_the_item_card_shows_time_update_reading_time_and_author() -> None:
     assert 'data-stream="/v1/stream?last_event_id=5-0"' in html
 
 
-def video_item(**renditions: Rendition):
+def video_item(**renditions: Rendition) -> NewsItem:
     return news_item("urn:v").model_copy(update={"type": ItemType.video, "renditions": renditions})
 
 

@@ -4,6 +4,7 @@ feedparser, Atom tombstones with lxml."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -297,11 +298,12 @@ def test_atom_lists_kills_as_rfc6721_tombstones() -> None:
 def test_the_same_page_renders_to_the_same_bytes() -> None:
     """No clock in the output: equal pages, equal ETags, across renders and replicas."""
     items = [rich_item(), news_item("urn:b")]
-    for render in (
+    renders: list[Callable[[], bytes]] = [
         lambda: syndication.rss(items, None, links(), title="t", description="d"),
         lambda: syndication.atom(items, None, links(), title="t", description="d", tombstones=[]),
         lambda: orjson.dumps(json_feed(items, None, links(), title="t", description="d")),
-    ):
+    ]
+    for render in renders:
         assert render() == render()
 
 

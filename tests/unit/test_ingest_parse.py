@@ -13,13 +13,14 @@ from ingest.feed_items import to_candidate
 from ingest.parse import (
     FeedKind,
     HostileFeed,
+    ParsedFeed,
     ParseFailed,
     author_name,
     check_xml,
-    html_to_text,
     parse_feed,
 )
 from ingest.sources import SourceConfig
+from shared.text import html_to_text
 
 from tests.support.feed_fixtures import fixture
 from tools.devstack.feed_server import Item, rss
@@ -27,7 +28,9 @@ from tools.devstack.feed_server import Item, rss
 BASE = "https://wire.example.org/feeds/main"
 
 
-def parse(data: bytes, content_type: str | None = "application/xml", max_entries: int = 500):  # type: ignore[no-untyped-def]
+def parse(
+    data: bytes, content_type: str | None = "application/xml", max_entries: int = 500
+) -> ParsedFeed:
     return parse_feed(data, content_type, BASE, max_entries)
 
 
@@ -254,7 +257,7 @@ def test_parsed_dates_are_kept_as_a_fallback() -> None:
 
 # -- any bytes at all ------------------------------------------------------------------
 
-SOURCE = SourceConfig(id="wire", url="https://wire.example.org/rss")  # type: ignore[arg-type]
+SOURCE = SourceConfig(id="wire", url="https://wire.example.org/rss")
 SEEDS = [fixture(name) for name in ("wire.rss.xml", "wire.atom.xml", "wire.feed.json")]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -154,11 +155,14 @@ def test_backoff_doubles_per_failure_up_to_the_ceiling_and_stays_there() -> None
     assert no_jitter[4:] == [3600] * 5  # still probed, at the ceiling, forever
 
 
+def drawing(value: float) -> Callable[[], float]:
+    """A random source that always draws `value`."""
+    return lambda: value
+
+
 def test_jitter_only_shortens_the_wait() -> None:
     for failures in range(1, 12):
-        delays = [
-            failure_delay(300, failures, None, POLICY, rng=lambda r=r: r) for r in (0, 0.5, 1)
-        ]
+        delays = [failure_delay(300, failures, None, POLICY, rng=drawing(r)) for r in (0, 0.5, 1)]
         assert delays[0] >= delays[1] >= delays[2] >= 0.75 * delays[0]
         assert max(delays) <= 3600
 

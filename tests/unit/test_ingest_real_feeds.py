@@ -6,12 +6,14 @@ tests/integration/test_ingest_real_feeds.py."""
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from ingest.dates import parse_date
-from ingest.feed_items import to_candidate
-from ingest.media import YOUTUBE_EMBED
+from ingest.feed_items import Candidate, to_candidate
+from ingest.media import YOUTUBE_EMBED, Media, xml_entry_media
 from ingest.ninjs_in import from_ninjs, is_ninjs
 from ingest.parse import FeedKind, ParseFailed, cut_at_cap, parse_feed
 from ingest.sources import SourceConfig
@@ -27,7 +29,9 @@ SOURCE = SourceConfig.model_validate({"id": "real", "url": BASE})
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def candidates(body: bytes, content_type: str | None = None, max_entries: int = 500) -> list:
+def candidates(
+    body: bytes, content_type: str | None = None, max_entries: int = 500
+) -> list[Candidate]:
     parsed = parse_feed(body, content_type, BASE, max_entries)
     return [
         to_candidate(
@@ -175,7 +179,7 @@ YOUTUBE = b"""<?xml version="1.0" encoding="UTF-8"?>
 <media:description>What was said.</media:description></media:group></entry></feed>"""
 
 
-def renditions(candidate) -> dict:
+def renditions(candidate: Candidate) -> dict[str, dict[str, Any]]:
     return {
         name: r.model_dump(mode="json", exclude_none=True)
         for name, r in candidate.submission.renditions.items()
@@ -283,7 +287,9 @@ def test_ninjs_22_renditions_array_and_the_map_are_one_thing() -> None:
         ([{"name": "a", "href": "https://e.org/1", "colour": "red"}], "Extra inputs"),
     ],
 )
-def test_a_bad_renditions_array_is_refused_with_the_reason(renditions: list, problem: str) -> None:
+def test_a_bad_renditions_array_is_refused_with_the_reason(
+    renditions: list[dict[str, str]], problem: str
+) -> None:
     with pytest.raises(ValidationError, match=problem):
         Submission.model_validate({"headline": "h", "renditions": renditions})
 
@@ -343,12 +349,14 @@ def test_an_entry_that_breaks_the_html_parser_is_read_and_the_feed_goes_on() -> 
     assert [c.submission.headline for c in got] == ["Bad", "Good"]
 
 
-def test_an_entry_that_cannot_be_read_is_skipped_counted_and_named(monkeypatch) -> None:
+def test_an_entry_that_cannot_be_read_is_skipped_counted_and_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import ingest.parse as parse
 
-    real = parse.xml_entry_media
+    real = xml_entry_media
 
-    def broken(entry, base_url):
+    def broken(entry: Mapping[str, Any], base_url: str) -> tuple[Media, ...]:
         if entry.get("id", "").endswith("/1"):
             raise AssertionError("unexpected '<![' in the parser")
         return real(entry, base_url)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from ingest.feed_items import EntryRejected, to_candidate
+from ingest.feed_items import Candidate, EntryRejected, to_candidate
 from ingest.identity import link_uri
 from ingest.parse import Entry
 from ingest.sources import (
@@ -185,7 +185,7 @@ def entry(**changes: object) -> Entry:
     return Entry(**fields)  # type: ignore[arg-type]
 
 
-def candidate(e: Entry, feed_language: str | None = None):  # type: ignore[no-untyped-def]
+def candidate(e: Entry, feed_language: str | None = None) -> Candidate:
     return to_candidate(
         e,
         SOURCE,

@@ -35,7 +35,7 @@ FIELDS = [
 ]
 submissions = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=8)
 
-valid_submissions = st.builds(
+valid_submissions: st.SearchStrategy[dict[str, Any]] = st.builds(
     dict,
     uri=st.from_regex(r"urn:t:[a-z0-9]{1,20}", fullmatch=True),
     headline=st.text(min_size=1, max_size=200).filter(str.strip),

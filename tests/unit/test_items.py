@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from functools import partial
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -31,8 +32,9 @@ def test_a_minimal_item_gets_ninjs_defaults() -> None:
 
 @pytest.mark.parametrize("name", ["firstcreated", "versioncreated", "embargoed"])
 def test_naive_datetimes_are_rejected(name: str) -> None:
+    naive: dict[str, Any] = {name: datetime(2026, 1, 7, 10, 0)}
     with pytest.raises(ValidationError, match=name):
-        item(**{name: datetime(2026, 1, 7, 10, 0)})
+        item(**naive)
 
 
 def test_aware_datetimes_in_any_offset_are_accepted() -> None:
