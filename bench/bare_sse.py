@@ -46,7 +46,7 @@ class Connection(asyncio.Protocol):
         self.live = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment] - uvloop's is not a subclass
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         if self.live or self.transport is None:

@@ -59,7 +59,7 @@ def enrichment_pipeline() -> tuple[tuple[Any, ...], Callable[[NewsItem, Any], Ne
 
         enrichers = tuple(build(EnrichmentConfig()))
     else:
-        enrichers = tuple(pipeline.PIPELINE)
+        enrichers = tuple(pipeline.PIPELINE)  # type: ignore[attr-defined]  # before build_pipeline
     return enrichers, pipeline.run_pipeline
 
 

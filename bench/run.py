@@ -492,8 +492,8 @@ def run_latency(
 ) -> dict[str, Any]:
     warm_n = int(plan.latency_rate * plan.latency_warmup_seconds)
     n = int(plan.latency_rate * plan.latency_seconds)
-    runs = []
-    inline = []
+    runs: list[dict[str, Any]] = []
+    inline: list[dict[str, Any]] = []
     for round_ in range(plan.runs):
         # Issue 15, both ways in each round: the default deployment (the entity
         # model's names in a second pass), then the model inline (every item waits).

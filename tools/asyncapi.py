@@ -58,19 +58,18 @@ def brokers() -> list[RedisBroker]:
     redis = Redis.from_url(REDIS_URL)  # never connects: the brokers are not started
     documented = RedisBroker(REDIS_URL)
     ingest.asyncapi.declare(documented, partitions)
-    makers = (
-        ("enrichment", enrichment.app.Settings, enrichment.app.make_worker),
-        ("entity-model", enrichment.app.Settings, enrichment.app.make_second_pass_worker),
-        ("publication", publication.app.Settings, publication.app.make_worker),
-    )
+    enrichment_settings = enrichment.app.Settings.model_construct(partitions=partitions.count)
+    publication_settings = publication.app.Settings.model_construct(partitions=partitions.count)
     workers = [
-        make_worker(
-            redis,
-            settings.model_construct(partitions=partitions.count),
-            _never_called,
-            CONSUMER.format(service=name),
-        )
-        for name, settings, make_worker in makers
+        enrichment.app.make_worker(
+            redis, enrichment_settings, _never_called, CONSUMER.format(service="enrichment")
+        ),
+        enrichment.app.make_second_pass_worker(
+            redis, enrichment_settings, _never_called, CONSUMER.format(service="entity-model")
+        ),
+        publication.app.make_worker(
+            redis, publication_settings, _never_called, CONSUMER.format(service="publication")
+        ),
     ]
     tail = RedisBroker(REDIS_URL)
     gateway.asyncapi.declare(tail, partitions)
