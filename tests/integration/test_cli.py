@@ -53,7 +53,7 @@ def test_status_of_a_healthy_pipeline_exits_zero(client: sync_redis.Redis) -> No
 def test_status_shows_lag_and_pending_per_group(client: sync_redis.Redis) -> None:
     """5 entries, 2 delivered and not acknowledged: pending 2, lag 3."""
     for i in range(5):
-        client.xadd(stream(INGESTED), encode(event_for(news_item(f"urn:t:{i}"))))  # type: ignore[arg-type]
+        client.xadd(stream(INGESTED), encode(event_for(news_item(f"urn:t:{i}"))))
     client.xreadgroup("enrichment", "worker-1", {stream(INGESTED): ">"}, count=2)
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0, result.output
@@ -66,7 +66,7 @@ def test_status_shows_lag_and_pending_per_group(client: sync_redis.Redis) -> Non
 def test_status_exits_one_when_there_are_dead_letters_or_stuck_entries(
     client: sync_redis.Redis,
 ) -> None:
-    client.xadd(stream(INGESTED), encode(event_for(news_item("urn:t:stuck"))))  # type: ignore[arg-type]
+    client.xadd(stream(INGESTED), encode(event_for(news_item("urn:t:stuck"))))
     client.xreadgroup("enrichment", "gone", {stream(INGESTED): ">"}, count=1)
     stuck = runner.invoke(app, ["status", "--stuck-after", "0"])
     assert stuck.exit_code == 1
@@ -251,7 +251,7 @@ def test_tail_refuses_a_since_redis_cannot_take(client: sync_redis.Redis, since:
 def test_tail_prints_published_events(client: sync_redis.Redis) -> None:
     for i in range(3):
         fields = encode(event_for(news_item(f"urn:t:tail{i}", headline=f"Headline {i}")))
-        client.xadd(stream(PUBLISHED), {**fields, "type": "org.newsfeed.item.published"})  # type: ignore[arg-type]
+        client.xadd(stream(PUBLISHED), {**fields, "type": "org.newsfeed.item.published"})
     result = runner.invoke(app, ["tail", "--since", "0", "--count", "2"])
     assert result.exit_code == 0, result.output
     assert "urn:t:tail0" in result.output
@@ -263,7 +263,7 @@ def test_tail_prints_published_events(client: sync_redis.Redis) -> None:
 def published(client: sync_redis.Redis, uri: str, headline: str, entry_id: str = "*") -> str:
     fields = encode(event_for(news_item(uri, headline=headline)))
     entry = {**fields, "type": "org.newsfeed.item.published"}
-    return str(client.xadd(stream(PUBLISHED), entry, id=entry_id))  # type: ignore[arg-type]
+    return str(client.xadd(stream(PUBLISHED), entry, id=entry_id))
 
 
 def test_tail_says_where_it_follows_from_as_soon_as_it_is_connected(

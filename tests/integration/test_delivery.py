@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 
 import pytest
@@ -147,8 +147,7 @@ async def test_entries_are_acknowledged_only_after_the_handler_returns(
         await until(lambda: _is_zero(pending_count(redis, PUBLICATION_IN)))
 
 
-async def _is_zero(count: object) -> bool:
-    assert asyncio.iscoroutine(count)
+async def _is_zero(count: Awaitable[int]) -> bool:
     return await count == 0
 
 

@@ -59,7 +59,7 @@ async def test_a_trim_racing_the_last_acknowledgement_trims_instead_of_failing(
     await redis.xreadgroup(PUBLICATION_IN.group, "c", {ENRICHED_0: ">"}, count=300)
     await redis.xack(ENRICHED_0, PUBLICATION_IN.group, *ids[:-1])
     racing = AckedInBetween(redis, ENRICHED_0, ids[-1])
-    await trim_stream(racing, ENRICHED_0, max_len=100)  # type: ignore[arg-type]
+    await trim_stream(racing, ENRICHED_0, max_len=100)
     assert await redis.xlen(ENRICHED_0) < 300
     assert int((await redis.xpending(ENRICHED_0, PUBLICATION_IN.group))["pending"]) == 0
 

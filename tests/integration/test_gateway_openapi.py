@@ -103,7 +103,7 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_every_answer_conforms_to_the_openapi_document(
-    case: schemathesis.Case, live_url: str
+    case: schemathesis.Case[Any], live_url: str
 ) -> None:
     # Not checked: that every schema-valid request is accepted: a cursor is an opaque
     # token (any string is schema-valid, only the ones the feed handed out work), a

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import brotli
 import pytest
 from ingest.fetch import Fetcher, FetchFailed, FetchPolicy
-from ingest.netguard import AddressPolicy
+from ingest.netguard import AddressPolicy, Resolver
 
 from tests.support.feed_fixtures import fixture
 from tools.devstack import free_port
@@ -38,7 +38,7 @@ async def fetcher() -> AsyncIterator[Fetcher]:
     await made.aclose()
 
 
-def resolver_of(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+def resolver_of(table: dict[str, list[str]]) -> Resolver:
     async def resolve(host: str, port: int) -> list[str]:
         return table[host]
 

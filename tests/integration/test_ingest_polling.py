@@ -249,7 +249,7 @@ async def test_the_same_story_from_the_api_and_a_feed_is_one_item(rig: Rig) -> N
         Submission(
             headline="Zelensky lands in Cyprus",
             body_html="<p>Editor's version.</p>",
-            link="https://wire.example.org/news/cyprus?utm_source=newsletter",  # type: ignore[arg-type]
+            link="https://wire.example.org/news/cyprus?utm_source=newsletter",
         ),
         "0" * 31 + "1",
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jsonschema
@@ -17,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 from gateway.render.ninjs import to_ninjs
 from ingest.app import Settings
+from ingest.media import Media, xml_entry_media
 from ingest.source_state import SourceStore
 from shared.events import decode
 from shared.items import Entity, NewsItem, TextStats
@@ -189,9 +192,10 @@ async def test_an_entry_that_cannot_be_read_is_skipped_and_counted_in_the_source
 ) -> None:
     import ingest.parse
 
-    real = ingest.parse.xml_entry_media
+    real = xml_entry_media
 
-    def breaks_on_the_second(entry, base_url):  # what html.parser's AssertionError did
+    # what html.parser's AssertionError did
+    def breaks_on_the_second(entry: Mapping[str, Any], base_url: str) -> tuple[Media, ...]:
         if entry.get("id") == "e2":
             raise AssertionError("expected name token at '<![>'")
         return real(entry, base_url)

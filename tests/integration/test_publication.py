@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from publication.handler import make_handler
@@ -34,7 +35,7 @@ from tools.devstack import RedisServer, ServiceProcess, free_port
 ALL_ITEMS = ReadModelKeys().feed(FEED_ALL, 0)
 
 
-def publisher(redis: aioredis.Redis, **options: int) -> Handler:
+def publisher(redis: aioredis.Redis, **options: Any) -> Handler:
     return make_handler(ReadModelWriter(redis, **options))
 
 
@@ -288,7 +289,7 @@ def test_embargoes_survive_a_restart_and_two_replicas_release_each_once(
     uris = [f"urn:t:embargo:{i}" for i in range(20)]
     for uri in uris:
         item = news_item(uri).model_copy(update={"embargoed": release_at})
-        client.xadd(stream(ENRICHED), encode(event_for(item)))  # type: ignore[arg-type]
+        client.xadd(stream(ENRICHED), encode(event_for(item)))
     poll(lambda: client.zcard(ReadModelKeys().embargo(0)) == 20)
     first.signal(signal.SIGKILL)
     first.stop()
