@@ -22,7 +22,7 @@ from shared.streams import PUBLISHED
 
 from tests.support.enrichment import FIRST_PASS, INLINE_PASS, SECOND_PASS, as_item, labelled
 from tests.support.services import Pipeline
-from tests.support.sse import SSE, sse
+from tests.support.sse import SSE, Event, sse
 from tests.support.streams import sync_client
 from tests.support.waiting import poll
 from tools.devstack import SERVICES, RedisCluster, RedisServer
@@ -80,8 +80,8 @@ def an_item_the_model_adds_a_feed_to() -> tuple[dict[str, Any], NewsItem, tuple[
     raise AssertionError("the model adds no feed to any labelled item")
 
 
-async def events_about(stream: SSE, uri: str, count: int, timeout: float = 30.0) -> list[Any]:
-    heard = []
+async def events_about(stream: SSE, uri: str, count: int, timeout: float = 30.0) -> list[Event]:
+    heard: list[Event] = []
     async with asyncio.timeout(timeout):
         while len(heard) < count:
             event = await stream.next_named(timeout)
@@ -96,7 +96,7 @@ def test_the_model_s_names_reach_readers_on_the_same_version_unstamped(
     submission, inline, (filter_name, name) = an_item_the_model_adds_a_feed_to()
     uri = submission["uri"]
 
-    async def watch() -> list[Any]:
+    async def watch() -> list[Event]:
         async with sse(pipeline.gateway) as stream:
             response = await asyncio.to_thread(pipeline.submit, submission)
             assert response.status_code == 202, response.text

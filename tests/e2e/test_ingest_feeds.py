@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def test_each_source_is_fetched_once_by_two_replicas_and_its_state_is_shown(
     pipeline: Pipeline, feeds: FeedServer
 ) -> None:
     for source_id in ("wire", "atom"):
-        state = poll(lambda source_id=source_id: settled(pipeline, source_id))
+        state = poll(partial(settled, pipeline, source_id))
         assert state["last_outcome"] == "ok"
     assert source_state(pipeline, "wire")["kind"] == "rss2.0"
     assert source_state(pipeline, "atom")["kind"] == "atom1.0"

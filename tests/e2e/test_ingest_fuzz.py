@@ -58,7 +58,7 @@ def ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, sync
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_no_input_makes_ingest_fail_or_half_write(
-    case: schemathesis.Case, ingest: tuple[str, sync_redis.Redis]
+    case: schemathesis.Case[Any], ingest: tuple[str, sync_redis.Redis]
 ) -> None:
     url, redis = ingest
     before = redis.xlen(stream(INGESTED))

@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ QUICK_DEAD_LETTERS = {"NEWSFEED_MAX_DELIVERIES": "2", "NEWSFEED_RETRY_DELAY_MS":
 # On the cluster: 4 partitions, one slot each, spread over the three primaries.
 CLUSTER_PARTITIONS = "4"
 
-ARTICLE = {
+ARTICLE: dict[str, Any] = {
     "uri": "urn:newsfeed:e2e:galuzin-interview",
     "headline": "Kremlin envoy sets conditions Kyiv has already rejected",
     "body_html": (
@@ -231,7 +232,7 @@ def test_one_trace_id_follows_an_item_through_every_service_log(pipeline: Pipeli
         ("enrichment", "item enriched"),
         ("publication", "item published"),
     ]:
-        lines = poll(lambda service=service: events_of(service))
+        lines = poll(partial(events_of, service))
         assert [line["event"] for line in lines] == [event], service
         assert (lines[0]["uri"], lines[0]["version"]) == (uri, 1), service
 
@@ -344,7 +345,7 @@ def test_dead_letters_are_listed_replayed_after_the_fix_and_status_says_so(
     code, output = newsfeed(pipeline.redis_url, "dlq", "replay", ids[uris["cli"]])
     assert code == 0, output
     for uri in uris.values():
-        assert poll(lambda uri=uri: feed_item(pipeline, uri), timeout=30)["headline"] == (
+        assert poll(partial(feed_item, pipeline, uri), timeout=30)["headline"] == (
             "Fails until fixed"
         )
     assert letters() == {}

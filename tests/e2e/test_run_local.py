@@ -17,6 +17,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ class Launcher:
         return self.stack()
 
     def redis_port(self) -> int:
-        port = urllib.parse.urlsplit(self.stack()["redis_url"]).port
+        port: int | None = urllib.parse.urlsplit(self.stack()["redis_url"]).port
         assert port is not None
         return port
 
@@ -210,15 +211,22 @@ def test_a_killed_service_is_restarted_and_nothing_acknowledged_is_lost(
     workload = Workload(
         ingest_urls=lambda: [ingest], prefix="runlocal", count=300, concurrency=6, rate_per_s=50
     )
+
+    def acknowledged(at_least: int) -> bool:
+        return len(workload.acknowledged) >= at_least
+
+    def in_output(line: str) -> bool:
+        return line in stack.output()
+
     submitting = threading.Thread(target=lambda: asyncio.run(workload.run()))
     submitting.start()
     try:
         for killed, name in enumerate(("enrichment", "publication", "redis"), start=1):
-            poll(lambda killed=killed: len(workload.acknowledged) >= 60 * killed, timeout=60)
+            poll(partial(acknowledged, 60 * killed), timeout=60)
             pid = stack.kill(name)
             stack.wait_restarted(name, pid)
             logged = f"{name} (pid {pid}) exited unexpectedly (killed by SIGKILL, code -9)"
-            poll(lambda logged=logged: logged in stack.output(), timeout=10)
+            poll(partial(in_output, logged), timeout=10)
     finally:
         submitting.join(120)
     assert not submitting.is_alive()
