@@ -90,7 +90,7 @@ def test_status_exits_one_when_there_are_dead_letters_or_stuck_entries(
 def test_status_exits_one_when_a_group_reads_nothing(client: sync_redis.Redis) -> None:
     """Entries wait and nobody reads them (a service stopped, or a retired
     second pass's group): said, since the group keeps the stream from trimming."""
-    client.xadd(stream(INGESTED), encode(event_for(news_item("urn:t:unread"))))  # type: ignore[arg-type]
+    client.xadd(stream(INGESTED), encode(event_for(news_item("urn:t:unread"))))
     waiting = runner.invoke(app, ["status", "--stuck-after", "0"])
     assert waiting.exit_code == 1
     assert "news.ingested/enrichment: an entry waiting to be read" in waiting.output
