@@ -148,9 +148,12 @@ async def test_a_kill_and_an_update_change_only_their_item(any_redis: Client) ->
 async def test_embargoes_are_released_from_every_partition_once(any_redis: Client) -> None:
     writer = writer_on(any_redis)
     publish = make_handler(writer)
-    soon = utcnow() + timedelta(milliseconds=300)
+    # Far enough ahead that publishing 24 items on a loaded machine's cluster
+    # ends before it (300 ms did not always: the items were then not embargoed).
+    soon = utcnow() + timedelta(seconds=2)
     held = [item(n).model_copy(update={"embargoed": soon}) for n in range(24)]
     await publish([event_for(i) for i in held])
+    assert utcnow() < soon, "publishing took longer than the embargo: the test proves nothing"
     reader = ReadModelReader(any_redis, KEYS)
     assert (await reader.page(50)).items == []
 
