@@ -53,10 +53,11 @@ def pipelines(
     """(what makes an input item from a typical one, the pipeline timed)."""
     if which == "inline":
         return (), build_pipeline(config)
-    first = build_pipeline(first_pass(config.model_copy(update={"entity_model": "second_pass"})))
+    split = config.model_copy(update={"entity_model": "second_pass"})
+    first = build_pipeline(first_pass(split))
     if which == "first":
         return (), first
-    return first, build_second_pass(config.model_copy(update={"entity_model": "second_pass"}))
+    return first, build_second_pass(split)
 
 
 @dataclass(frozen=True)

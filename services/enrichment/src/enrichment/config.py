@@ -114,8 +114,8 @@ class EnrichmentConfig(BaseModel):
         description="entities, tags and quotes read at most this much of a body (the headline "
         "and lead matter most; this bounds the cost of huge bodies)",
     )
-    # The model costs about two thirds of an item's enrichment (docs/enrichment.md,
-    # "Cost"): in a second pass, items are shown with the gazetteers' and rules'
+    # The model costs about half of an item's enrichment (docs/enrichment.md,
+    # "The second pass"): in a second pass, items are shown with the gazetteers' and rules'
     # names first and the model's a moment later, without an update stamp.
     entity_model: Literal["second_pass", "inline"] = Field(
         default="second_pass",

@@ -1,7 +1,7 @@
 """The second pass: the entity model's names for items already on their way.
 
-The first pass enriches without the statistical entity model (about two
-thirds of an item's cost) when NEWSFEED_ENRICH_ENTITY_MODEL is second_pass,
+The first pass enriches without the statistical entity model (about half
+of an item's cost) when NEWSFEED_ENRICH_ENTITY_MODEL is second_pass,
 so an item reaches readers as fast as the gazetteers and rules allow. This
 pass reads news.enriched in a consumer group of its own (ENTITY_MODEL_IN),
 runs SECOND_PASS (the entities with the model, then the subjects and quotes
